@@ -1,0 +1,1 @@
+//! commercetools API client, subscription payload model and CT queue listener.

@@ -1,0 +1,616 @@
+//! `${VAR}` / `${VAR:-default}` interpolation, applied to every scalar while
+//! the YAML document is deserialized, so errors keep their line numbers.
+//!
+//! [`Interpolating`] wraps any serde [`Deserializer`] and rewrites each string
+//! scalar before the target type sees it. Numbers and booleans written as
+//! `${VAR}` are parsed after substitution when the target asks for a number
+//! or a boolean. Map keys are never interpolated.
+
+use std::fmt;
+
+use serde::de::{
+    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
+};
+
+/// Where variable values come from.
+pub trait EnvSource: Sync {
+    /// The value of `name`, or `None` when it is not set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<S: std::hash::BuildHasher + Sync> EnvSource for std::collections::HashMap<String, String, S> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+impl EnvSource for std::collections::BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Expands `${NAME}`, `${NAME:-default}` and `$$` (a literal `$`) in `input`.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use connect_core::config::interpolate;
+///
+/// let env = BTreeMap::from([("REGION".to_string(), "eu-west-1".to_string())]);
+/// assert_eq!(interpolate("sqs.${REGION}", &env).unwrap(), "sqs.eu-west-1");
+/// assert_eq!(interpolate("${MISSING:-fallback}", &env).unwrap(), "fallback");
+/// assert!(interpolate("${MISSING}", &env).is_err());
+/// ```
+pub fn interpolate(input: &str, env: &dyn EnvSource) -> Result<String, InterpolationError> {
+    if !input.contains('$') {
+        return Ok(input.to_owned());
+    }
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| InterpolationError::Unterminated(input.to_owned()))?;
+            let expr = &body[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (expr, None),
+            };
+            if !is_var_name(name) {
+                return Err(InterpolationError::BadName(name.to_owned()));
+            }
+            match (env.var(name), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(default)) => out.push_str(default),
+                (None, None) => return Err(InterpolationError::Missing(name.to_owned())),
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Why a `${...}` expression could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterpolationError {
+    /// The variable is not set and has no default.
+    #[error(
+        "environment variable `{0}` is not set; export it, or give a default with `${{{0}:-value}}`"
+    )]
+    Missing(String),
+    /// `${` without a closing `}`.
+    #[error("`${{` without a closing `}}` in `{0}`; write `$$` for a literal `$`")]
+    Unterminated(String),
+    /// The name is not a valid variable name.
+    #[error(
+        "`{0}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"
+    )]
+    BadName(String),
+}
+
+/// A [`Deserializer`] adapter that interpolates every scalar string.
+#[derive(Clone, Copy)]
+pub(crate) struct Interpolating<'e, D> {
+    pub(crate) inner: D,
+    pub(crate) env: &'e dyn EnvSource,
+}
+
+impl<D> fmt::Debug for Interpolating<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Interpolating")
+    }
+}
+
+/// Wraps a [`DeserializeSeed`] so the value it reads is interpolated.
+pub(crate) struct Seed<'e, S> {
+    pub(crate) seed: S,
+    pub(crate) env: &'e dyn EnvSource,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.seed.deserialize(Interpolating {
+            inner: deserializer,
+            env: self.env,
+        })
+    }
+}
+
+/// What a visitor wrapper does with string scalars.
+#[derive(Clone, Copy)]
+enum Target {
+    /// Hand the expanded string to the visitor.
+    Str,
+    /// The visitor wants a boolean: parse the expanded string.
+    Bool,
+    /// The visitor wants a signed integer.
+    Signed,
+    /// The visitor wants an unsigned integer.
+    Unsigned,
+    /// The visitor wants a float.
+    Float,
+}
+
+struct Wrap<'e, V> {
+    visitor: V,
+    env: &'e dyn EnvSource,
+    target: Target,
+}
+
+impl<'e, V> Wrap<'e, V> {
+    fn new(visitor: V, env: &'e dyn EnvSource, target: Target) -> Self {
+        Self {
+            visitor,
+            env,
+            target,
+        }
+    }
+}
+
+impl<'de, V: Visitor<'de>> Wrap<'_, V> {
+    fn expand<E: de::Error>(self, value: &str) -> Result<V::Value, E> {
+        if !value.contains('$') {
+            return self.plain(value);
+        }
+        let expanded = interpolate(value, self.env).map_err(E::custom)?;
+        match self.target {
+            Target::Str => self.visitor.visit_string(expanded),
+            Target::Bool => match expanded.trim() {
+                "true" => self.visitor.visit_bool(true),
+                "false" => self.visitor.visit_bool(false),
+                other => Err(E::custom(format_args!(
+                    "`{value}` expanded to `{other}`, expected `true` or `false`"
+                ))),
+            },
+            Target::Signed => match expanded.trim().parse::<i64>() {
+                Ok(n) => self.visitor.visit_i64(n),
+                Err(_) => Err(E::custom(format_args!(
+                    "`{value}` expanded to `{expanded}`, expected an integer"
+                ))),
+            },
+            Target::Unsigned => match expanded.trim().parse::<u64>() {
+                Ok(n) => self.visitor.visit_u64(n),
+                Err(_) => Err(E::custom(format_args!(
+                    "`{value}` expanded to `{expanded}`, expected a non-negative integer"
+                ))),
+            },
+            Target::Float => match expanded.trim().parse::<f64>() {
+                Ok(n) => self.visitor.visit_f64(n),
+                Err(_) => Err(E::custom(format_args!(
+                    "`{value}` expanded to `{expanded}`, expected a number"
+                ))),
+            },
+        }
+    }
+
+    fn plain<E: de::Error>(self, value: &str) -> Result<V::Value, E> {
+        self.visitor.visit_str(value)
+    }
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.visitor.visit_bool(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.visitor.visit_i64(v)
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
+        self.visitor.visit_i128(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.visitor.visit_u64(v)
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
+        self.visitor.visit_u128(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.visitor.visit_f64(v)
+    }
+    fn visit_char<E: de::Error>(self, v: char) -> Result<Self::Value, E> {
+        self.visitor.visit_char(v)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.expand(v)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        if v.contains('$') {
+            self.expand(v)
+        } else {
+            self.visitor.visit_borrowed_str(v)
+        }
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        if v.contains('$') {
+            self.expand(&v)
+        } else {
+            self.visitor.visit_string(v)
+        }
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        self.visitor.visit_bytes(v)
+    }
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+        self.visitor.visit_byte_buf(v)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.visitor.visit_none()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        self.visitor.visit_some(Interpolating {
+            inner: deserializer,
+            env: self.env,
+        })
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.visitor.visit_unit()
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        self.visitor.visit_newtype_struct(Interpolating {
+            inner: deserializer,
+            env: self.env,
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.visitor.visit_seq(Access {
+            inner: seq,
+            env: self.env,
+        })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.visitor.visit_map(Access {
+            inner: map,
+            env: self.env,
+        })
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        self.visitor.visit_enum(Access {
+            inner: data,
+            env: self.env,
+        })
+    }
+}
+
+/// Wraps seq, map, enum and variant accessors.
+struct Access<'e, A> {
+    inner: A,
+    env: &'e dyn EnvSource,
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Access<'_, A> {
+    type Error = A::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Self::Error> {
+        self.inner.next_element_seed(Seed {
+            seed,
+            env: self.env,
+        })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Access<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        self.inner.next_key_seed(seed)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner.next_value_seed(Seed {
+            seed,
+            env: self.env,
+        })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, 'e, A: EnumAccess<'de>> EnumAccess<'de> for Access<'e, A> {
+    type Error = A::Error;
+    type Variant = Access<'e, A::Variant>;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), Self::Error> {
+        let env = self.env;
+        let (value, variant) = self.inner.variant_seed(Seed { seed, env })?;
+        Ok((
+            value,
+            Access {
+                inner: variant,
+                env,
+            },
+        ))
+    }
+}
+
+impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Access<'_, A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), Self::Error> {
+        self.inner.unit_variant()
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, Self::Error> {
+        self.inner.newtype_variant_seed(Seed {
+            seed,
+            env: self.env,
+        })
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner
+            .tuple_variant(len, Wrap::new(visitor, self.env, Target::Str))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner
+            .struct_variant(fields, Wrap::new(visitor, self.env, Target::Str))
+    }
+}
+
+macro_rules! forward_scalar {
+    ($($method:ident => $target:ident),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+                self.inner.deserialize_any(Wrap::new(visitor, self.env, Target::$target))
+            }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Interpolating<'_, D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_any(Wrap::new(visitor, self.env, Target::Str))
+    }
+
+    forward_scalar! {
+        deserialize_bool => Bool,
+        deserialize_i8 => Signed,
+        deserialize_i16 => Signed,
+        deserialize_i32 => Signed,
+        deserialize_i64 => Signed,
+        deserialize_i128 => Signed,
+        deserialize_u8 => Unsigned,
+        deserialize_u16 => Unsigned,
+        deserialize_u32 => Unsigned,
+        deserialize_u64 => Unsigned,
+        deserialize_u128 => Unsigned,
+        deserialize_f32 => Float,
+        deserialize_f64 => Float,
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_char(Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_str(Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_string(Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_bytes(visitor)
+    }
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_byte_buf(visitor)
+    }
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_option(Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_unit(visitor)
+    }
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_unit_struct(name, visitor)
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_newtype_struct(name, Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_seq(Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_tuple(len, Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_tuple_struct(name, len, Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_map(Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_struct(name, fields, Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_enum(name, variants, Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_identifier<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner
+            .deserialize_identifier(Wrap::new(visitor, self.env, Target::Str))
+    }
+    fn deserialize_ignored_any<V: Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.inner.deserialize_ignored_any(visitor)
+    }
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+/// Turns an already expanded string into a value of a scalar type; used by
+/// tests of this module only.
+#[cfg(test)]
+fn expand_into<'de, T: serde::Deserialize<'de>>(
+    text: &'de str,
+    env: &dyn EnvSource,
+) -> Result<T, serde::de::value::Error> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(Interpolating {
+        inner: IntoDeserializer::<serde::de::value::Error>::into_deserializer(text),
+        env,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn env() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("A".to_owned(), "alpha".to_owned()),
+            ("N".to_owned(), "42".to_owned()),
+            ("T".to_owned(), "true".to_owned()),
+        ])
+    }
+
+    #[test]
+    fn expands_variables_defaults_and_escapes() {
+        let env = env();
+        assert_eq!(interpolate("x-${A}-y", &env).unwrap(), "x-alpha-y");
+        assert_eq!(interpolate("${B:-beta}", &env).unwrap(), "beta");
+        assert_eq!(interpolate("${B:-}", &env).unwrap(), "");
+        assert_eq!(interpolate("$${A}", &env).unwrap(), "${A}");
+        assert_eq!(interpolate("cost $5", &env).unwrap(), "cost $5");
+        assert_eq!(interpolate("${A}${N}", &env).unwrap(), "alpha42");
+    }
+
+    #[test]
+    fn reports_missing_unterminated_and_bad_names() {
+        let env = env();
+        assert_eq!(
+            interpolate("${NOPE}", &env),
+            Err(InterpolationError::Missing("NOPE".to_owned()))
+        );
+        assert!(matches!(
+            interpolate("${A", &env),
+            Err(InterpolationError::Unterminated(_))
+        ));
+        assert!(matches!(
+            interpolate("${1A}", &env),
+            Err(InterpolationError::BadName(_))
+        ));
+        let message = interpolate("${NOPE}", &env).unwrap_err().to_string();
+        assert!(message.contains("`NOPE`") && message.contains("${NOPE:-value}"));
+    }
+
+    #[test]
+    fn typed_targets_parse_after_expansion() {
+        let env = env();
+        assert_eq!(expand_into::<u32>("${N}", &env).unwrap(), 42);
+        assert!(expand_into::<bool>("${T}", &env).unwrap());
+        assert_eq!(expand_into::<String>("${A}", &env).unwrap(), "alpha");
+        assert!(expand_into::<u32>("${A}", &env).is_err());
+    }
+}

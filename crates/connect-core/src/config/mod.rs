@@ -1,0 +1,690 @@
+//! The connector's YAML configuration (see `docs/configuration.md`).
+//!
+//! Parsing is strict: an unknown key is an error naming the key, the keys
+//! allowed there, and the line. Every scalar may use `${VAR}` or
+//! `${VAR:-default}`; a variable that is not set is an error naming it.
+//!
+//! The file is read with [`serde_norway`], the maintained fork of the archived
+//! `serde_yaml` (same API, same behaviour, still receiving fixes).
+//!
+//! A document is parsed in two steps. [`ConfigDocument::connector`] checks the
+//! top-level keys and reads what connect-core owns (name, routes, runtime,
+//! queue kinds). Each other crate then reads its own block with
+//! [`ConfigDocument::section`], strictly and with line numbers, so that
+//! connect-core needs to know nothing about commercetools, Fluent or SQS.
+//!
+//! ```
+//! use connect_core::config::ConfigDocument;
+//!
+//! let yaml = r#"
+//! connector-name: commercetools-connector
+//! route-mapping:
+//!   customer: commercetools.connect.customer.upsert
+//! routes:
+//!   - route: commercetools.connect.customer.upsert
+//!     handler: CommercetoolsCustomerUpsert
+//!     props:
+//!       inclusion-filter: [ResourceCreated, ResourceUpdated]
+//! "#;
+//! let config = ConfigDocument::from_yaml("inline.yml", yaml).connector()?;
+//! assert_eq!(config.routes[0].handler, "CommercetoolsCustomerUpsert");
+//! assert_eq!(config.event_queue.kind, "in-memory");
+//! # Ok::<(), connect_core::config::ConfigError>(())
+//! ```
+
+mod duration;
+mod interpolate;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+pub use duration::{
+    deserialize as duration, deserialize_option as option_duration, parse_duration,
+};
+pub use interpolate::{EnvSource, InterpolationError, ProcessEnv, interpolate};
+pub use secret::Secret;
+
+use interpolate::Interpolating;
+
+/// A configuration file, ready to be read section by section.
+#[derive(Clone)]
+pub struct ConfigDocument {
+    origin: String,
+    text: String,
+    env: Arc<dyn EnvSource + Send>,
+}
+
+impl fmt::Debug for ConfigDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigDocument")
+            .field("origin", &self.origin)
+            .field("bytes", &self.text.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigDocument {
+    /// Reads `path`. Variables come from the process environment.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self::from_yaml(path.display().to_string(), text))
+    }
+
+    /// A document from YAML text; `origin` names it in errors.
+    pub fn from_yaml(origin: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            origin: origin.into(),
+            text: text.into(),
+            env: Arc::new(ProcessEnv),
+        }
+    }
+
+    /// Takes `${VAR}` values from `env` instead of the process environment.
+    #[must_use]
+    pub fn with_env(mut self, env: impl EnvSource + Send + 'static) -> Self {
+        self.env = Arc::new(env);
+        self
+    }
+
+    /// The file name (or the name given to [`from_yaml`](Self::from_yaml)).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Checks every top-level key and reads connect-core's part.
+    pub fn connector(&self) -> Result<ConnectorConfig, ConfigError> {
+        let root: RootFile = self.parse(PathSeed::<RootFile>::new(&[]))?.ok_or_else(|| {
+            self.invalid(
+                None,
+                "the file is empty; start from examples/application-connector.yml",
+            )
+        })?;
+        let config = ConnectorConfig {
+            connector_name: root.connector_name.0,
+            route_mapping: root.route_mapping.unwrap_or_default(),
+            routes: root.routes.0,
+            runtime: root.runtime.unwrap_or_default(),
+            ct_queue: root
+                .listeners
+                .and_then(|l| l.ct_queue)
+                .map_or_else(BackendRef::in_memory, |q| {
+                    BackendRef::at(q.kind, "listeners.ct-queue")
+                }),
+            event_queue: root
+                .event_queue
+                .map_or_else(BackendRef::in_memory, |q| BackendRef::at(q.kind, "event-queue")),
+        };
+        config.validate().map_err(|message| self.invalid(None, message))?;
+        Ok(config)
+    }
+
+    /// Reads the block at `path` (dot-separated, e.g. `commercetools` or
+    /// `listeners.ct-queue`) as `T`; `Ok(None)` when the block is absent.
+    pub fn section<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ConfigError> {
+        let keys: Vec<&str> = if path.is_empty() {
+            Vec::new()
+        } else {
+            path.split('.').collect()
+        };
+        self.parse(PathSeed::<T>::new(&keys))
+    }
+
+    /// Like [`section`](Self::section), but a missing block is an error.
+    pub fn require_section<T: DeserializeOwned>(&self, path: &str) -> Result<T, ConfigError> {
+        self.section(path)?.ok_or_else(|| {
+            self.invalid(
+                None,
+                format!("the `{path}:` block is missing; see docs/configuration.md"),
+            )
+        })
+    }
+
+    /// Reads the block a [`BackendRef`] points at, or `T::default()` when it
+    /// was not written in the file.
+    pub fn backend<T: DeserializeOwned + Default>(
+        &self,
+        backend: &BackendRef,
+    ) -> Result<T, ConfigError> {
+        match &backend.section {
+            Some(path) => Ok(self.section(path)?.unwrap_or_default()),
+            None => Ok(T::default()),
+        }
+    }
+
+    /// An error about this document, optionally at a 1-based line.
+    pub fn invalid(&self, line: Option<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin.clone(),
+            line,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    fn parse<T, S>(&self, seed: S) -> Result<Option<T>, ConfigError>
+    where
+        S: for<'de> DeserializeSeed<'de, Value = Option<T>>,
+    {
+        if self.text.trim().is_empty() {
+            return Ok(None);
+        }
+        let deserializer = serde_norway::Deserializer::from_str(&self.text);
+        seed.deserialize(Interpolating {
+            inner: deserializer,
+            env: self.env.as_ref(),
+        })
+        .map_err(|error| self.yaml_error(&error))
+    }
+
+    fn yaml_error(&self, error: &serde_norway::Error) -> ConfigError {
+        let text = error.to_string();
+        let (line, column, message) = match error.location() {
+            Some(location) => {
+                let message = text
+                    .rfind(" at line ")
+                    .map_or(text.as_str(), |at| &text[..at]);
+                (
+                    Some(location.line()),
+                    Some(location.column()),
+                    message.to_owned(),
+                )
+            }
+            None => (None, None, text.clone()),
+        };
+        ConfigError::Invalid {
+            origin: self.origin.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+/// Deserializes the value found at a key path of the root mapping.
+struct PathSeed<'p, T> {
+    keys: &'p [&'p str],
+    target: std::marker::PhantomData<T>,
+}
+
+impl<'p, T> PathSeed<'p, T> {
+    fn new(keys: &'p [&'p str]) -> Self {
+        Self {
+            keys,
+            target: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for PathSeed<'_, T> {
+    type Value = Option<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        match self.keys.split_first() {
+            None => T::deserialize(deserializer).map(Some),
+            Some((first, rest)) => deserializer.deserialize_map(PathVisitor::<T> {
+                key: first,
+                rest,
+                target: std::marker::PhantomData,
+            }),
+        }
+    }
+}
+
+struct PathVisitor<'p, T> {
+    key: &'p str,
+    rest: &'p [&'p str],
+    target: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for PathVisitor<'_, T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a mapping containing `{}`", self.key)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.key && found.is_none() {
+                found = map.next_value_seed(PathSeed::<T>::new(self.rest))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Every key allowed at the top of the file. Blocks owned by other crates are
+/// only acknowledged here and read later through [`ConfigDocument::section`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)] // some fields exist only to accept their keys
+struct RootFile {
+    connector_name: ConnectorName,
+    #[serde(default)]
+    commercetools: Option<IgnoredAny>,
+    #[serde(default)]
+    fluent: Option<IgnoredAny>,
+    #[serde(default)]
+    listeners: Option<ListenersFile>,
+    #[serde(default)]
+    event_queue: Option<KindOnly>,
+    #[serde(default)]
+    runtime: Option<RuntimeConfig>,
+    #[serde(default)]
+    route_mapping: Option<BTreeMap<String, String>>,
+    routes: Routes,
+    /// Free-form blocks for partner code, read with `section("extensions.x")`.
+    #[serde(default)]
+    extensions: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ListenersFile {
+    #[serde(default)]
+    ct_queue: Option<KindOnly>,
+}
+
+/// The `type` of a backend block; its other keys are checked by the backend.
+#[derive(Deserialize)]
+struct KindOnly {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(flatten)]
+    _rest: BTreeMap<String, IgnoredAny>,
+}
+
+/// A validated connector name: lowercase letters and `-`.
+struct ConnectorName(String);
+
+impl<'de> Deserialize<'de> for ConnectorName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        let valid = !name.is_empty()
+            && !name.starts_with('-')
+            && !name.ends_with('-')
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+        if valid {
+            Ok(Self(name))
+        } else {
+            Err(serde::de::Error::custom(format_args!(
+                "connector-name `{name}` is invalid: use lowercase letters a-z and `-` only, e.g. `commercetools-connector`"
+            )))
+        }
+    }
+}
+
+/// The route list; a route defined twice is an error.
+struct Routes(Vec<RouteConfig>);
+
+impl<'de> Deserialize<'de> for Routes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RoutesVisitor;
+        impl<'de> Visitor<'de> for RoutesVisitor {
+            type Value = Routes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of routes (`- route: ...`)")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Routes, A::Error> {
+                let mut routes: Vec<RouteConfig> = Vec::new();
+                while let Some(route) = seq.next_element::<RouteConfig>()? {
+                    if let Some(first) = routes.iter().position(|r| r.route == route.route) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "route `{}` is defined twice (entries {} and {}); each route name must be unique",
+                            route.route,
+                            first + 1,
+                            routes.len() + 1
+                        )));
+                    }
+                    routes.push(route);
+                }
+                if routes.is_empty() {
+                    return Err(serde::de::Error::custom(
+                        "`routes` is empty; add at least one `- route: ... handler: ...` entry",
+                    ));
+                }
+                Ok(Routes(routes))
+            }
+        }
+        deserializer.deserialize_seq(RoutesVisitor)
+    }
+}
+
+/// connect-core's part of the configuration file.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ConnectorConfig {
+    /// `connector-name`: lowercase letters and `-`.
+    pub connector_name: String,
+    /// `route-mapping`: resource type id → route name.
+    pub route_mapping: BTreeMap<String, String>,
+    /// `routes`: each route and its handler.
+    pub routes: Vec<RouteConfig>,
+    /// `runtime`: workers, retries, dead letters, shutdown.
+    pub runtime: RuntimeConfig,
+    /// `listeners.ct-queue`: where raw commercetools payloads arrive.
+    pub ct_queue: BackendRef,
+    /// `event-queue`: where connect messages wait for their handler.
+    pub event_queue: BackendRef,
+}
+
+impl ConnectorConfig {
+    /// A configuration with one route and in-memory queues, for code and
+    /// tests that build their connector without a file.
+    pub fn new(connector_name: impl Into<String>, routes: Vec<RouteConfig>) -> Self {
+        Self {
+            connector_name: connector_name.into(),
+            route_mapping: BTreeMap::new(),
+            routes,
+            runtime: RuntimeConfig::default(),
+            ct_queue: BackendRef::in_memory(),
+            event_queue: BackendRef::in_memory(),
+        }
+    }
+
+    /// Adds a `route-mapping` entry.
+    #[must_use]
+    pub fn with_mapping(mut self, type_id: impl Into<String>, route: impl Into<String>) -> Self {
+        self.route_mapping.insert(type_id.into(), route.into());
+        self
+    }
+
+    /// The route named `name`.
+    pub fn route(&self, name: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|r| r.route == name)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (type_id, route) in &self.route_mapping {
+            if self.route(route).is_none() {
+                let known: Vec<&str> = self.routes.iter().map(|r| r.route.as_str()).collect();
+                return Err(format!(
+                    "route-mapping: `{type_id}` maps to `{route}`, which is not defined under `routes`; defined routes: {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        for route in &self.routes {
+            route.inclusion_filter().map_err(|e| e.to_string())?;
+        }
+        if self.runtime.concurrency == 0 {
+            return Err("runtime.concurrency must be at least 1".to_owned());
+        }
+        if self.runtime.max_attempts == 0 {
+            return Err("runtime.max-attempts must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// One entry of `routes`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RouteConfig {
+    /// The route name messages carry in [`Message::name`](crate::Message::name).
+    pub route: String,
+    /// The registered handler name (see `connect handlers`).
+    pub handler: String,
+    /// Free-form properties handed to the handler. `inclusion-filter` (a list
+    /// of event types) is read by the router.
+    #[serde(default)]
+    pub props: serde_json::Map<String, serde_json::Value>,
+    /// Overrides whether queued messages for one resource may be handled once
+    /// (default: what the handler declares).
+    #[serde(default)]
+    pub coalesce: Option<bool>,
+}
+
+impl RouteConfig {
+    /// A route with no props.
+    pub fn new(route: impl Into<String>, handler: impl Into<String>) -> Self {
+        Self {
+            route: route.into(),
+            handler: handler.into(),
+            props: serde_json::Map::new(),
+            coalesce: None,
+        }
+    }
+
+    /// Sets one prop.
+    #[must_use]
+    pub fn with_prop(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {
+        self.props.insert(key.into(), value);
+        self
+    }
+
+    /// Sets the `inclusion-filter` prop.
+    #[must_use]
+    pub fn with_inclusion_filter<I, S>(self, event_types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let list = event_types
+            .into_iter()
+            .map(|s| serde_json::Value::String(s.into()))
+            .collect();
+        self.with_prop(INCLUSION_FILTER, serde_json::Value::Array(list))
+    }
+
+    /// The event types this route accepts; `None` accepts every type.
+    pub fn inclusion_filter(&self) -> Result<Option<Vec<String>>, SetupErrorText> {
+        let Some(value) = self.props.get(INCLUSION_FILTER) else {
+            return Ok(None);
+        };
+        let bad = || {
+            SetupErrorText(format!(
+                "route `{}`: props.inclusion-filter must be a list of event types, e.g. [ResourceCreated, ResourceUpdated]",
+                self.route
+            ))
+        };
+        let list = value.as_array().ok_or_else(bad)?;
+        list.iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
+
+/// The props key holding a route's inclusion filter.
+pub const INCLUSION_FILTER: &str = "inclusion-filter";
+
+/// A configuration problem described in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupErrorText(pub String);
+
+/// Which backend a queue or store uses, and where its block is in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendRef {
+    /// The `type` written in the file, e.g. `in-memory`, `sqs`, `file`.
+    pub kind: String,
+    /// The dotted path of the block, or `None` when defaulted.
+    pub section: Option<String>,
+}
+
+impl BackendRef {
+    /// The in-memory backend, not written in the file.
+    pub fn in_memory() -> Self {
+        Self {
+            kind: "in-memory".to_owned(),
+            section: None,
+        }
+    }
+
+    fn at(kind: String, section: &str) -> Self {
+        Self {
+            kind,
+            section: Some(section.to_owned()),
+        }
+    }
+}
+
+/// The `in-memory` queue block.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MemoryQueueConfig {
+    /// Always `in-memory`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Items the queue holds before senders wait (backpressure).
+    #[serde(default = "default_capacity")]
+    pub capacity: usize,
+}
+
+impl Default for MemoryQueueConfig {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            capacity: default_capacity(),
+        }
+    }
+}
+
+fn default_capacity() -> usize {
+    10_000
+}
+
+/// The `runtime` block.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RuntimeConfig {
+    /// Messages handled at the same time.
+    pub concurrency: usize,
+    /// Messages held at once (in flight plus waiting for their resource);
+    /// defaults to four times `concurrency`.
+    pub prefetch: Option<usize>,
+    /// Attempts before a retryable failure is dead-lettered.
+    pub max_attempts: u32,
+    /// Backoff between attempts.
+    pub backoff: BackoffConfig,
+    /// How long shutdown waits for in-flight messages before releasing them.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub shutdown_timeout: Duration,
+    /// Where failed messages go (`type: in-memory`, `type: file` with `path`).
+    #[serde(deserialize_with = "deserialize_dead_letter")]
+    pub dead_letter: BackendRef,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            prefetch: None,
+            max_attempts: 5,
+            backoff: BackoffConfig::default(),
+            shutdown_timeout: Duration::from_secs(30),
+            dead_letter: BackendRef::in_memory(),
+        }
+    }
+}
+
+fn deserialize_dead_letter<'de, D: Deserializer<'de>>(d: D) -> Result<BackendRef, D::Error> {
+    KindOnly::deserialize(d).map(|k| BackendRef::at(k.kind, "runtime.dead-letter"))
+}
+
+/// The `runtime.backoff` block: exponential backoff with jitter.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct BackoffConfig {
+    /// Delay before the second attempt.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub initial: Duration,
+    /// Upper bound of any delay (a `Retry-After` hint may exceed it up to
+    /// `max-retry-after`).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub max: Duration,
+    /// Growth factor per attempt.
+    pub multiplier: f64,
+    /// The longest `Retry-After` hint honoured.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub max_retry_after: Duration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(60),
+            multiplier: 2.0,
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The `file` dead-letter block.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileDeadLetterConfig {
+    /// Always `file`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The JSON-lines file dead letters are appended to.
+    pub path: PathBuf,
+}
+
+/// A configuration error: what is wrong, where, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file `{}`: {source}", path.display())]
+    Read {
+        /// The path that was read.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not valid.
+    #[error("{}", display_invalid(origin, *line, *column, message))]
+    Invalid {
+        /// The file name.
+        origin: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The 1-based line of the problem, when known.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::Invalid { line, .. } => *line,
+            Self::Read { .. } => None,
+        }
+    }
+}
+
+fn display_invalid(
+    origin: &str,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: &str,
+) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!("{origin}:{line}:{column}: {message}"),
+        (Some(line), None) => format!("{origin}:{line}: {message}"),
+        _ => format!("{origin}: {message}"),
+    }
+}

@@ -1,0 +1,201 @@
+//! Queues: a [`Source`] of [`Delivery`]s that are acknowledged or
+//! negatively acknowledged one by one, and a [`Sink`] to send items to.
+//!
+//! Two item types travel through the SDK: [`RawPayload`] (what arrives on
+//! the CT queue, untouched) and [`Message`] (what waits in the event queue).
+//! The in-memory queue moves items without encoding them; wire backends such
+//! as SQS use [`QueueItem`] to encode and decode.
+
+mod memory;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::QueueError;
+use crate::message::Message;
+
+pub use memory::MemoryQueue;
+
+/// An item a queue can carry over the wire.
+pub trait QueueItem: Send + Sync + Sized + 'static {
+    /// Encodes the item as a message body.
+    fn encode(&self) -> Result<String, QueueError>;
+    /// Decodes a message body (with the transport's attributes).
+    fn decode(body: String, attributes: BTreeMap<String, String>) -> Result<Self, QueueError>;
+    /// Items with the same key must stay in order (FIFO message group).
+    fn ordering_key(&self) -> Option<&str> {
+        None
+    }
+    /// Identifies duplicates of one item (FIFO deduplication id).
+    fn dedup_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl QueueItem for Message {
+    fn encode(&self) -> Result<String, QueueError> {
+        serde_json::to_string(self).map_err(|e| QueueError::Codec(e.to_string()))
+    }
+
+    fn decode(body: String, _attributes: BTreeMap<String, String>) -> Result<Self, QueueError> {
+        serde_json::from_str(&body).map_err(|e| {
+            QueueError::Codec(format!("event queue body is not a connect message: {e}"))
+        })
+    }
+
+    fn ordering_key(&self) -> Option<&str> {
+        Some(Message::ordering_key(self))
+    }
+
+    fn dedup_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+/// A payload exactly as it arrived, with the transport's attributes (for
+/// example the SQS message id).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawPayload {
+    /// The body, usually JSON.
+    pub body: String,
+    /// Transport attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl RawPayload {
+    /// A payload with no attributes.
+    pub fn new(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
+impl QueueItem for RawPayload {
+    fn encode(&self) -> Result<String, QueueError> {
+        Ok(self.body.clone())
+    }
+
+    fn decode(body: String, attributes: BTreeMap<String, String>) -> Result<Self, QueueError> {
+        Ok(Self { body, attributes })
+    }
+}
+
+/// Where deliveries come from.
+#[async_trait]
+pub trait Source<T: Send + 'static>: Send + Sync {
+    /// Waits at most `wait` for items and returns up to `max` of them; an
+    /// empty list means nothing arrived in time.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery<T>>, QueueError>;
+}
+
+/// Where items are sent.
+#[async_trait]
+pub trait Sink<T: Send + 'static>: Send + Sync {
+    /// Sends one item; waits while the queue is full.
+    async fn send(&self, item: T) -> Result<(), QueueError>;
+
+    /// Sends several items, in order.
+    async fn send_batch(&self, items: Vec<T>) -> Result<(), QueueError> {
+        for item in items {
+            self.send(item).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Settles one delivery with its backend.
+#[async_trait]
+pub trait Acker<T>: Send + Sync {
+    /// The item was processed: remove it from the queue.
+    async fn ack(self: Box<Self>) -> Result<(), QueueError>;
+    /// The item was not processed: deliver it again after `delay`.
+    async fn nack(self: Box<Self>, item: T, delay: Duration) -> Result<(), QueueError>;
+    /// The delivery was dropped unsettled (shutdown, a cancelled task):
+    /// make the item available again as soon as possible. Must not block.
+    fn release(self: Box<Self>, item: T);
+}
+
+/// One item received from a [`Source`], to be [`ack`](Delivery::ack)ed or
+/// [`nack`](Delivery::nack)ed. Dropping it unsettled releases the item back
+/// to its queue, so nothing is lost.
+pub struct Delivery<T: Send + 'static> {
+    state: Option<(T, Box<dyn Acker<T>>)>,
+    receive_count: u32,
+}
+
+impl<T: Send + fmt::Debug + 'static> fmt::Debug for Delivery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("item", &self.state.as_ref().map(|(item, _)| item))
+            .field("receive_count", &self.receive_count)
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Delivery<T> {
+    /// A delivery of `item` (received `receive_count` times, from 1) settled
+    /// through `acker`.
+    pub fn new(item: T, receive_count: u32, acker: Box<dyn Acker<T>>) -> Self {
+        Self {
+            state: Some((item, acker)),
+            receive_count,
+        }
+    }
+
+    /// The item.
+    pub fn item(&self) -> &T {
+        match &self.state {
+            Some((item, _)) => item,
+            None => unreachable!("a delivery is settled only by consuming it"),
+        }
+    }
+
+    /// The item, mutably.
+    pub fn item_mut(&mut self) -> &mut T {
+        match &mut self.state {
+            Some((item, _)) => item,
+            None => unreachable!("a delivery is settled only by consuming it"),
+        }
+    }
+
+    /// How many times this item has been delivered, this time included.
+    pub fn receive_count(&self) -> u32 {
+        self.receive_count
+    }
+
+    /// Removes the item from its queue.
+    pub async fn ack(mut self) -> Result<(), QueueError> {
+        match self.state.take() {
+            Some((_, acker)) => acker.ack().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Returns the item to its queue, to be delivered again after `delay`.
+    pub async fn nack(mut self, delay: Duration) -> Result<(), QueueError> {
+        match self.state.take() {
+            Some((item, acker)) => acker.nack(item, delay).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Returns the item to its queue at once without awaiting the backend.
+    pub fn release(mut self) {
+        if let Some((item, acker)) = self.state.take() {
+            acker.release(item);
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Delivery<T> {
+    fn drop(&mut self) {
+        if let Some((item, acker)) = self.state.take() {
+            acker.release(item);
+        }
+    }
+}

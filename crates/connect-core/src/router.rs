@@ -1,0 +1,181 @@
+//! The [`Router`]: message name → route → inclusion filter → handler.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::{ConnectorConfig, RouteConfig};
+use crate::handler::{HandlerSetup, MessageHandler};
+use crate::message::Message;
+use crate::registry::{HandlerRegistry, RegistryError};
+use crate::services::Services;
+
+/// A route with its built handler.
+pub struct Route {
+    config: RouteConfig,
+    handler: Box<dyn MessageHandler>,
+    filter: Option<Vec<String>>,
+    coalesce: bool,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("route", &self.config.route)
+            .field("handler", &self.config.handler)
+            .field("filter", &self.filter)
+            .field("coalesce", &self.coalesce)
+            .finish()
+    }
+}
+
+impl Route {
+    /// The route's configuration.
+    pub fn config(&self) -> &RouteConfig {
+        &self.config
+    }
+
+    /// The route name.
+    pub fn name(&self) -> &str {
+        &self.config.route
+    }
+
+    /// The handler name.
+    pub fn handler_name(&self) -> &str {
+        &self.config.handler
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &dyn MessageHandler {
+        self.handler.as_ref()
+    }
+
+    /// Whether queued messages for one resource may be handled once.
+    pub fn coalesces(&self) -> bool {
+        self.coalesce
+    }
+
+    /// `true` when the route's inclusion filter lets `event_type` through.
+    pub fn includes(&self, event_type: Option<&str>) -> bool {
+        match (&self.filter, event_type) {
+            (None, _) => true,
+            (Some(filter), Some(event_type)) => filter.iter().any(|f| f == event_type),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// What the router decided for one message.
+#[derive(Debug)]
+pub enum Decision<'a> {
+    /// Deliver to this route's handler.
+    Deliver(&'a Arc<Route>),
+    /// The route's inclusion filter excludes the event type: acknowledge.
+    Filtered(&'a Arc<Route>),
+    /// No route has the message's name: dead-letter.
+    Unroutable,
+}
+
+/// Routes messages to handlers. Built once at startup from the
+/// configuration and a [`HandlerRegistry`]; every route's handler must
+/// resolve, or startup fails with the list of registered names.
+#[derive(Debug, Clone)]
+pub struct Router {
+    routes: HashMap<String, Arc<Route>>,
+    mapping: BTreeMap<String, String>,
+}
+
+impl Router {
+    /// Builds every route of `config` with handlers from `registry`.
+    pub fn build(
+        config: &ConnectorConfig,
+        registry: &HandlerRegistry,
+        services: &Services,
+    ) -> Result<Self, RouterError> {
+        registry.validate().map_err(RouterError::Registry)?;
+        let mut routes = HashMap::with_capacity(config.routes.len());
+        for route in &config.routes {
+            let setup = HandlerSetup::new(route, services);
+            let handler = registry
+                .build(&setup)
+                .map_err(|source| RouterError::Route {
+                    route: route.route.clone(),
+                    source,
+                })?;
+            let filter = route
+                .inclusion_filter()
+                .map_err(|e| RouterError::Invalid(e.0))?;
+            let coalesce = route.coalesce.unwrap_or_else(|| handler.coalesce());
+            routes.insert(
+                route.route.clone(),
+                Arc::new(Route {
+                    config: route.clone(),
+                    handler,
+                    filter,
+                    coalesce,
+                }),
+            );
+        }
+        for (type_id, route) in &config.route_mapping {
+            if !routes.contains_key(route) {
+                return Err(RouterError::Invalid(format!(
+                    "route-mapping: `{type_id}` maps to `{route}`, which is not a route"
+                )));
+            }
+        }
+        Ok(Self {
+            routes,
+            mapping: config.route_mapping.clone(),
+        })
+    }
+
+    /// The route for resource type `type_id` (from `route-mapping`).
+    pub fn route_for_type(&self, type_id: &str) -> Option<&str> {
+        self.mapping.get(type_id).map(String::as_str)
+    }
+
+    /// The whole `route-mapping`.
+    pub fn route_mapping(&self) -> &BTreeMap<String, String> {
+        &self.mapping
+    }
+
+    /// The route named `name`.
+    pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
+        self.routes.get(name)
+    }
+
+    /// Every route, in no particular order.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.values()
+    }
+
+    /// Decides what happens to `message`.
+    pub fn decide(&self, message: &Message) -> Decision<'_> {
+        match self.routes.get(&message.name) {
+            None => Decision::Unroutable,
+            Some(route) if route.includes(message.event_type.as_deref()) => {
+                Decision::Deliver(route)
+            }
+            Some(route) => Decision::Filtered(route),
+        }
+    }
+}
+
+/// A configuration that cannot be turned into routes.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// A route's handler cannot be resolved or built.
+    #[error("route `{route}`: {source}")]
+    Route {
+        /// The route.
+        route: String,
+        /// Why.
+        source: RegistryError,
+    },
+    /// The registry has ambiguous names.
+    #[error(transparent)]
+    Registry(RegistryError),
+    /// The routes themselves are inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+}

@@ -1,0 +1,126 @@
+//! Per-resource ordering and coalescing.
+//!
+//! A resource key is *active* while one of its messages is running or ready
+//! to run. Later messages for an active key wait in that key's line; when the
+//! running one finishes, the next one (or, on a coalescing route, the newest
+//! of the whole line) becomes ready.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::message::Message;
+use crate::queue::Delivery;
+use crate::router::Route;
+
+/// A routed delivery holding one prefetch permit.
+pub(crate) struct Pending {
+    pub(crate) route: Arc<Route>,
+    pub(crate) delivery: Delivery<Message>,
+    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+/// What one handler call settles: its lead message, plus the messages it
+/// stands in for.
+pub(crate) struct Work {
+    pub(crate) lead: Pending,
+    pub(crate) followers: Vec<Pending>,
+}
+
+#[derive(Default)]
+pub(crate) struct Scheduler {
+    lines: HashMap<String, VecDeque<Pending>>,
+    ready: VecDeque<Work>,
+}
+
+impl Scheduler {
+    /// Takes a routed delivery: ready at once if its key is idle, otherwise
+    /// queued behind the key's active message.
+    pub(crate) fn accept(&mut self, pending: Pending) {
+        let key = pending.delivery.item().ordering_key();
+        if let Some(line) = self.lines.get_mut(key) {
+            line.push_back(pending);
+            return;
+        }
+        self.lines.insert(key.to_owned(), VecDeque::new());
+        self.ready.push_back(Work {
+            lead: pending,
+            followers: Vec::new(),
+        });
+    }
+
+    /// The next work to start.
+    pub(crate) fn next_ready(&mut self) -> Option<Work> {
+        self.ready.pop_front()
+    }
+
+    /// The active message of `key` finished: make its line's next work ready,
+    /// or free the key.
+    pub(crate) fn complete(&mut self, key: &str) {
+        let Some(line) = self.lines.get_mut(key) else {
+            return;
+        };
+        let Some(first) = line.pop_front() else {
+            self.lines.remove(key);
+            return;
+        };
+        if !first.route.coalesces() || line.is_empty() {
+            self.ready.push_back(Work {
+                lead: first,
+                followers: Vec::new(),
+            });
+            return;
+        }
+        let mut group = vec![first];
+        let mut others = VecDeque::new();
+        for pending in line.drain(..) {
+            if Arc::ptr_eq(&pending.route, &group[0].route) {
+                group.push(pending);
+            } else {
+                others.push_back(pending);
+            }
+        }
+        *line = others;
+        let lead_index = newest(&group);
+        let lead = group.swap_remove(lead_index);
+        self.ready.push_back(Work {
+            lead,
+            followers: group,
+        });
+    }
+
+    /// `true` when no message is waiting or ready.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.lines.is_empty() && self.ready.is_empty()
+    }
+
+    /// Drops everything not yet started; their deliveries are released back
+    /// to the queue. Returns how many were released.
+    pub(crate) fn release_all(&mut self) -> usize {
+        let waiting: usize = self.lines.values().map(VecDeque::len).sum();
+        let ready: usize = self.ready.iter().map(|w| 1 + w.followers.len()).sum();
+        self.ready.clear();
+        self.lines.clear();
+        waiting + ready
+    }
+}
+
+/// The index of the message describing the newest resource state: highest
+/// version, then highest sequence number, then latest arrival.
+fn newest(group: &[Pending]) -> usize {
+    let rank = |p: &Pending| {
+        p.delivery
+            .item()
+            .resource
+            .as_ref()
+            .map_or((0, 0), |r| (r.version.unwrap_or(0), r.sequence_number.unwrap_or(0)))
+    };
+    let mut best = 0;
+    for (index, pending) in group.iter().enumerate().skip(1) {
+        if rank(pending) >= rank(&group[best]) {
+            best = index;
+        }
+    }
+    best
+}

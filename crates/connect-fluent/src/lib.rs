@@ -1,0 +1,1 @@
+//! Fluent Commerce OMS client: OAuth, GraphQL, customer operations.

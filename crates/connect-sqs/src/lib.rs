@@ -1,0 +1,1 @@
+//! Amazon SQS as a connect-core source, sink and dead-letter store.

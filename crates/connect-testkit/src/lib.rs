@@ -1,0 +1,1 @@
+//! Local emulators of commercetools and Fluent OMS, and fixtures, for tests and examples.

@@ -1,0 +1,2 @@
+//! connect-sdk: build connectors that move commercetools data into Fluent
+//! Commerce OMS.
