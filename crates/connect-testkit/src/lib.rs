@@ -1,1 +1,16 @@
-//! Local emulators of commercetools and Fluent OMS, and fixtures, for tests and examples.
+//! Local emulators of commercetools and Fluent Commerce OMS, and the
+//! fixtures they were written from, for tests and examples.
+//!
+//! Every emulator listens on `127.0.0.1` on an ephemeral port, needs no
+//! credentials from the outside world, and supports fault injection
+//! ([`Faults`]): 429 with `Retry-After`, 503, slow responses and dropped
+//! connections, plus token expiry.
+
+pub mod commercetools;
+mod faults;
+pub mod fixtures;
+pub mod fluent;
+mod server;
+
+pub use faults::{Fault, Faults};
+pub use server::ServerHandle;

@@ -1,0 +1,1 @@
+//! Local commercetools emulator (see the module docs once built).

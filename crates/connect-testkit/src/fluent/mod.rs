@@ -1,0 +1,1 @@
+//! Local Fluent OMS emulator (see the module docs once built).
