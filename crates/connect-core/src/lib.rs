@@ -79,7 +79,9 @@ mod services;
 pub use async_trait::async_trait;
 pub use config::{ConnectorConfig, RouteConfig};
 pub use connect_macros::handler;
-pub use error::{BoxError, ErrorKind, HandlerError, QueueError, ResultExt, Retryability, SetupError};
+pub use error::{
+    BoxError, ErrorKind, HandlerError, QueueError, ResultExt, Retryability, SetupError,
+};
 pub use handler::{FromRoute, HandlerContext, HandlerSetup, MessageHandler, Outcome};
 pub use message::{Message, ResourceRef, attributes};
 pub use registry::{

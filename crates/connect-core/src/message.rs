@@ -161,7 +161,9 @@ impl Message {
     /// The key that serialises processing: the resource id when there is a
     /// resource, otherwise the message id (no ordering constraint).
     pub fn ordering_key(&self) -> &str {
-        self.resource.as_ref().map_or(self.id.as_str(), |r| r.id.as_str())
+        self.resource
+            .as_ref()
+            .map_or(self.id.as_str(), |r| r.id.as_str())
     }
 
     /// The resource id, if the message has a resource.

@@ -153,7 +153,13 @@ impl HandlerRegistry {
         self.register_fn(name, priority, move |_| Ok(Shared(Arc::clone(&handler))))
     }
 
-    fn insert(&mut self, name: impl Into<String>, priority: i32, origin: String, factory: DynFactory) {
+    fn insert(
+        &mut self,
+        name: impl Into<String>,
+        priority: i32,
+        origin: String,
+        factory: DynFactory,
+    ) {
         self.candidates
             .entry(name.into())
             .or_default()
@@ -219,7 +225,10 @@ impl HandlerRegistry {
     }
 
     /// Builds the handler that wins `setup.route().handler`.
-    pub fn build(&self, setup: &HandlerSetup<'_>) -> Result<Box<dyn MessageHandler>, RegistryError> {
+    pub fn build(
+        &self,
+        setup: &HandlerSetup<'_>,
+    ) -> Result<Box<dyn MessageHandler>, RegistryError> {
         let candidate = self.winner(&setup.route().handler)?;
         (candidate.factory)(setup).map_err(RegistryError::Setup)
     }

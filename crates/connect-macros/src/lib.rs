@@ -37,7 +37,10 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
             let value: LitStr = meta.value()?.parse()?;
             let text = value.value();
             if text.is_empty() {
-                return Err(syn::Error::new(value.span(), "handler name must not be empty"));
+                return Err(syn::Error::new(
+                    value.span(),
+                    "handler name must not be empty",
+                ));
             }
             if let Some(bad) = text
                 .chars()
@@ -80,11 +83,24 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn parse_priority(expr: &Expr) -> syn::Result<i32> {
-    let bad = || syn::Error::new_spanned(expr, "priority must be an integer literal, e.g. `priority = 10`");
+    let bad = || {
+        syn::Error::new_spanned(
+            expr,
+            "priority must be an integer literal, e.g. `priority = 10`",
+        )
+    };
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => int.base10_parse::<i32>(),
-        Expr::Unary(ExprUnary { op: UnOp::Neg(_), expr: inner, .. }) => match inner.as_ref() {
-            Expr::Lit(ExprLit { lit: Lit::Int(int), .. }) => int.base10_parse::<i32>().map(|n| -n),
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<i32>(),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr: inner,
+            ..
+        }) => match inner.as_ref() {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(int), ..
+            }) => int.base10_parse::<i32>().map(|n| -n),
             _ => Err(bad()),
         },
         _ => Err(bad()),

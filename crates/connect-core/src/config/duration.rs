@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
 use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer};
 
 /// Parses `250ms`, `30s`, `1.5s`, `5m` or `1h`.
 ///
@@ -23,6 +23,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let scale = match unit.trim() {
+        "" if !number.is_empty() => {
+            return Err(format!(
+                "`{text}` has no unit; write `{text}s` for seconds or `{text}ms` for milliseconds"
+            ));
+        }
         "ms" => 0.001,
         "s" => 1.0,
         "m" => 60.0,
@@ -33,9 +38,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; the number part `{number}` is invalid"))?;
+    let value: f64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a duration; the number part `{number}` is invalid")
+    })?;
     Duration::try_from_secs_f64(value * scale)
         .map_err(|_| format!("`{text}` is not a valid duration"))
 }

@@ -114,11 +114,155 @@ pub enum InterpolationError {
     BadName(String),
 }
 
+/// Marks where a `${...}` expression stood, between two private-use
+/// characters that YAML accepts in any scalar (even inside `[...]`, where a
+/// literal `{` would open a mapping) and that no real text contains.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// The `${...}` expressions of a document, lifted out before YAML parsing and
+/// evaluated when each scalar is deserialized.
+///
+/// Lifting the expressions out first keeps the document valid YAML whatever
+/// the values contain (a secret with `: ` or `#` cannot change the structure)
+/// and wherever the expression stands (`scopes: [view_customers:${KEY}]`).
+pub(crate) struct Resolver<'a> {
+    env: &'a dyn EnvSource,
+    exprs: Vec<String>,
+}
+
+impl<'a> Resolver<'a> {
+    /// Replaces every `${expr}` of `text` with a marker. `Err` carries the
+    /// byte offset of a malformed expression.
+    pub(crate) fn prepare(
+        text: &str,
+        env: &'a dyn EnvSource,
+    ) -> Result<(String, Self), (usize, InterpolationError)> {
+        let mut out = String::with_capacity(text.len());
+        let mut exprs = Vec::new();
+        let mut rest = text;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos + 1..];
+            if let Some(tail) = after.strip_prefix('$') {
+                out.push_str("$$");
+                rest = tail;
+            } else if let Some(body) = after.strip_prefix('{') {
+                let offset = text.len() - rest.len() + pos;
+                let end = body
+                    .find(['}', '\n'])
+                    .filter(|&end| body[end..].starts_with('}'))
+                    .ok_or_else(|| {
+                        let line_end = body.find('\n').unwrap_or(body.len());
+                        (
+                            offset,
+                            InterpolationError::Unterminated(format!("${{{}", &body[..line_end])),
+                        )
+                    })?;
+                let expr = &body[..end];
+                let name = expr.split_once(":-").map_or(expr, |(name, _)| name);
+                if !is_var_name(name) {
+                    return Err((offset, InterpolationError::BadName(name.to_owned())));
+                }
+                out.push(OPEN);
+                out.push_str(&exprs.len().to_string());
+                out.push(CLOSE);
+                exprs.push(expr.to_owned());
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        Ok((out, Self { env, exprs }))
+    }
+
+    /// `true` when `value` holds a marker or a `$$` escape.
+    fn needs_expansion(value: &str) -> bool {
+        value.contains(OPEN) || value.contains("$$")
+    }
+
+    /// Evaluates the markers and `$$` escapes of one scalar.
+    fn expand(&self, value: &str) -> Result<String, InterpolationError> {
+        let mut out = String::with_capacity(value.len());
+        let mut chars = value.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                OPEN => {
+                    let (expr, skip) = self.marker(&value[i..]);
+                    for _ in 0..skip {
+                        chars.next();
+                    }
+                    match expr {
+                        Some(expr) => out.push_str(&self.evaluate(expr)?),
+                        None => out.push(c),
+                    }
+                }
+                '$' if chars.peek().is_some_and(|&(_, next)| next == '$') => {
+                    chars.next();
+                    out.push('$');
+                }
+                _ => out.push(c),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The text as the user wrote it (markers turned back into `${...}`).
+    fn original(&self, value: &str) -> String {
+        let mut out = String::with_capacity(value.len());
+        let mut chars = value.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c == OPEN {
+                let (expr, skip) = self.marker(&value[i..]);
+                if let Some(expr) = expr {
+                    for _ in 0..skip {
+                        chars.next();
+                    }
+                    out.push_str("${");
+                    out.push_str(expr);
+                    out.push('}');
+                    continue;
+                }
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// The expression of the marker at the start of `text`, and how many
+    /// characters after the opening one the marker spans.
+    fn marker<'t>(&'t self, text: &str) -> (Option<&'t str>, usize) {
+        let body = &text[OPEN.len_utf8()..];
+        let Some(end) = body.find(CLOSE) else {
+            return (None, 0);
+        };
+        let index = body[..end].parse::<usize>().ok();
+        match index.and_then(|i| self.exprs.get(i)) {
+            Some(expr) => (Some(expr.as_str()), body[..end].chars().count() + 1),
+            None => (None, 0),
+        }
+    }
+
+    fn evaluate(&self, expr: &str) -> Result<String, InterpolationError> {
+        let (name, default) = match expr.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (expr, None),
+        };
+        match (self.env.var(name), default) {
+            (Some(value), _) => Ok(value),
+            (None, Some(default)) => Ok(default.to_owned()),
+            (None, None) => Err(InterpolationError::Missing(name.to_owned())),
+        }
+    }
+}
+
 /// A [`Deserializer`] adapter that interpolates every scalar string.
 #[derive(Clone, Copy)]
 pub(crate) struct Interpolating<'e, D> {
     pub(crate) inner: D,
-    pub(crate) env: &'e dyn EnvSource,
+    pub(crate) env: &'e Resolver<'e>,
 }
 
 impl<D> fmt::Debug for Interpolating<'_, D> {
@@ -130,7 +274,7 @@ impl<D> fmt::Debug for Interpolating<'_, D> {
 /// Wraps a [`DeserializeSeed`] so the value it reads is interpolated.
 pub(crate) struct Seed<'e, S> {
     pub(crate) seed: S,
-    pub(crate) env: &'e dyn EnvSource,
+    pub(crate) env: &'e Resolver<'e>,
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
@@ -161,12 +305,12 @@ enum Target {
 
 struct Wrap<'e, V> {
     visitor: V,
-    env: &'e dyn EnvSource,
+    env: &'e Resolver<'e>,
     target: Target,
 }
 
 impl<'e, V> Wrap<'e, V> {
-    fn new(visitor: V, env: &'e dyn EnvSource, target: Target) -> Self {
+    fn new(visitor: V, env: &'e Resolver<'e>, target: Target) -> Self {
         Self {
             visitor,
             env,
@@ -177,35 +321,36 @@ impl<'e, V> Wrap<'e, V> {
 
 impl<'de, V: Visitor<'de>> Wrap<'_, V> {
     fn expand<E: de::Error>(self, value: &str) -> Result<V::Value, E> {
-        if !value.contains('$') {
+        if !Resolver::needs_expansion(value) {
             return self.plain(value);
         }
-        let expanded = interpolate(value, self.env).map_err(E::custom)?;
+        let expanded = self.env.expand(value).map_err(E::custom)?;
+        let written = self.env.original(value);
         match self.target {
             Target::Str => self.visitor.visit_string(expanded),
             Target::Bool => match expanded.trim() {
                 "true" => self.visitor.visit_bool(true),
                 "false" => self.visitor.visit_bool(false),
                 other => Err(E::custom(format_args!(
-                    "`{value}` expanded to `{other}`, expected `true` or `false`"
+                    "`{written}` expanded to `{other}`, expected `true` or `false`"
                 ))),
             },
             Target::Signed => match expanded.trim().parse::<i64>() {
                 Ok(n) => self.visitor.visit_i64(n),
                 Err(_) => Err(E::custom(format_args!(
-                    "`{value}` expanded to `{expanded}`, expected an integer"
+                    "`{written}` expanded to `{expanded}`, expected an integer"
                 ))),
             },
             Target::Unsigned => match expanded.trim().parse::<u64>() {
                 Ok(n) => self.visitor.visit_u64(n),
                 Err(_) => Err(E::custom(format_args!(
-                    "`{value}` expanded to `{expanded}`, expected a non-negative integer"
+                    "`{written}` expanded to `{expanded}`, expected a non-negative integer"
                 ))),
             },
             Target::Float => match expanded.trim().parse::<f64>() {
                 Ok(n) => self.visitor.visit_f64(n),
                 Err(_) => Err(E::custom(format_args!(
-                    "`{value}` expanded to `{expanded}`, expected a number"
+                    "`{written}` expanded to `{expanded}`, expected a number"
                 ))),
             },
         }
@@ -248,14 +393,14 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
         self.expand(v)
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        if v.contains('$') {
+        if Resolver::needs_expansion(v) {
             self.expand(v)
         } else {
             self.visitor.visit_borrowed_str(v)
         }
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        if v.contains('$') {
+        if Resolver::needs_expansion(&v) {
             self.expand(&v)
         } else {
             self.visitor.visit_string(v)
@@ -311,7 +456,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, V> {
 /// Wraps seq, map, enum and variant accessors.
 struct Access<'e, A> {
     inner: A,
-    env: &'e dyn EnvSource,
+    env: &'e Resolver<'e>,
 }
 
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Access<'_, A> {
@@ -530,17 +675,11 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Interpolating<'_, D> {
         self.inner
             .deserialize_enum(name, variants, Wrap::new(visitor, self.env, Target::Str))
     }
-    fn deserialize_identifier<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> Result<V::Value, Self::Error> {
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         self.inner
             .deserialize_identifier(Wrap::new(visitor, self.env, Target::Str))
     }
-    fn deserialize_ignored_any<V: Visitor<'de>>(
-        self,
-        visitor: V,
-    ) -> Result<V::Value, Self::Error> {
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         self.inner.deserialize_ignored_any(visitor)
     }
     fn is_human_readable(&self) -> bool {
@@ -551,14 +690,16 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Interpolating<'_, D> {
 /// Turns an already expanded string into a value of a scalar type; used by
 /// tests of this module only.
 #[cfg(test)]
-fn expand_into<'de, T: serde::Deserialize<'de>>(
-    text: &'de str,
+fn expand_into<T: de::DeserializeOwned>(
+    text: &str,
     env: &dyn EnvSource,
-) -> Result<T, serde::de::value::Error> {
-    use serde::de::IntoDeserializer;
+) -> Result<T, de::value::Error> {
+    use de::IntoDeserializer;
+    let (prepared, resolver) =
+        Resolver::prepare(text, env).map_err(|(_, e)| de::Error::custom(e))?;
     T::deserialize(Interpolating {
-        inner: IntoDeserializer::<serde::de::value::Error>::into_deserializer(text),
-        env,
+        inner: IntoDeserializer::<de::value::Error>::into_deserializer(prepared.as_str()),
+        env: &resolver,
     })
 }
 

@@ -51,7 +51,7 @@ pub use duration::{
 pub use interpolate::{EnvSource, InterpolationError, ProcessEnv, interpolate};
 pub use secret::Secret;
 
-use interpolate::Interpolating;
+use interpolate::{Interpolating, Resolver};
 
 /// A configuration file, ready to be read section by section.
 #[derive(Clone)]
@@ -121,11 +121,13 @@ impl ConfigDocument {
                 .map_or_else(BackendRef::in_memory, |q| {
                     BackendRef::at(q.kind, "listeners.ct-queue")
                 }),
-            event_queue: root
-                .event_queue
-                .map_or_else(BackendRef::in_memory, |q| BackendRef::at(q.kind, "event-queue")),
+            event_queue: root.event_queue.map_or_else(BackendRef::in_memory, |q| {
+                BackendRef::at(q.kind, "event-queue")
+            }),
         };
-        config.validate().map_err(|message| self.invalid(None, message))?;
+        config
+            .validate()
+            .map_err(|message| self.invalid(None, message))?;
         Ok(config)
     }
 
@@ -150,15 +152,15 @@ impl ConfigDocument {
         })
     }
 
-    /// Reads the block a [`BackendRef`] points at, or `T::default()` when it
-    /// was not written in the file.
-    pub fn backend<T: DeserializeOwned + Default>(
+    /// Reads the block a [`BackendRef`] points at; `Ok(None)` when the
+    /// backend was defaulted rather than written in the file.
+    pub fn backend<T: DeserializeOwned>(
         &self,
         backend: &BackendRef,
-    ) -> Result<T, ConfigError> {
+    ) -> Result<Option<T>, ConfigError> {
         match &backend.section {
-            Some(path) => Ok(self.section(path)?.unwrap_or_default()),
-            None => Ok(T::default()),
+            Some(path) => self.section(path),
+            None => Ok(None),
         }
     }
 
@@ -179,10 +181,22 @@ impl ConfigDocument {
         if self.text.trim().is_empty() {
             return Ok(None);
         }
-        let deserializer = serde_norway::Deserializer::from_str(&self.text);
+        let (text, resolver) =
+            Resolver::prepare(&self.text, self.env.as_ref()).map_err(|(offset, error)| {
+                let before = &self.text[..offset];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                ConfigError::Invalid {
+                    origin: self.origin.clone(),
+                    line: Some(line),
+                    column: Some(column),
+                    message: error.to_string(),
+                }
+            })?;
+        let deserializer = serde_norway::Deserializer::from_str(&text);
         seed.deserialize(Interpolating {
             inner: deserializer,
-            env: self.env.as_ref(),
+            env: &resolver,
         })
         .map_err(|error| self.yaml_error(&error))
     }

@@ -29,7 +29,10 @@ impl MemoryDeadLetters {
 
     /// How many dead letters are stored.
     pub fn len(&self) -> usize {
-        self.letters.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.letters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// `true` when the store is empty.

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::BoxError;
-use crate::message::Message;
 use crate::listener::{Translate, Translation};
+use crate::message::Message;
 use crate::queue::{RawPayload, Sink};
 
 pub use file::FileDeadLetters;
@@ -194,14 +194,16 @@ pub async fn replay(
         }
         let message = match (&letter.message, &letter.raw, translator) {
             (Some(message), _, _) => Some(message.clone()),
-            (None, Some(raw), Some(translator)) => match translator.translate(&RawPayload::new(raw.as_str())) {
-                Ok(Translation::Message(message)) => Some(message),
-                Ok(Translation::Ignore(_)) => None,
-                Err(error) => {
-                    report.failed.push((letter.id.clone(), error.to_string()));
-                    continue;
+            (None, Some(raw), Some(translator)) => {
+                match translator.translate(&RawPayload::new(raw.as_str())) {
+                    Ok(Translation::Message(message)) => Some(message),
+                    Ok(Translation::Ignore(_)) => None,
+                    Err(error) => {
+                        report.failed.push((letter.id.clone(), error.to_string()));
+                        continue;
+                    }
                 }
-            },
+            }
             (None, Some(_), None) => {
                 report.failed.push((
                     letter.id.clone(),

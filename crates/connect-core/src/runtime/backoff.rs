@@ -36,7 +36,8 @@ impl Backoff {
     /// The delay after failed attempt number `attempt` (from 1).
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
-        let base = self.config.initial.as_secs_f64() * self.config.multiplier.max(1.0).powi(exponent);
+        let base =
+            self.config.initial.as_secs_f64() * self.config.multiplier.max(1.0).powi(exponent);
         let base = base.min(self.config.max.as_secs_f64()).max(0.0);
         let jittered = base / 2.0 + fastrand::f64() * base / 2.0;
         let delay = Duration::try_from_secs_f64(jittered).unwrap_or(self.config.max);
@@ -65,9 +66,15 @@ mod tests {
         let b = backoff();
         for _ in 0..200 {
             let d3 = b.delay(3, None);
-            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
             let d20 = b.delay(20, None);
-            assert!(d20 >= Duration::from_secs(1) && d20 <= Duration::from_secs(2), "{d20:?}");
+            assert!(
+                d20 >= Duration::from_secs(1) && d20 <= Duration::from_secs(2),
+                "{d20:?}"
+            );
         }
     }
 

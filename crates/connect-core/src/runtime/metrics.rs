@@ -72,11 +72,12 @@ impl Latency {
         };
         LatencySummary {
             count,
-            mean: if count == 0 {
-                Duration::ZERO
-            } else {
-                Duration::from_micros(self.total_micros.load(Relaxed) / count)
-            },
+            mean: Duration::from_micros(
+                self.total_micros
+                    .load(Relaxed)
+                    .checked_div(count)
+                    .unwrap_or(0),
+            ),
             p50: quantile(0.50),
             p99: quantile(0.99),
             max: Duration::from_micros(self.max_micros.load(Relaxed)),
@@ -186,14 +187,17 @@ impl Metrics {
 
     pub(crate) fn received(&self, n: u64) {
         self.received.fetch_add(n, Relaxed);
+        self.changed.notify_waiters();
     }
 
     pub(crate) fn started(&self) {
         self.in_flight.fetch_add(1, Relaxed);
+        self.changed.notify_waiters();
     }
 
     pub(crate) fn finished(&self) {
         self.in_flight.fetch_sub(1, Relaxed);
+        self.changed.notify_waiters();
     }
 
     pub(crate) fn filtered(&self) {

@@ -334,8 +334,10 @@ impl Runtime {
                 );
                 tracing::error!(route = %message.name, message_id = %message.id, "{error}");
                 let attempts = delivery.receive_count();
-                let letter = DeadLetter::for_message(message, FailureKind::Unroutable, error, attempts);
-                settle_dead_letter(&*self.dead_letters, &self.metrics, delivery, letter, None).await;
+                let letter =
+                    DeadLetter::for_message(message, FailureKind::Unroutable, error, attempts);
+                settle_dead_letter(&*self.dead_letters, &self.metrics, delivery, letter, None)
+                    .await;
             }
         }
     }

@@ -110,11 +110,9 @@ impl Scheduler {
 /// version, then highest sequence number, then latest arrival.
 fn newest(group: &[Pending]) -> usize {
     let rank = |p: &Pending| {
-        p.delivery
-            .item()
-            .resource
-            .as_ref()
-            .map_or((0, 0), |r| (r.version.unwrap_or(0), r.sequence_number.unwrap_or(0)))
+        p.delivery.item().resource.as_ref().map_or((0, 0), |r| {
+            (r.version.unwrap_or(0), r.sequence_number.unwrap_or(0))
+        })
     };
     let mut best = 0;
     for (index, pending) in group.iter().enumerate().skip(1) {
