@@ -83,7 +83,7 @@ pub use error::{
     BoxError, ErrorKind, HandlerError, QueueError, ResultExt, Retryability, SetupError,
 };
 pub use handler::{FromRoute, HandlerContext, HandlerSetup, MessageHandler, Outcome};
-pub use message::{Message, ResourceRef, attributes};
+pub use message::{Attributes, Message, ResourceRef, attributes};
 pub use registry::{
     HandlerFactory, HandlerRegistration, HandlerRegistry, RegistryEntry, RegistryError,
 };

@@ -12,13 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
 use crate::dead_letter::{DeadLetter, DeadLetterStore, MemoryDeadLetters};
 use crate::error::{BoxError, QueueError};
 use crate::message::Message;
 use crate::queue::{Delivery, RawPayload, Sink, Source};
-use crate::runtime::{Shutdown, wait_for};
+use crate::runtime::{Shutdown, Signal};
 
 /// What a raw payload becomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +42,7 @@ pub struct ListenerMetrics {
     forwarded: AtomicU64,
     ignored: AtomicU64,
     dead_lettered: AtomicU64,
-    changed: Notify,
+    changed: Signal,
 }
 
 /// A copy of the listener's counters.
@@ -85,13 +83,15 @@ impl ListenerMetrics {
         condition: impl Fn(&ListenerSnapshot) -> bool,
         timeout: Duration,
     ) -> Result<ListenerSnapshot, ListenerSnapshot> {
-        wait_for(&self.changed, || self.snapshot(), condition, timeout).await
+        self.changed
+            .wait_for(|| self.snapshot(), condition, timeout)
+            .await
     }
 
     fn add(&self, counter: &AtomicU64, n: u64) {
         if n > 0 {
             counter.fetch_add(n, Relaxed);
-            self.changed.notify_waiters();
+            self.changed.notify();
         }
     }
 }
@@ -168,10 +168,12 @@ impl Listener {
     /// Runs until `shutdown` fires or the source is closed.
     pub async fn run(self, shutdown: Shutdown) -> ListenerReport {
         let mut failures = 0u32;
+        let stopping = shutdown.triggered();
+        tokio::pin!(stopping);
         loop {
             let received = tokio::select! {
                 biased;
-                () = shutdown.triggered() => break,
+                () = &mut stopping => break,
                 received = self.source.receive(self.batch, self.wait) => received,
             };
             match received {
@@ -190,7 +192,7 @@ impl Listener {
                     let delay = Duration::from_millis(100 * u64::from(failures.min(50)));
                     tracing::warn!(listener = %self.name, %error, ?delay, "cannot receive; retrying");
                     tokio::select! {
-                        () = shutdown.triggered() => break,
+                        () = &mut stopping => break,
                         () = tokio::time::sleep(delay) => {}
                     }
                 }

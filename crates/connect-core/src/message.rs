@@ -1,10 +1,13 @@
 //! The [`Message`]: one unit of work travelling from a listener, through the
 //! event queue, to a handler.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Well-known attribute keys set by the SDK's listeners.
 pub mod attributes {
@@ -26,7 +29,7 @@ pub mod attributes {
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRef {
     /// The resource type, e.g. commercetools' `customer`.
-    pub type_id: String,
+    pub type_id: Cow<'static, str>,
     /// The resource id. Messages for one id are never processed concurrently.
     pub id: String,
     /// The resource version the event describes, when known.
@@ -39,7 +42,7 @@ pub struct ResourceRef {
 
 impl ResourceRef {
     /// A reference to `type_id`/`id` with no version information.
-    pub fn new(type_id: impl Into<String>, id: impl Into<String>) -> Self {
+    pub fn new(type_id: impl Into<Cow<'static, str>>, id: impl Into<String>) -> Self {
         Self {
             type_id: type_id.into(),
             id: id.into(),
@@ -86,7 +89,7 @@ pub struct Message {
     /// notifications: the `notificationType`; commercetools Messages: the
     /// message `type`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_type: Option<String>,
+    pub event_type: Option<Cow<'static, str>>,
     /// The resource the message is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceRef>,
@@ -94,8 +97,8 @@ pub struct Message {
     #[serde(default)]
     pub payload: serde_json::Value,
     /// Free-form string attributes (see [`attributes`] for well-known keys).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
     /// The delivery attempt this message is on, starting at 1 when delivered.
     #[serde(default)]
     pub attempt: u32,
@@ -107,12 +110,12 @@ impl Message {
     /// A new message for route `name` with a fresh id and an empty payload.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: new_id(),
             name: name.into(),
             event_type: None,
             resource: None,
             payload: serde_json::Value::Null,
-            attributes: BTreeMap::new(),
+            attributes: Attributes::new(),
             attempt: 0,
             created_at: Utc::now(),
         }
@@ -127,7 +130,7 @@ impl Message {
 
     /// Sets the event type.
     #[must_use]
-    pub fn with_event_type(mut self, event_type: impl Into<String>) -> Self {
+    pub fn with_event_type(mut self, event_type: impl Into<Cow<'static, str>>) -> Self {
         self.event_type = Some(event_type.into());
         self
     }
@@ -148,14 +151,18 @@ impl Message {
 
     /// Adds one attribute.
     #[must_use]
-    pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_attribute(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
         self.attributes.insert(key.into(), value.into());
         self
     }
 
     /// The value of attribute `key`.
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes.get(key).map(String::as_str)
+        self.attributes.get(key)
     }
 
     /// The key that serialises processing: the resource id when there is a
@@ -169,5 +176,139 @@ impl Message {
     /// The resource id, if the message has a resource.
     pub fn resource_id(&self) -> Option<&str> {
         self.resource.as_ref().map(|r| r.id.as_str())
+    }
+}
+
+/// A random (version 4) UUID as a string, without a system call: ids only
+/// need to be unique, and this runs once per message.
+pub(crate) fn new_id() -> String {
+    let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+    let mut buffer = uuid::Uuid::encode_buffer();
+    uuid.hyphenated().encode_lower(&mut buffer).to_owned()
+}
+
+/// A message's string attributes: a small map kept in insertion order.
+///
+/// Messages carry a handful of attributes, so a vector beats a tree or a
+/// hash map here; keys and values that are `&'static str` are stored
+/// without allocating. It serializes as a JSON object.
+///
+/// ```
+/// use connect_core::Attributes;
+///
+/// let mut attributes = Attributes::new();
+/// attributes.insert("source", "commercetools");
+/// attributes.insert("source", "eventbridge");
+/// assert_eq!(attributes.get("source"), Some("eventbridge"));
+/// assert_eq!(attributes.len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, Eq)]
+pub struct Attributes(Vec<(Cow<'static, str>, Cow<'static, str>)>);
+
+impl Attributes {
+    /// No attributes.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// `true` when `key` is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Sets `key`, returning the previous value.
+    pub fn insert(
+        &mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Option<Cow<'static, str>> {
+        let key = key.into();
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, old)) => Some(std::mem::replace(old, value)),
+            None => {
+                self.0.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Cow<'static, str>> {
+        let index = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(index).1)
+    }
+
+    /// The attributes in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// How many attributes there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `true` when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl PartialEq for Attributes {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl<K, V> FromIterator<(K, V)> for Attributes
+where
+    K: Into<Cow<'static, str>>,
+    V: Into<Cow<'static, str>>,
+{
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut attributes = Self::new();
+        for (k, v) in iter {
+            attributes.insert(k, v);
+        }
+        attributes
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k.as_ref(), v.as_ref())?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AttributesVisitor;
+        impl<'de> Visitor<'de> for AttributesVisitor {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of string attributes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
+                let mut attributes = Attributes::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    attributes.insert(k, v);
+                }
+                Ok(attributes)
+            }
+        }
+        deserializer.deserialize_map(AttributesVisitor)
     }
 }

@@ -1,6 +1,6 @@
 //! The [`Router`]: message name → route → inclusion filter → handler.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -81,7 +81,8 @@ pub enum Decision<'a> {
 /// resolve, or startup fails with the list of registered names.
 #[derive(Debug, Clone)]
 pub struct Router {
-    routes: HashMap<String, Arc<Route>>,
+    // A connector has a handful of routes: a scan beats hashing the name.
+    routes: Vec<Arc<Route>>,
     mapping: BTreeMap<String, String>,
 }
 
@@ -93,7 +94,7 @@ impl Router {
         services: &Services,
     ) -> Result<Self, RouterError> {
         registry.validate().map_err(RouterError::Registry)?;
-        let mut routes = HashMap::with_capacity(config.routes.len());
+        let mut routes: Vec<Arc<Route>> = Vec::with_capacity(config.routes.len());
         for route in &config.routes {
             let setup = HandlerSetup::new(route, services);
             let handler = registry
@@ -106,18 +107,15 @@ impl Router {
                 .inclusion_filter()
                 .map_err(|e| RouterError::Invalid(e.0))?;
             let coalesce = route.coalesce.unwrap_or_else(|| handler.coalesce());
-            routes.insert(
-                route.route.clone(),
-                Arc::new(Route {
-                    config: route.clone(),
-                    handler,
-                    filter,
-                    coalesce,
-                }),
-            );
+            routes.push(Arc::new(Route {
+                config: route.clone(),
+                handler,
+                filter,
+                coalesce,
+            }));
         }
         for (type_id, route) in &config.route_mapping {
-            if !routes.contains_key(route) {
+            if !routes.iter().any(|r| r.name() == route) {
                 return Err(RouterError::Invalid(format!(
                     "route-mapping: `{type_id}` maps to `{route}`, which is not a route"
                 )));
@@ -141,17 +139,17 @@ impl Router {
 
     /// The route named `name`.
     pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
-        self.routes.get(name)
+        self.routes.iter().find(|r| r.name() == name)
     }
 
-    /// Every route, in no particular order.
+    /// Every route, in configuration order.
     pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
-        self.routes.values()
+        self.routes.iter()
     }
 
     /// Decides what happens to `message`.
     pub fn decide(&self, message: &Message) -> Decision<'_> {
-        match self.routes.get(&message.name) {
+        match self.route(&message.name) {
             None => Decision::Unroutable,
             Some(route) if route.includes(message.event_type.as_deref()) => {
                 Decision::Deliver(route)

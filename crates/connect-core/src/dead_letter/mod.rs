@@ -85,7 +85,7 @@ impl DeadLetter {
         attempts: u32,
     ) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::message::new_id(),
             kind,
             error: error.into(),
             route: Some(message.name.clone()),
@@ -101,7 +101,7 @@ impl DeadLetter {
     /// A dead letter for a raw payload a listener could not understand.
     pub fn for_raw(raw: impl Into<String>, error: impl Into<String>) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::message::new_id(),
             kind: FailureKind::Unparseable,
             error: error.into(),
             message: None,

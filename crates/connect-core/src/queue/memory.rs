@@ -332,7 +332,17 @@ impl<T> MemoryAcker<T> {
     fn settle(&self, requeue: Option<(T, Duration, bool)>) {
         let mut state = self.inner.lock();
         match requeue {
-            None => state.in_flight = state.in_flight.saturating_sub(1),
+            None => {
+                state.in_flight = state.in_flight.saturating_sub(1);
+                // A closed queue that just became idle must wake receivers
+                // so they report `Closed`; otherwise an ack wakes nobody.
+                let drained = state.closed && state.in_flight == 0 && state.queued() == 0;
+                drop(state);
+                if drained {
+                    self.inner.items.notify_waiters();
+                }
+                return;
+            }
             Some((item, delay, front)) => {
                 let entry = Entry {
                     item,

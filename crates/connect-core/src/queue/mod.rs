@@ -10,6 +10,7 @@ mod memory;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -168,19 +169,26 @@ impl<T: Send + 'static> Delivery<T> {
         self.receive_count
     }
 
-    /// Removes the item from its queue.
-    pub async fn ack(mut self) -> Result<(), QueueError> {
+    /// Removes the item from its queue. The item is dropped before the
+    /// returned future runs, so awaiting it holds no copy of the item.
+    pub fn ack(mut self) -> impl Future<Output = Result<(), QueueError>> + Send + 'static {
         match self.state.take() {
-            Some((_, acker)) => acker.ack().await,
-            None => Ok(()),
+            Some((item, acker)) => {
+                drop(item);
+                acker.ack()
+            }
+            None => Box::pin(std::future::ready(Ok(()))),
         }
     }
 
     /// Returns the item to its queue, to be delivered again after `delay`.
-    pub async fn nack(mut self, delay: Duration) -> Result<(), QueueError> {
+    pub fn nack(
+        mut self,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send + 'static {
         match self.state.take() {
-            Some((item, acker)) => acker.nack(item, delay).await,
-            None => Ok(()),
+            Some((item, acker)) => acker.nack(item, delay),
+            None => Box::pin(std::future::ready(Ok(()))),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Counters readable from code, and a way to wait for them.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed, fence};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ pub struct Metrics {
     in_flight: AtomicU64,
     latency: Latency,
     outcomes: Mutex<BTreeMap<String, u64>>,
-    changed: Notify,
+    changed: Signal,
 }
 
 #[derive(Debug)]
@@ -177,7 +177,8 @@ impl Metrics {
         condition: impl Fn(&MetricsSnapshot) -> bool,
         timeout: Duration,
     ) -> Result<MetricsSnapshot, WaitTimeout> {
-        wait_for(&self.changed, || self.snapshot(), condition, timeout)
+        self.changed
+            .wait_for(|| self.snapshot(), condition, timeout)
             .await
             .map_err(|last| WaitTimeout {
                 timeout,
@@ -187,22 +188,22 @@ impl Metrics {
 
     pub(crate) fn received(&self, n: u64) {
         self.received.fetch_add(n, Relaxed);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     pub(crate) fn started(&self) {
         self.in_flight.fetch_add(1, Relaxed);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     pub(crate) fn finished(&self) {
         self.in_flight.fetch_sub(1, Relaxed);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     pub(crate) fn filtered(&self) {
         self.filtered.fetch_add(1, Relaxed);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     pub(crate) fn succeeded(&self, label: &str, elapsed: Duration) {
@@ -217,47 +218,79 @@ impl Metrics {
         }
         self.latency.record(elapsed);
         self.succeeded.fetch_add(1, Relaxed);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     pub(crate) fn retried(&self, elapsed: Duration) {
         self.latency.record(elapsed);
         self.retried.fetch_add(1, Relaxed);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     pub(crate) fn dead_lettered(&self) {
         self.dead_lettered.fetch_add(1, Relaxed);
-        self.changed.notify_waiters();
+        self.changed.notify();
     }
 
     pub(crate) fn coalesced(&self, n: u64) {
         if n > 0 {
             self.coalesced.fetch_add(n, Relaxed);
-            self.changed.notify_waiters();
+            self.changed.notify();
         }
     }
 }
 
-/// Re-reads `read()` each time `changed` fires until `condition` holds;
-/// `Err` carries the last value read when `timeout` passes.
-pub(crate) async fn wait_for<S>(
-    changed: &Notify,
-    read: impl Fn() -> S,
-    condition: impl Fn(&S) -> bool,
-    timeout: Duration,
-) -> Result<S, S> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let notified = changed.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let value = read();
-        if condition(&value) {
-            return Ok(value);
+/// Wakes tasks waiting for counters to change. Notifying costs one fence
+/// and a load when nobody waits, so hot paths can call it freely.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    notify: Notify,
+    waiters: AtomicUsize,
+}
+
+impl Signal {
+    /// Wakes every current waiter, if there is one.
+    pub(crate) fn notify(&self) {
+        // Pairs with the fence in `wait_for`: either the waiter sees the
+        // update in its read, or this sees the waiter and wakes it.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Relaxed) > 0 {
+            self.notify.notify_waiters();
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return Err(read());
+    }
+
+    /// Re-reads `read()` after each notification until `condition` holds;
+    /// `Err` carries the last value read when `timeout` passes.
+    pub(crate) async fn wait_for<S>(
+        &self,
+        read: impl Fn() -> S,
+        condition: impl Fn(&S) -> bool,
+        timeout: Duration,
+    ) -> Result<S, S> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.waiters.fetch_add(1, Relaxed);
+        let _registered = Registered(&self.waiters);
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            fence(Ordering::SeqCst);
+            let value = read();
+            if condition(&value) {
+                return Ok(value);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(read());
+            }
         }
+    }
+}
+
+/// Unregisters a waiter however its wait ends.
+struct Registered<'a>(&'a AtomicUsize);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }

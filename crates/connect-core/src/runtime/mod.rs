@@ -14,10 +14,12 @@ mod panic;
 mod scheduler;
 mod shutdown;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -35,7 +37,7 @@ pub use backoff::Backoff;
 pub use metrics::{LatencySummary, Metrics, MetricsSnapshot, WaitTimeout};
 pub use shutdown::Shutdown;
 
-pub(crate) use metrics::wait_for;
+pub(crate) use metrics::Signal;
 use panic::CatchUnwind;
 use scheduler::{Pending, Scheduler, Work};
 
@@ -202,18 +204,6 @@ impl Runtime {
     /// releases what is still running after that.
     pub async fn run(self, shutdown: Shutdown) -> RunReport {
         let settings = self.settings.clone();
-        let permits = Arc::new(Semaphore::new(settings.prefetch));
-        let (batches_tx, mut batches) = mpsc::channel::<Vec<(Delivery<Message>, _)>>(4);
-        let fetch_stop = shutdown.child();
-        let fetcher = tokio::spawn(fetch(
-            Arc::clone(&self.source),
-            Arc::clone(&permits),
-            batches_tx,
-            settings.receive_batch,
-            settings.receive_wait,
-            fetch_stop.clone(),
-        ));
-
         let shared = Arc::new(Shared {
             publisher: self.publisher.clone(),
             dead_letters: Arc::clone(&self.dead_letters),
@@ -222,56 +212,78 @@ impl Runtime {
             max_attempts: settings.max_attempts,
             backoff: settings.backoff.clone(),
         });
-        let (done_tx, mut done) = mpsc::unbounded_channel::<String>();
+        let (done_tx, mut done) = mpsc::unbounded_channel::<Settled>();
         let mut scheduler = Scheduler::default();
         let mut tasks = JoinSet::new();
+        let mut intake = Intake::new(Arc::clone(&self.source), &settings);
+        // Deliveries received and not yet settled (prefetch bound).
+        let mut held = 0usize;
         let mut running = 0usize;
-        let mut fetching = true;
+        let stopping = shutdown.triggered();
+        tokio::pin!(stopping);
 
         loop {
-            if !fetching && running == 0 && scheduler.is_idle() {
-                tracing::info!("event queue closed and drained; stopping");
-                break;
-            }
             while running < settings.concurrency {
                 let Some(work) = scheduler.next_ready() else {
                     break;
                 };
                 running += 1;
                 self.metrics.started();
-                tasks.spawn(process(Arc::clone(&shared), work, done_tx.clone()));
+                let guard = Done::armed(&work, done_tx.clone());
+                let mut handling = Box::pin(process(Arc::clone(&shared), Box::new(work), guard));
+                // Poll once here: work that completes without waiting (a
+                // handler that decides from the message alone) settles
+                // without a task; anything that waits continues as a task.
+                match handling
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()))
+                {
+                    Poll::Ready(settled) => {
+                        running -= 1;
+                        held -= settled.count;
+                        self.metrics.finished();
+                        scheduler.complete(settled.key);
+                    }
+                    Poll::Pending => {
+                        let done = done_tx.clone();
+                        tasks.spawn(async move {
+                            let settled = handling.await;
+                            let _ = done.send(settled);
+                        });
+                    }
+                }
             }
             while tasks.try_join_next().is_some() {}
+            if !intake.open && held == 0 {
+                tracing::info!("event queue closed and drained; stopping");
+                break;
+            }
+            intake.arm(held);
 
             tokio::select! {
                 biased;
-                () = shutdown.triggered() => break,
-                Some(key) = done.recv() => {
+                () = &mut stopping => break,
+                Some(settled) = done.recv() => {
                     running -= 1;
+                    held -= settled.count;
                     self.metrics.finished();
-                    scheduler.complete(&key);
+                    scheduler.complete(settled.key);
                 }
-                batch = batches.recv(), if fetching => match batch {
-                    Some(batch) => {
-                        self.metrics.received(batch.len() as u64);
-                        for (delivery, permit) in batch {
-                            self.accept(&mut scheduler, delivery, permit).await;
+                batch = intake.next() => {
+                    self.metrics.received(batch.len() as u64);
+                    held += batch.len();
+                    for delivery in batch {
+                        if !self.accept(&mut scheduler, delivery).await {
+                            held -= 1;
                         }
                     }
-                    None => fetching = false,
-                },
+                }
             }
         }
 
         // Shutdown: stop intake, return unstarted work, drain in-flight work.
-        fetch_stop.trigger();
-        batches.close();
-        let mut released = 0;
-        while let Some(batch) = batches.recv().await {
-            released += batch.len();
-        }
-        let _ = fetcher.await;
-        released += scheduler.release_all();
+        drop(intake);
+        let mut released = scheduler.release_all();
         let deadline = Instant::now() + settings.shutdown_timeout;
         while running > 0 {
             match tokio::time::timeout_at(deadline, done.recv()).await {
@@ -303,18 +315,17 @@ impl Runtime {
         }
     }
 
-    async fn accept(
-        &self,
-        scheduler: &mut Scheduler,
-        delivery: Delivery<Message>,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    ) {
+    /// Routes one delivery; returns `true` when it is kept for a handler and
+    /// `false` when it was settled at once (filtered or unroutable).
+    async fn accept(&self, scheduler: &mut Scheduler, delivery: Delivery<Message>) -> bool {
         match self.router.decide(delivery.item()) {
-            Decision::Deliver(route) => scheduler.accept(Pending {
-                route: Arc::clone(route),
-                delivery,
-                _permit: permit,
-            }),
+            Decision::Deliver(route) => {
+                scheduler.accept(Pending {
+                    route: Arc::clone(route),
+                    delivery,
+                });
+                true
+            }
             Decision::Filtered(route) => {
                 tracing::debug!(
                     route = route.name(),
@@ -325,6 +336,7 @@ impl Runtime {
                     tracing::warn!(%error, "cannot acknowledge a filtered message; it will be delivered again");
                 }
                 self.metrics.filtered();
+                false
             }
             Decision::Unroutable => {
                 let message = delivery.item().clone();
@@ -338,6 +350,7 @@ impl Runtime {
                     DeadLetter::for_message(message, FailureKind::Unroutable, error, attempts);
                 settle_dead_letter(&*self.dead_letters, &self.metrics, delivery, letter, None)
                     .await;
+                false
             }
         }
     }
@@ -353,158 +366,220 @@ struct Shared {
     backoff: Backoff,
 }
 
-/// Receives batches while prefetch permits are free.
-async fn fetch(
+/// Receives from the source. The receive in progress is kept across loop
+/// iterations (never cancelled mid-flight, which would strand messages in a
+/// wire queue until their visibility timeout) and re-armed only while the
+/// prefetch bound leaves room for a worthwhile batch.
+struct Intake {
     source: Arc<dyn Source<Message>>,
-    permits: Arc<Semaphore>,
-    batches: mpsc::Sender<Vec<(Delivery<Message>, tokio::sync::OwnedSemaphorePermit)>>,
-    batch_size: usize,
+    receiving: Option<ReceiveFuture>,
+    open: bool,
+    failures: u32,
+    prefetch: usize,
+    max_batch: usize,
+    min_batch: usize,
     wait: Duration,
-    stop: Shutdown,
-) {
-    let mut failures = 0u32;
-    loop {
-        let wanted = permits.available_permits().clamp(1, batch_size) as u32;
-        let mut held = tokio::select! {
-            () = stop.triggered() => return,
-            permit = Arc::clone(&permits).acquire_many_owned(wanted) => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
-        let received = tokio::select! {
-            () = stop.triggered() => return,
-            received = source.receive(wanted as usize, wait) => received,
-        };
-        match received {
-            Ok(deliveries) => {
-                failures = 0;
-                if deliveries.is_empty() {
-                    continue;
-                }
-                let mut batch = Vec::with_capacity(deliveries.len());
-                for delivery in deliveries {
-                    match held.split(1) {
-                        Some(permit) => batch.push((delivery, permit)),
-                        None => {
-                            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                                return;
-                            };
-                            batch.push((delivery, permit));
-                        }
-                    }
-                }
-                drop(held);
-                if batches.send(batch).await.is_err() {
-                    return;
-                }
+}
+
+type ReceiveFuture = std::pin::Pin<
+    Box<dyn Future<Output = Result<Vec<Delivery<Message>>, crate::error::QueueError>> + Send>,
+>;
+
+impl Intake {
+    fn new(source: Arc<dyn Source<Message>>, settings: &Settings) -> Self {
+        Self {
+            source,
+            receiving: None,
+            open: true,
+            failures: 0,
+            prefetch: settings.prefetch,
+            max_batch: settings.receive_batch,
+            // Under load, wait for a quarter of the prefetch window to free
+            // up rather than receiving one message per settlement.
+            min_batch: (settings.prefetch / 4).clamp(1, settings.receive_batch),
+            wait: settings.receive_wait,
+        }
+    }
+
+    /// Starts a receive if none is running and there is room.
+    fn arm(&mut self, held: usize) {
+        let room = self.prefetch.saturating_sub(held);
+        let worthwhile = room >= self.min_batch || held == 0;
+        if !self.open || self.receiving.is_some() || room == 0 || !worthwhile {
+            return;
+        }
+        let source = Arc::clone(&self.source);
+        let max = room.min(self.max_batch);
+        let wait = self.wait;
+        let backoff = (self.failures > 0)
+            .then(|| Duration::from_millis(100 * u64::from(self.failures.min(50))));
+        self.receiving = Some(Box::pin(async move {
+            if let Some(delay) = backoff {
+                tokio::time::sleep(delay).await;
             }
-            Err(crate::error::QueueError::Closed(name)) => {
-                tracing::info!(queue = %name, "event queue closed; no more messages");
-                return;
+            source.receive(max, wait).await
+        }));
+    }
+
+    /// The next batch (empty after a failed or closing receive); pending
+    /// forever while no receive is armed.
+    async fn next(&mut self) -> Vec<Delivery<Message>> {
+        let Some(receiving) = self.receiving.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = receiving.await;
+        self.receiving = None;
+        match result {
+            Ok(batch) => {
+                self.failures = 0;
+                batch
+            }
+            Err(crate::error::QueueError::Closed(queue)) => {
+                tracing::info!(%queue, "event queue closed; no more messages");
+                self.open = false;
+                Vec::new()
             }
             Err(error) => {
-                failures = failures.saturating_add(1);
-                let delay = Duration::from_millis(100 * u64::from(failures.min(50)));
-                tracing::warn!(%error, ?delay, "cannot receive from the event queue; retrying");
-                tokio::select! {
-                    () = stop.triggered() => return,
-                    () = tokio::time::sleep(delay) => {}
-                }
+                self.failures = self.failures.saturating_add(1);
+                tracing::warn!(%error, failures = self.failures, "cannot receive from the event queue; retrying");
+                Vec::new()
             }
         }
     }
 }
 
-/// Sends the key back to the dispatcher however the task ends.
+/// What one processed work item settled.
+#[derive(Debug, Clone, Copy)]
+struct Settled {
+    key: u64,
+    /// Deliveries settled (the lead and its coalesced followers).
+    count: usize,
+}
+
+/// Hands the settlement back to the dispatcher if processing ends without
+/// returning it (a cancelled task), so the resource is never left blocked.
 struct Done {
-    key: Option<String>,
-    tx: mpsc::UnboundedSender<String>,
+    settled: Settled,
+    tx: Option<mpsc::UnboundedSender<Settled>>,
+}
+
+impl Done {
+    fn armed(work: &Work, tx: mpsc::UnboundedSender<Settled>) -> Self {
+        Self {
+            settled: Settled {
+                key: work.key,
+                count: 1 + work.followers.len(),
+            },
+            tx: Some(tx),
+        }
+    }
+
+    /// Processing finished normally: the caller reports the settlement.
+    fn disarm(mut self) -> Settled {
+        self.tx = None;
+        self.settled
+    }
 }
 
 impl Drop for Done {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            let _ = self.tx.send(key);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(self.settled);
         }
     }
 }
 
-async fn process(shared: Arc<Shared>, work: Work, done: mpsc::UnboundedSender<String>) {
-    let Work { lead, followers } = work;
-    let Pending {
-        route,
-        mut delivery,
-        _permit,
-    } = lead;
-    let _done = Done {
-        key: Some(delivery.item().ordering_key().to_owned()),
-        tx: done,
+/// Handles one work item and settles its deliveries.
+///
+/// Kept small on purpose (it is allocated per message): the work stays
+/// boxed, deliveries are moved out only to be settled, and the rare paths
+/// (dead letters) run in futures of their own.
+async fn process(shared: Arc<Shared>, work: Box<Work>, done: Done) -> Settled {
+    let route = Arc::clone(&work.lead.route);
+    let attempt = work.lead.delivery.receive_count().max(1);
+    let span = {
+        let message = work.lead.delivery.item();
+        tracing::info_span!(
+            "message",
+            route = route.name(),
+            handler = route.handler_name(),
+            resource_id = message.resource_id().unwrap_or(""),
+            message_id = %message.id,
+            event_type = message.event_type.as_deref().unwrap_or(""),
+            attempt,
+        )
     };
-    let attempt = delivery.receive_count().max(1);
-    delivery.item_mut().attempt = attempt;
-    let message = delivery.item();
-    let span = tracing::info_span!(
-        "message",
-        route = route.name(),
-        handler = route.handler_name(),
-        resource_id = message.resource_id().unwrap_or(""),
-        message_id = %message.id,
-        event_type = message.event_type.as_deref().unwrap_or(""),
-        attempt,
-    );
-    async move {
-        let started = Instant::now();
-        let result = {
-            let ctx = HandlerContext::new(route.config(), &shared.services)
-                .with_attempt(attempt, shared.max_attempts);
-            let ctx = match &shared.publisher {
-                Some(publisher) => ctx.with_publisher(publisher.as_ref()),
-                None => ctx,
-            };
-            CatchUnwind::new(route.handler().handle(&ctx, delivery.item())).await
+    let mut work = work;
+    work.lead.delivery.item_mut().attempt = attempt;
+    let started = Instant::now();
+    let result = {
+        let ctx = HandlerContext::new(route.config(), &shared.services)
+            .with_attempt(attempt, shared.max_attempts);
+        let ctx = match &shared.publisher {
+            Some(publisher) => ctx.with_publisher(publisher.as_ref()),
+            None => ctx,
         };
-        let elapsed = started.elapsed();
-        let coalesced = followers.len() as u64;
-        match result {
-            Ok(Ok(outcome)) => {
-                tracing::debug!(outcome = outcome.label(), ?elapsed, "handled");
-                if let Err(error) = delivery.ack().await {
-                    tracing::warn!(%error, "cannot acknowledge; the message will be delivered again");
-                }
-                shared.metrics.succeeded(outcome.label(), elapsed);
+        CatchUnwind::new(route.handler().handle(&ctx, work.lead.delivery.item()))
+            .instrument(span.clone())
+            .await
+    };
+    let elapsed = started.elapsed();
+    let Work {
+        lead, followers, ..
+    } = *work;
+    let delivery = lead.delivery;
+    let coalesced = followers.len() as u64;
+    match result {
+        Ok(Ok(outcome)) => {
+            let acked = delivery.ack();
+            if let Err(error) = acked.await {
+                tracing::warn!(parent: &span, %error, "cannot acknowledge; the message will be delivered again");
             }
-            Ok(Err(error)) if error.is_retryable() && attempt < shared.max_attempts => {
-                let delay = shared.backoff.delay(attempt, error.retry_after());
-                tracing::warn!(error = %error, ?delay, "retryable failure; will retry");
-                if let Err(nack_error) = delivery.nack(delay).await {
-                    tracing::warn!(error = %nack_error, "cannot return the message to its queue; it will reappear after its visibility timeout");
-                }
-                shared.metrics.retried(elapsed);
-            }
-            Ok(Err(error)) => {
-                let kind = if error.is_retryable() {
-                    FailureKind::AttemptsExhausted
-                } else {
-                    FailureKind::Unprocessable
-                };
-                dead_letter(&shared, &route, delivery, kind, &error, attempt).await;
-            }
-            Err(panic) => {
-                tracing::error!(panic = %panic, "handler panicked");
-                let error = HandlerError::unprocessable(format!("handler panicked: {panic}"));
-                dead_letter(&shared, &route, delivery, FailureKind::Panic, &error, attempt).await;
-            }
+            tracing::debug!(parent: &span, outcome = outcome.label(), ?elapsed, "handled");
+            shared.metrics.succeeded(outcome.label(), elapsed);
         }
-        for follower in followers {
-            if let Err(error) = follower.delivery.ack().await {
-                tracing::warn!(%error, "cannot acknowledge a coalesced message; it will be delivered again");
+        Ok(Err(error)) if error.is_retryable() && attempt < shared.max_attempts => {
+            let delay = shared.backoff.delay(attempt, error.retry_after());
+            tracing::warn!(parent: &span, error = %error, ?delay, "retryable failure; will retry");
+            let nacked = delivery.nack(delay);
+            if let Err(nack_error) = nacked.await {
+                tracing::warn!(parent: &span, error = %nack_error, "cannot return the message to its queue; it will reappear after its visibility timeout");
             }
+            shared.metrics.retried(elapsed);
         }
-        shared.metrics.coalesced(coalesced);
+        Ok(Err(error)) => {
+            let kind = if error.is_retryable() {
+                FailureKind::AttemptsExhausted
+            } else {
+                FailureKind::Unprocessable
+            };
+            Box::pin(dead_letter(&shared, &route, delivery, kind, error, attempt))
+                .instrument(span.clone())
+                .await;
+        }
+        Err(panic) => {
+            tracing::error!(parent: &span, panic = %panic, "handler panicked");
+            let error = HandlerError::unprocessable(format!("handler panicked: {panic}"));
+            Box::pin(dead_letter(
+                &shared,
+                &route,
+                delivery,
+                FailureKind::Panic,
+                error,
+                attempt,
+            ))
+            .instrument(span.clone())
+            .await;
+        }
     }
-    .instrument(span)
-    .await;
+    for follower in followers {
+        let acked = follower.delivery.ack();
+        if let Err(error) = acked.await {
+            tracing::warn!(parent: &span, %error, "cannot acknowledge a coalesced message; it will be delivered again");
+        }
+    }
+    shared.metrics.coalesced(coalesced);
+    done.disarm()
 }
 
 async fn dead_letter(
@@ -512,7 +587,7 @@ async fn dead_letter(
     route: &crate::router::Route,
     delivery: Delivery<Message>,
     kind: FailureKind,
-    error: &HandlerError,
+    error: HandlerError,
     attempt: u32,
 ) {
     tracing::error!(error = %error, kind = kind.as_str(), "message failed; moving it to the dead-letter store");

@@ -6,45 +6,70 @@
 //! of the whole line) becomes ready.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Arc;
-
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::message::Message;
 use crate::queue::Delivery;
 use crate::router::Route;
 
-/// A routed delivery holding one prefetch permit.
+/// A routed delivery.
 pub(crate) struct Pending {
     pub(crate) route: Arc<Route>,
     pub(crate) delivery: Delivery<Message>,
-    pub(crate) _permit: OwnedSemaphorePermit,
 }
 
 /// What one handler call settles: its lead message, plus the messages it
 /// stands in for.
 pub(crate) struct Work {
+    /// The resource key, to hand back to [`Scheduler::complete`].
+    pub(crate) key: u64,
     pub(crate) lead: Pending,
     pub(crate) followers: Vec<Pending>,
 }
 
+/// Resource keys are 64-bit hashes of the ordering key: no allocation per
+/// message. Two resources whose hashes collide are merely serialised
+/// together, which keeps ordering correct.
 #[derive(Default)]
 pub(crate) struct Scheduler {
-    lines: HashMap<String, VecDeque<Pending>>,
+    hasher: RandomState,
+    lines: HashMap<u64, VecDeque<Pending>, BuildHasherDefault<KeyHasher>>,
     ready: VecDeque<Work>,
+}
+
+/// The keys are already hashes; use them as they are.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl Scheduler {
     /// Takes a routed delivery: ready at once if its key is idle, otherwise
     /// queued behind the key's active message.
     pub(crate) fn accept(&mut self, pending: Pending) {
-        let key = pending.delivery.item().ordering_key();
-        if let Some(line) = self.lines.get_mut(key) {
+        let key = self.hasher.hash_one(pending.delivery.item().ordering_key());
+        if let Some(line) = self.lines.get_mut(&key) {
             line.push_back(pending);
             return;
         }
-        self.lines.insert(key.to_owned(), VecDeque::new());
+        self.lines.insert(key, VecDeque::new());
         self.ready.push_back(Work {
+            key,
             lead: pending,
             followers: Vec::new(),
         });
@@ -57,16 +82,17 @@ impl Scheduler {
 
     /// The active message of `key` finished: make its line's next work ready,
     /// or free the key.
-    pub(crate) fn complete(&mut self, key: &str) {
-        let Some(line) = self.lines.get_mut(key) else {
+    pub(crate) fn complete(&mut self, key: u64) {
+        let Some(line) = self.lines.get_mut(&key) else {
             return;
         };
         let Some(first) = line.pop_front() else {
-            self.lines.remove(key);
+            self.lines.remove(&key);
             return;
         };
         if !first.route.coalesces() || line.is_empty() {
             self.ready.push_back(Work {
+                key,
                 lead: first,
                 followers: Vec::new(),
             });
@@ -85,14 +111,10 @@ impl Scheduler {
         let lead_index = newest(&group);
         let lead = group.swap_remove(lead_index);
         self.ready.push_back(Work {
+            key,
             lead,
             followers: group,
         });
-    }
-
-    /// `true` when no message is waiting or ready.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.lines.is_empty() && self.ready.is_empty()
     }
 
     /// Drops everything not yet started; their deliveries are released back

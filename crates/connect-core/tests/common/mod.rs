@@ -35,7 +35,7 @@ pub fn fast_runtime(concurrency: usize, max_attempts: u32) -> RuntimeConfig {
 /// A message for `route` about customer `id`.
 pub fn message(route: &str, event_type: &str, id: &str) -> Message {
     Message::new(route)
-        .with_event_type(event_type)
+        .with_event_type(event_type.to_owned())
         .with_resource(ResourceRef::new("customer", id))
 }
 
