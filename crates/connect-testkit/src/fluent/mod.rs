@@ -1,1 +1,347 @@
-//! Local Fluent OMS emulator (see the module docs once built).
+//! A local Fluent Commerce OMS: OAuth and a schema-checking GraphQL API.
+//!
+//! [`FluentEmulator`] listens on `127.0.0.1` (ephemeral port) and serves:
+//!
+//! - `POST /oauth/token`: the password grant (`client_id`, `client_secret`,
+//!   `username`, `password`, `grant_type=password`, `scope=api`, as a form
+//!   body or a query string) and, when enabled, the single-use
+//!   `refresh_token` grant. Answers have the shape of
+//!   [`fixtures::fluent::OAUTH_TOKEN`].
+//!   Wrong client credentials get 401 `invalid_client`, a wrong user or
+//!   password 400 `invalid_grant`, an unknown or used refresh token 400
+//!   `invalid_grant`.
+//! - `POST /graphql` (Bearer token required, else 401; bodies over 2 MB get
+//!   413) executed by `async-graphql` against a schema built from the SDL of
+//!   [`fixtures::fluent::SCHEMA_CUSTOMER`]:
+//!   unknown fields, wrong types and missing required fields or arguments
+//!   fail exactly as on a real GraphQL server.
+//!
+//! Customer rules, with the codes the emulator uses (`message` starts with
+//! the code and `extensions.code` holds it, as in
+//! [`fixtures::fluent::GRAPHQL_ERROR`]):
+//!
+//! | rule | code |
+//! | --- | --- |
+//! | a value over its documented max length (username 250, primaryEmail 250, firstName 50, lastName 50, title 50, country 100, primaryPhone 20, timezone 32), or an empty username | `C0400E` |
+//! | `createCustomer` for a retailer other than the emulator's | `C0403E` |
+//! | `updateCustomer` of an unknown username | `C0404E` |
+//! | `createCustomer` with a username that exists | `C0409E` |
+//! | a root field of the SDL the emulator does not implement | `S0501E` |
+//!
+//! `ref` equals `username`; `status` starts as `ACTIVE`; `createdOn` and
+//! `updatedOn` are maintained; an update changes only the fields present
+//! (and not null) in its input and merges attributes by name.
+//!
+//! ```
+//! use connect_testkit::fluent::FluentEmulator;
+//! use connect_testkit::Fault;
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let emulator = FluentEmulator::builder().retailer_id("42").start().await.unwrap();
+//! let config = emulator.config(); // ready for connect_fluent::FluentClient::new
+//! assert_eq!(config.retailer_id, "42");
+//! emulator.faults().inject_for("/graphql", Fault::unavailable(), 1);
+//! assert_eq!(emulator.login_count(), 0);
+//! # });
+//! ```
+
+mod http;
+mod schema;
+mod state;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use connect_core::config::Secret;
+use connect_fluent::{CreateCustomerInput, Customer, FluentConfig};
+use serde_json::Value;
+
+use crate::faults::Faults;
+use crate::fixtures;
+use crate::server::ServerHandle;
+use state::{Settings, Shared};
+
+/// Requests with a larger body get 413, as on Fluent (2 MB).
+pub const MAX_REQUEST_BYTES: usize = connect_fluent::MAX_REQUEST_BYTES;
+
+/// The token lifetime of the fixture (`expires_in`).
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(86_386);
+
+/// A running Fluent emulator. Dropping it stops the server.
+pub struct FluentEmulator {
+    server: ServerHandle,
+    shared: Arc<Shared>,
+    faults: Arc<Faults>,
+}
+
+impl fmt::Debug for FluentEmulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FluentEmulator")
+            .field("base_url", &self.server.base_url())
+            .field("account", &self.shared.settings.account)
+            .field("retailer_id", &self.shared.settings.retailer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of a [`FluentEmulator`] before it starts.
+#[derive(Debug, Clone)]
+pub struct FluentEmulatorBuilder {
+    settings: Settings,
+    schema: String,
+}
+
+impl Default for FluentEmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            settings: Settings {
+                account: "CONNECT_TEST".to_owned(),
+                retailer_id: "1".to_owned(),
+                client_id: "CONNECT_TEST".to_owned(),
+                client_secret: Secret::new("emulator-client-secret"),
+                username: "connect_api".to_owned(),
+                password: Secret::new("emulator-password"),
+                token_lifetime: DEFAULT_TOKEN_LIFETIME,
+                refresh_tokens: false,
+            },
+            schema: fixtures::fluent::SCHEMA_CUSTOMER.to_owned(),
+        }
+    }
+}
+
+impl FluentEmulatorBuilder {
+    /// The retailer the API user belongs to (default `1`).
+    #[must_use]
+    pub fn retailer_id(mut self, retailer_id: impl Into<String>) -> Self {
+        self.settings.retailer_id = retailer_id.into();
+        self
+    }
+
+    /// The account id (default `CONNECT_TEST`).
+    #[must_use]
+    pub fn account(mut self, account: impl Into<String>) -> Self {
+        self.settings.account = account.into();
+        self
+    }
+
+    /// The API client credentials accepted.
+    #[must_use]
+    pub fn client(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<Secret>,
+    ) -> Self {
+        self.settings.client_id = client_id.into();
+        self.settings.client_secret = client_secret.into();
+        self
+    }
+
+    /// The retailer user accepted.
+    #[must_use]
+    pub fn user(mut self, username: impl Into<String>, password: impl Into<Secret>) -> Self {
+        self.settings.username = username.into();
+        self.settings.password = password.into();
+        self
+    }
+
+    /// How long issued access tokens are valid (default 86 386 s; whole
+    /// seconds are announced in `expires_in`).
+    #[must_use]
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.settings.token_lifetime = lifetime;
+        self
+    }
+
+    /// Whether token responses carry a single-use `refresh_token` (default
+    /// `false`, as on accounts where refresh tokens are not enabled).
+    #[must_use]
+    pub fn refresh_tokens(mut self, enabled: bool) -> Self {
+        self.settings.refresh_tokens = enabled;
+        self
+    }
+
+    /// Serves another SDL (e.g. the customer subset extended with the types
+    /// a partner handler uses). Root fields other than `customer`,
+    /// `customers`, `createCustomer` and `updateCustomer` answer `S0501E`.
+    #[must_use]
+    pub fn schema(mut self, sdl: impl Into<String>) -> Self {
+        self.schema = sdl.into();
+        self
+    }
+
+    /// Starts the emulator on `127.0.0.1` with an ephemeral port.
+    pub async fn start(self) -> std::io::Result<FluentEmulator> {
+        let shared = Arc::new(Shared::new(self.settings));
+        let schema = schema::build(&self.schema, &shared).map_err(std::io::Error::other)?;
+        let faults = Arc::new(Faults::default());
+        let router = http::router(Arc::clone(&shared), schema, Arc::clone(&faults));
+        let server = ServerHandle::serve(router).await?;
+        tracing::debug!(base_url = %server.base_url(), "Fluent emulator started");
+        Ok(FluentEmulator {
+            server,
+            shared,
+            faults,
+        })
+    }
+}
+
+/// A GraphQL request the emulator received.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// `operationName`, or the name of the document's only operation.
+    pub operation_name: Option<String>,
+    /// The document.
+    pub query: String,
+    /// The variables (`null` when absent).
+    pub variables: Value,
+    /// Whether the bearer token was valid (otherwise it was answered 401).
+    pub authorized: bool,
+}
+
+/// A mutation the emulator executed (after the document passed validation).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RecordedMutation {
+    /// The mutation field, e.g. `createCustomer`.
+    pub name: String,
+    /// The operation name of the request, e.g. `CreateCustomer`.
+    pub operation_name: Option<String>,
+    /// The `input` argument, with variables resolved.
+    pub input: Value,
+    /// `CODE: message` when a rule rejected it.
+    pub error: Option<String>,
+}
+
+impl FluentEmulator {
+    /// Starts an emulator with the default settings.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// A builder for other settings.
+    pub fn builder() -> FluentEmulatorBuilder {
+        FluentEmulatorBuilder::default()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    /// A configuration for this emulator: its credentials, a 5 s request
+    /// timeout, 3 retries and a 10 ms initial backoff (fast tests).
+    pub fn config(&self) -> FluentConfig {
+        let settings = &self.shared.settings;
+        FluentConfig::new(
+            self.base_url(),
+            settings.account.clone(),
+            settings.retailer_id.clone(),
+            settings.client_id.clone(),
+            settings.client_secret.clone(),
+            settings.username.clone(),
+            settings.password.clone(),
+        )
+        .with_request_timeout(Duration::from_secs(5))
+        .with_max_retries(3)
+        .with_retry_initial_backoff(Duration::from_millis(10))
+    }
+
+    /// The retailer id the API user belongs to.
+    pub fn retailer_id(&self) -> &str {
+        &self.shared.settings.retailer_id
+    }
+
+    /// The fault plan applied to incoming requests.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Expires every access token issued so far: the next GraphQL request
+    /// with one of them gets 401. Refresh tokens stay valid.
+    pub fn expire_tokens(&self) {
+        self.shared.expire_access_tokens();
+    }
+
+    /// Invalidates every refresh token issued so far.
+    pub fn revoke_refresh_tokens(&self) {
+        self.shared.revoke_refresh_tokens();
+    }
+
+    /// Successful password-grant logins.
+    pub fn login_count(&self) -> usize {
+        self.shared.token_counters().password_logins
+    }
+
+    /// Successful refresh-token grants.
+    pub fn refresh_count(&self) -> usize {
+        self.shared.token_counters().refresh_grants
+    }
+
+    /// Every request to `/oauth/token`, successful or not (fault-injected
+    /// requests excluded).
+    pub fn token_requests(&self) -> usize {
+        self.shared.token_counters().requests
+    }
+
+    /// Every customer, in creation order.
+    pub fn customers(&self) -> Vec<Customer> {
+        self.shared
+            .store()
+            .all()
+            .into_iter()
+            .filter_map(|c| serde_json::from_value(c).ok())
+            .collect()
+    }
+
+    /// The customer with `username` (= ref).
+    pub fn customer(&self, username: &str) -> Option<Customer> {
+        self.customer_json(username)
+            .and_then(|c| serde_json::from_value(c).ok())
+    }
+
+    /// The customer with `username` as the JSON the API serves.
+    pub fn customer_json(&self, username: &str) -> Option<Value> {
+        self.shared.store().get(username).cloned()
+    }
+
+    /// Successful `createCustomer` calls for `username`.
+    pub fn create_count(&self, username: &str) -> usize {
+        self.shared.store().create_count(username)
+    }
+
+    /// Successful `updateCustomer` calls for `username`.
+    pub fn update_count(&self, username: &str) -> usize {
+        self.shared.store().update_count(username)
+    }
+
+    /// Every mutation executed, in order, rejected ones included.
+    pub fn mutations(&self) -> Vec<RecordedMutation> {
+        self.shared.mutations()
+    }
+
+    /// Every request that reached `/graphql`, in order.
+    pub fn graphql_requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests()
+    }
+
+    /// Adds a customer directly, under the same rules as `createCustomer`
+    /// (it counts in [`create_count`](Self::create_count) but is not recorded
+    /// as a mutation). The error is the `CODE: message` a client would get.
+    pub fn insert_customer(&self, input: &CreateCustomerInput) -> Result<Customer, String> {
+        let Ok(Value::Object(fields)) = serde_json::to_value(input) else {
+            return Err("the input is not a JSON object".to_owned());
+        };
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let created = self
+            .shared
+            .store()
+            .create(&fields, &self.shared.settings.retailer_id, &now)
+            .map_err(|rejection| rejection.full_message())?;
+        serde_json::from_value(created).map_err(|error| error.to_string())
+    }
+}

@@ -1,0 +1,279 @@
+//! [`FluentClient`]: authenticated, retried GraphQL calls to Fluent OMS.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{self, AccessToken, Auth, Credentials};
+use crate::config::FluentConfig;
+use crate::error::Error;
+use crate::graphql::{self, Exchange, RequestBody};
+use crate::retry::RetryPolicy;
+
+/// Connect timeout upper bound (the request timeout applies when smaller).
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client for one Fluent account. Cloning is cheap: clones share the
+/// connection pool and the OAuth token.
+///
+/// Every call logs in when needed (see the [crate docs](crate) for the token
+/// life cycle), retries transient failures (`fluent.max-retries`, exponential
+/// backoff with jitter, `Retry-After` honoured) and maps failures to
+/// [`Error`], which says whether retrying the message can help.
+///
+/// ```no_run
+/// use connect_fluent::{FluentClient, FluentConfig};
+///
+/// # async fn run() -> Result<(), connect_fluent::Error> {
+/// let config = FluentConfig::new(
+///     "https://acme.sandbox.api.fluentretail.com", "ACME", "1",
+///     "ACME", "client-secret", "acme_api", "password",
+/// );
+/// let fluent = FluentClient::new(config)?;
+/// if let Some(customer) = fluent.customer_by_ref("ct-42").await? {
+///     println!("{:?}", customer.primary_email);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FluentClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    graphql_url: url::Url,
+    base_url: String,
+    account: String,
+    retailer_id: String,
+    auth: Auth,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for FluentClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FluentClient")
+            .field("base_url", &self.inner.base_url)
+            .field("account", &self.inner.account)
+            .field("retailer_id", &self.inner.retailer_id)
+            .field("username", &self.inner.auth.username())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FluentClient {
+    /// A client for `config`. Nothing is sent until the first call (use
+    /// [`authenticate`](Self::authenticate) to check the credentials early).
+    pub fn new(config: FluentConfig) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(MAX_CONNECT_TIMEOUT))
+            .user_agent(concat!("connect-sdk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| Error::Config(format!("cannot build the HTTP client: {error}")))?;
+        Self::with_http_client(config, http)
+    }
+
+    /// A client that sends its requests through `http` (to share a
+    /// connection pool or set proxies). `fluent.request-timeout` is applied
+    /// per request on top of what `http` was built with.
+    pub fn with_http_client(config: FluentConfig, http: reqwest::Client) -> Result<Self, Error> {
+        let base = config.validate().map_err(Error::Config)?;
+        let join = |path: &str| {
+            base.join(path)
+                .map_err(|error| Error::Config(format!("cannot build the {path} URL: {error}")))
+        };
+        let graphql_url = join("graphql")?;
+        let token_url = join("oauth/token")?;
+        let auth = Auth::new(
+            http.clone(),
+            token_url,
+            Credentials {
+                account: config.account.clone(),
+                retailer_id: config.retailer_id.clone(),
+                client_id: config.client_id,
+                client_secret: config.client_secret,
+                username: config.username,
+                password: config.password,
+            },
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                graphql_url,
+                base_url: config.base_url,
+                account: config.account,
+                retailer_id: config.retailer_id,
+                auth,
+                retry: RetryPolicy::new(config.max_retries, config.retry_initial_backoff),
+            }),
+        })
+    }
+
+    /// `fluent.retailer-id`: the retailer customers are created under.
+    pub fn retailer_id(&self) -> &str {
+        &self.inner.retailer_id
+    }
+
+    /// `fluent.account`.
+    pub fn account(&self) -> &str {
+        &self.inner.account
+    }
+
+    /// `fluent.base-url`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// Logs in now (unless a valid token is cached), to fail fast on wrong
+    /// credentials at startup.
+    pub async fn authenticate(&self) -> Result<(), Error> {
+        self.retrying("login", || async {
+            self.inner.auth.token().await.map(drop)
+        })
+        .await
+    }
+
+    /// Runs any GraphQL query or mutation and deserializes its `data`.
+    ///
+    /// `errors[]` in the response become [`Error::GraphQl`], even when some
+    /// `data` came back. Use this for every entity the typed helpers do not
+    /// cover:
+    ///
+    /// ```no_run
+    /// # async fn run(fluent: connect_fluent::FluentClient) -> Result<(), connect_fluent::Error> {
+    /// use serde::Deserialize;
+    /// use serde_json::json;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Data { customer: Option<Customer> }
+    /// #[derive(Deserialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct Customer { id: String, primary_email: Option<String> }
+    ///
+    /// let data: Data = fluent
+    ///     .graphql(
+    ///         "query One($ref: String!) { customer(ref: $ref) { id primaryEmail } }",
+    ///         &json!({ "ref": "ct-42" }),
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn graphql<V, T>(&self, query: &str, variables: &V) -> Result<T, Error>
+    where
+        V: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let data = self.execute(None, query, variables).await?;
+        serde_json::from_value(data).map_err(|error| Error::Decode {
+            message: error.to_string(),
+        })
+    }
+
+    /// Like [`graphql`](Self::graphql), returning `data` as JSON.
+    pub async fn graphql_value<V>(
+        &self,
+        query: &str,
+        variables: &V,
+    ) -> Result<serde_json::Value, Error>
+    where
+        V: Serialize + ?Sized,
+    {
+        self.execute(None, query, variables).await
+    }
+
+    /// Sends one document, retrying transient failures; returns `data`.
+    pub(crate) async fn execute<V>(
+        &self,
+        operation_name: Option<&str>,
+        query: &str,
+        variables: &V,
+    ) -> Result<serde_json::Value, Error>
+    where
+        V: Serialize + ?Sized,
+    {
+        let body = serde_json::to_vec(&RequestBody {
+            query,
+            operation_name,
+            variables,
+        })
+        .map_err(|error| Error::Decode {
+            message: format!("the variables cannot be serialized as JSON: {error}"),
+        })?;
+        let label = operation_name.map_or_else(|| graphql::operation_label(query), str::to_owned);
+        self.retrying(&label, || self.attempt(&body)).await
+    }
+
+    /// One attempt: token, request, and on 401 one renewal and one resend.
+    async fn attempt(&self, body: &[u8]) -> Result<serde_json::Value, Error> {
+        let auth = &self.inner.auth;
+        let token = auth.token().await?;
+        match self.send(&token, body).await? {
+            Exchange::Data(data) => Ok(data),
+            Exchange::Unauthorized => {
+                auth.invalidate(&token);
+                let token = auth.token().await?;
+                match self.send(&token, body).await? {
+                    Exchange::Data(data) => Ok(data),
+                    Exchange::Unauthorized => Err(Error::Unauthorized {
+                        username: auth.username().to_owned(),
+                    }),
+                }
+            }
+        }
+    }
+
+    async fn send(&self, token: &AccessToken, body: &[u8]) -> Result<Exchange, Error> {
+        let response = self
+            .inner
+            .http
+            .post(self.inner.graphql_url.clone())
+            .bearer_auth(token.value())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(Error::transport)?;
+        let status = response.status().as_u16();
+        let retry_after = auth::retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(Error::transport)?;
+        graphql::interpret(status, retry_after, &bytes, body.len())
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or retries run out.
+    async fn retrying<T, F, Fut>(&self, label: &str, mut op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut attempt: u32 = 1;
+        loop {
+            match op().await {
+                Ok(value) => return Ok(value),
+                Err(error) => match self.inner.retry.next_delay(attempt, &error) {
+                    Some(delay) => {
+                        tracing::warn!(
+                            operation = label,
+                            attempt,
+                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            %error,
+                            "Fluent call failed; retrying"
+                        );
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                    }
+                    None => {
+                        tracing::debug!(operation = label, attempt, %error, "Fluent call failed");
+                        return Err(error);
+                    }
+                },
+            }
+        }
+    }
+}
