@@ -1,1 +1,76 @@
-//! commercetools API client, subscription payload model and CT queue listener.
+//! commercetools for connect-sdk: the HTTP API client, the subscription
+//! payload model, and the CT queue listener.
+//!
+//! - [`CommercetoolsClient`]: OAuth2 client credentials with a shared token
+//!   cache, customer reads ([`customer`](CommercetoolsClient::customer),
+//!   [`customer_by_key`](CommercetoolsClient::customer_by_key),
+//!   [`query_customers`](CommercetoolsClient::query_customers)), a
+//!   bounded-memory full scan ([`scan_customers`](CommercetoolsClient::scan_customers)),
+//!   and the writes tests and backfill tools need; retries of transient
+//!   failures; one opaque [`Error`] that says what to do.
+//! - [`CommercetoolsConfig`]: the `commercetools:` block of the configuration.
+//! - [`payload`]: every subscription delivery format (Platform Messages,
+//!   change notifications, CloudEvents, the EventBridge envelope).
+//! - [`SubscriptionTranslator`] and [`ct_queue_listener`]: the CT queue
+//!   listener that turns payloads into connect messages.
+//!
+//! See `docs/commercetools.md` for API clients, scopes and subscriptions.
+//!
+//! # From the configuration file to a listener
+//!
+//! ```
+//! use std::sync::Arc;
+//! use connect_commercetools::{
+//!     CommercetoolsClient, CommercetoolsConfig, SubscriptionTranslator, ct_queue_listener,
+//! };
+//! use connect_core::config::ConfigDocument;
+//! use connect_core::queue::{MemoryQueue, RawPayload};
+//! use connect_core::Message;
+//!
+//! let document = ConfigDocument::from_yaml("inline.yml", r#"
+//! connector-name: commercetools-connector
+//! commercetools:
+//!   project-key: fluent-ct-dev
+//!   client-id: my-client
+//!   client-secret: my-secret
+//!   region: europe-west1.gcp
+//! route-mapping:
+//!   customer: commercetools.connect.customer.upsert
+//! routes:
+//!   - route: commercetools.connect.customer.upsert
+//!     handler: CommercetoolsCustomerUpsert
+//! "#);
+//! let connector = document.connector()?;
+//! let ct: CommercetoolsConfig = document.require_section("commercetools")?;
+//! let client = CommercetoolsClient::new(ct)?; // shared by handlers
+//!
+//! let ct_queue = Arc::new(MemoryQueue::<RawPayload>::new("ct-queue", 1_000));
+//! let events = Arc::new(MemoryQueue::<Message>::new("events", 1_000));
+//! let listener = ct_queue_listener(ct_queue, SubscriptionTranslator::from_config(&connector), events);
+//! # drop((client, listener));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod auth;
+mod client;
+mod config;
+mod error;
+pub mod model;
+pub mod payload;
+mod retry;
+mod translator;
+
+pub use client::CommercetoolsClient;
+pub use config::{
+    CommercetoolsConfig, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RETRY_INITIAL_BACKOFF, Region, UnknownRegion,
+};
+pub use error::Error;
+pub use model::{
+    Address, AuthenticationMode, CustomFields, CustomFieldsDraft, Customer, CustomerDraft,
+    CustomerGroupAssignment, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,
+    ErrorObject, ErrorResponse, KeyReference, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Reference,
+    ResourceIdentifier, string_literal,
+};
+pub use payload::{PayloadError, PayloadFormat, SubscriptionEvent};
+pub use translator::{CT_QUEUE_LISTENER, SOURCE, SubscriptionTranslator, ct_queue_listener};

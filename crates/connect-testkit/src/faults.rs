@@ -132,7 +132,11 @@ pub(crate) struct FaultLayer {
 
 /// axum middleware applying planned faults; install with
 /// `axum::middleware::from_fn_with_state(FaultLayer { .. }, apply)`.
-pub(crate) async fn apply(State(layer): State<FaultLayer>, request: Request, next: Next) -> Response {
+pub(crate) async fn apply(
+    State(layer): State<FaultLayer>,
+    request: Request,
+    next: Next,
+) -> Response {
     match layer.faults.take(request.uri().path()) {
         None => next.run(request).await,
         Some(Fault::Delay(delay)) => {
@@ -156,7 +160,10 @@ pub(crate) async fn apply(State(layer): State<FaultLayer>, request: Request, nex
         Some(Fault::DropConnection) => {
             let broken = futures_broken_body();
             (
-                [(header::CONTENT_TYPE, "application/json"), (header::CONTENT_LENGTH, "1024")],
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CONTENT_LENGTH, "1024"),
+                ],
                 broken,
             )
                 .into_response()
@@ -201,9 +208,15 @@ mod tests {
         faults.inject_for("/graphql", Fault::unavailable(), 1);
         faults.inject(Fault::Delay(Duration::from_millis(1)), 2);
         assert_eq!(faults.pending(), 3);
-        assert_eq!(faults.take("/oauth/token"), Some(Fault::Delay(Duration::from_millis(1))));
+        assert_eq!(
+            faults.take("/oauth/token"),
+            Some(Fault::Delay(Duration::from_millis(1)))
+        );
         assert_eq!(faults.take("/graphql"), Some(Fault::unavailable()));
-        assert_eq!(faults.take("/graphql"), Some(Fault::Delay(Duration::from_millis(1))));
+        assert_eq!(
+            faults.take("/graphql"),
+            Some(Fault::Delay(Duration::from_millis(1)))
+        );
         assert_eq!(faults.take("/graphql"), None);
     }
 }

@@ -39,10 +39,22 @@ pub mod commercetools {
         ("change-resource-created.json", CHANGE_RESOURCE_CREATED),
         ("change-resource-updated.json", CHANGE_RESOURCE_UPDATED),
         ("change-resource-deleted.json", CHANGE_RESOURCE_DELETED),
-        ("cloudevents-resource-updated.json", CLOUDEVENTS_RESOURCE_UPDATED),
-        ("eventbridge-resource-created.json", EVENTBRIDGE_RESOURCE_CREATED),
-        ("platform-message-customer-created.json", PLATFORM_MESSAGE_CUSTOMER_CREATED),
-        ("platform-message-customer-deleted.json", PLATFORM_MESSAGE_CUSTOMER_DELETED),
+        (
+            "cloudevents-resource-updated.json",
+            CLOUDEVENTS_RESOURCE_UPDATED,
+        ),
+        (
+            "eventbridge-resource-created.json",
+            EVENTBRIDGE_RESOURCE_CREATED,
+        ),
+        (
+            "platform-message-customer-created.json",
+            PLATFORM_MESSAGE_CUSTOMER_CREATED,
+        ),
+        (
+            "platform-message-customer-deleted.json",
+            PLATFORM_MESSAGE_CUSTOMER_DELETED,
+        ),
     ];
 }
 

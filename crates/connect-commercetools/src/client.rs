@@ -1,0 +1,458 @@
+//! [`CommercetoolsClient`]: the HTTP API client.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::Stream;
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::auth::{AccessToken, TokenProvider};
+use crate::config::CommercetoolsConfig;
+use crate::error::{Error, Kind};
+use crate::model::{
+    Customer, CustomerDraft, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,
+    ErrorResponse, MAX_LIMIT, PagedQueryResponse,
+};
+use crate::retry::RetryPolicy;
+
+/// The longest time spent establishing a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A commercetools HTTP API client: one connection pool, one cached token,
+/// retries of transient failures. Cloning is cheap and clones share
+/// everything, so build one per process and hand out clones.
+///
+/// - **Auth**: OAuth2 client credentials; the token is cached and refreshed
+///   shortly before it expires (10% of its lifetime, at most 5 minutes);
+///   concurrent callers share one refresh. A 401 invalidates the token and
+///   the request is retried once with a new one; a second 401 is an error.
+/// - **Retries**: 429, 502, 503, 504, timeouts and broken connections are
+///   retried up to `max-retries` times with exponential backoff and jitter,
+///   honouring `Retry-After` (up to 10 s; a longer hint is returned in the
+///   error). Writes are retried only when commercetools surely did not apply
+///   them (429, 503, connection refused).
+///
+/// ```no_run
+/// use connect_commercetools::{CommercetoolsClient, CommercetoolsConfig, CustomerScan};
+/// use futures_util::StreamExt;
+///
+/// # async fn run() -> Result<(), connect_commercetools::Error> {
+/// let config = CommercetoolsConfig::new(
+///     "my-project",
+///     "client-id",
+///     "client-secret",
+///     "https://auth.europe-west1.gcp.commercetools.com",
+///     "https://api.europe-west1.gcp.commercetools.com",
+/// );
+/// let client = CommercetoolsClient::new(config)?;
+/// match client.find_customer("14a4ef54-957d-4148-b0be-de8d0fbc411d").await? {
+///     Some(customer) => println!("{} is at version {}", customer.email, customer.version),
+///     None => println!("deleted"),
+/// }
+/// let mut customers = std::pin::pin!(client.scan_customers(CustomerScan::all()));
+/// while let Some(customer) = customers.next().await {
+///     println!("{}", customer?.id);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct CommercetoolsClient {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    http: reqwest::Client,
+    config: CommercetoolsConfig,
+    project_url: Url,
+    auth: TokenProvider,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for CommercetoolsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = &self.inner.config;
+        f.debug_struct("CommercetoolsClient")
+            .field("project_key", &config.project_key)
+            .field("api_url", &config.api_url)
+            .field("auth_url", &config.auth_url)
+            .field("scopes", &config.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request is, for retries and error messages.
+struct Call {
+    method: Method,
+    url: Url,
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    idempotent: bool,
+    operation: String,
+    expects: &'static str,
+}
+
+/// The answer to a customer creation.
+#[derive(Deserialize)]
+struct CustomerSignInResult {
+    customer: Customer,
+}
+
+impl CommercetoolsClient {
+    /// A client with its own connection pool.
+    pub fn new(config: CommercetoolsConfig) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT.min(config.request_timeout))
+            .user_agent(concat!("connect-sdk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
+        Self::with_http_client(config, http)
+    }
+
+    /// A client sharing an existing `reqwest` connection pool. The
+    /// configured `request-timeout` still applies to each request.
+    pub fn with_http_client(
+        config: CommercetoolsConfig,
+        http: reqwest::Client,
+    ) -> Result<Self, Error> {
+        config.validate().map_err(Error::config)?;
+        let mut project_url = Url::parse(&config.api_url)
+            .map_err(|e| Error::config(format!("api-url `{}`: {e}", config.api_url)))?;
+        project_url
+            .path_segments_mut()
+            .map_err(|()| {
+                Error::config(format!("api-url `{}` cannot be a base URL", config.api_url))
+            })?
+            .pop_if_empty()
+            .push(&config.project_key);
+        let retry = RetryPolicy {
+            max_retries: config.max_retries,
+            initial_backoff: config.retry_initial_backoff,
+        };
+        let auth = TokenProvider::new(
+            http.clone(),
+            &config.auth_url,
+            config.client_id.clone(),
+            config.client_secret.clone(),
+            config.scope_string(),
+            retry,
+            config.request_timeout,
+        );
+        Ok(Self {
+            inner: Arc::new(ClientInner {
+                http,
+                config,
+                project_url,
+                auth,
+                retry,
+            }),
+        })
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &CommercetoolsConfig {
+        &self.inner.config
+    }
+
+    /// The project key.
+    pub fn project_key(&self) -> &str {
+        &self.inner.config.project_key
+    }
+
+    /// `GET /{projectKey}/customers/{id}`. A deleted customer is an error
+    /// for which [`Error::is_not_found`] is `true`; see also
+    /// [`find_customer`](Self::find_customer).
+    pub async fn customer(&self, id: &str) -> Result<Customer, Error> {
+        let call = Call {
+            method: Method::GET,
+            url: self.url(&["customers", id]),
+            query: Vec::new(),
+            body: None,
+            idempotent: true,
+            operation: format!("fetching customer `{id}`"),
+            expects: "customer",
+        };
+        self.execute(call).await
+    }
+
+    /// Like [`customer`](Self::customer), but a missing customer is `Ok(None)`.
+    pub async fn find_customer(&self, id: &str) -> Result<Option<Customer>, Error> {
+        match self.customer(id).await {
+            Ok(customer) => Ok(Some(customer)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// `GET /{projectKey}/customers/key={key}`.
+    pub async fn customer_by_key(&self, key: &str) -> Result<Customer, Error> {
+        let call = Call {
+            method: Method::GET,
+            url: self.url(&["customers", &format!("key={key}")]),
+            query: Vec::new(),
+            body: None,
+            idempotent: true,
+            operation: format!("fetching customer with key `{key}`"),
+            expects: "customer",
+        };
+        self.execute(call).await
+    }
+
+    /// `GET /{projectKey}/customers` with `where`, `sort`, `limit`, `offset`
+    /// and `withTotal`. The query is validated before anything is sent.
+    pub async fn query_customers(
+        &self,
+        query: &CustomerQuery,
+    ) -> Result<PagedQueryResponse<Customer>, Error> {
+        query
+            .validate()
+            .map_err(|e| e.with_operation("querying customers"))?;
+        let call = Call {
+            method: Method::GET,
+            url: self.url(&["customers"]),
+            query: query.to_query_pairs(),
+            body: None,
+            idempotent: true,
+            operation: "querying customers".to_owned(),
+            expects: "paged customer query result",
+        };
+        self.execute(call).await
+    }
+
+    /// Every customer (matching the scan's optional predicate), in id order,
+    /// as a stream. Pages are fetched one at a time with cursor paging
+    /// (`sort=id asc`, `where=id > "<last id>"`, `withTotal=false`), so
+    /// memory stays bounded by one page whatever the project's size, and the
+    /// 10,000 offset limit does not apply. The stream ends after the first
+    /// error (each page already had its retries).
+    pub fn scan_customers(
+        &self,
+        scan: CustomerScan,
+    ) -> impl Stream<Item = Result<Customer, Error>> + Send + 'static {
+        struct State {
+            client: CommercetoolsClient,
+            scan: CustomerScan,
+            cursor: Option<String>,
+            page: std::vec::IntoIter<Customer>,
+            done: bool,
+        }
+        let state = State {
+            client: self.clone(),
+            scan,
+            cursor: None,
+            page: Vec::new().into_iter(),
+            done: false,
+        };
+        futures_util::stream::unfold(state, |mut state| async move {
+            loop {
+                if let Some(customer) = state.page.next() {
+                    return Some((Ok(customer), state));
+                }
+                if state.done {
+                    return None;
+                }
+                if state.scan.page_size == 0 || state.scan.page_size > MAX_LIMIT {
+                    state.done = true;
+                    let error = Error::invalid_request(format!(
+                        "scan page size {} is invalid; use 1 to {MAX_LIMIT}",
+                        state.scan.page_size
+                    ))
+                    .with_operation("scanning customers");
+                    return Some((Err(error), state));
+                }
+                let query = state.scan.page_query(state.cursor.as_deref());
+                match state.client.query_customers(&query).await {
+                    Ok(page) => {
+                        tracing::debug!(
+                            after = state.cursor.as_deref().unwrap_or(""),
+                            count = page.results.len(),
+                            "customer scan page"
+                        );
+                        state.done = page.results.len() < state.scan.page_size as usize;
+                        match page.results.last() {
+                            Some(last) => state.cursor = Some(last.id.clone()),
+                            None => return None,
+                        }
+                        state.page = page.results.into_iter();
+                    }
+                    Err(error) => {
+                        state.done = true;
+                        return Some((Err(error), state));
+                    }
+                }
+            }
+        })
+    }
+
+    /// `POST /{projectKey}/customers`: creates a customer and returns it.
+    pub async fn create_customer(&self, draft: &CustomerDraft) -> Result<Customer, Error> {
+        let body = serde_json::to_vec(draft).map_err(|e| {
+            Error::invalid_request(format!("cannot encode the customer draft: {e}"))
+        })?;
+        let call = Call {
+            method: Method::POST,
+            url: self.url(&["customers"]),
+            query: Vec::new(),
+            body: Some(body),
+            idempotent: false,
+            operation: "creating a customer".to_owned(),
+            expects: "customer sign-in result",
+        };
+        let result: CustomerSignInResult = self.execute(call).await?;
+        Ok(result.customer)
+    }
+
+    /// `POST /{projectKey}/customers/{id}`: applies `actions` (all or
+    /// nothing) to the customer at `version`. A stale version is a 409
+    /// ([`Error::is_conflict`], [`Error::current_version`]).
+    pub async fn update_customer(
+        &self,
+        id: &str,
+        version: u64,
+        actions: Vec<CustomerUpdateAction>,
+    ) -> Result<Customer, Error> {
+        let update = CustomerUpdate { version, actions };
+        let body = serde_json::to_vec(&update).map_err(|e| {
+            Error::invalid_request(format!("cannot encode the update actions: {e}"))
+        })?;
+        let call = Call {
+            method: Method::POST,
+            url: self.url(&["customers", id]),
+            query: Vec::new(),
+            body: Some(body),
+            idempotent: false,
+            operation: format!("updating customer `{id}`"),
+            expects: "customer",
+        };
+        self.execute(call).await
+    }
+
+    /// `DELETE /{projectKey}/customers/{id}?version=N`: deletes the customer
+    /// and returns it as it was.
+    pub async fn delete_customer(&self, id: &str, version: u64) -> Result<Customer, Error> {
+        let call = Call {
+            method: Method::DELETE,
+            url: self.url(&["customers", id]),
+            query: vec![("version", version.to_string())],
+            body: None,
+            idempotent: false,
+            operation: format!("deleting customer `{id}`"),
+            expects: "customer",
+        };
+        self.execute(call).await
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.inner.project_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.extend(segments);
+        }
+        url
+    }
+
+    async fn execute<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
+        let mut retry = 0u32;
+        let mut attempts = 0u32;
+        let mut reauthenticated = false;
+        loop {
+            let token = self.inner.auth.token().await?;
+            attempts += 1;
+            let error = match self.attempt::<T>(&call, &token).await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if matches!(error.kind(), Kind::Status { status: 401, .. }) {
+                self.inner.auth.invalidate(&token);
+                if !reauthenticated {
+                    reauthenticated = true;
+                    tracing::debug!(operation = %call.operation, "token refused (401); re-authenticating once");
+                    continue;
+                }
+                return Err(error
+                    .after_reauth()
+                    .with_operation(call.operation)
+                    .with_attempts(attempts));
+            }
+            let delay = if error.is_transient(call.idempotent) {
+                self.inner.retry.delay(retry, error.retry_after())
+            } else {
+                None
+            };
+            match delay {
+                Some(delay) => {
+                    retry += 1;
+                    tracing::debug!(
+                        operation = %call.operation,
+                        %error,
+                        ?delay,
+                        retry,
+                        "transient commercetools failure; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                None => {
+                    return Err(error.with_operation(call.operation).with_attempts(attempts));
+                }
+            }
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        token: &AccessToken,
+    ) -> Result<T, Error> {
+        let timeout = self.inner.config.request_timeout;
+        let started = Instant::now();
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .bearer_auth(token.bearer())
+            .timeout(timeout);
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::from_reqwest(e, timeout))?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::from_reqwest(e, timeout))?;
+        tracing::debug!(
+            method = %call.method,
+            path = call.url.path(),
+            status,
+            elapsed = ?started.elapsed(),
+            "commercetools request"
+        );
+        if (200..300).contains(&status) {
+            serde_json::from_slice(&body).map_err(|e| Error::decode(call.expects, e))
+        } else {
+            let response = serde_json::from_slice::<ErrorResponse>(&body).ok();
+            Err(Error::status_error(status, response, retry_after))
+        }
+    }
+}
+
+/// The `Retry-After` header in seconds, if present and numeric.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let seconds: f64 = value.parse().ok()?;
+    Duration::try_from_secs_f64(seconds).ok()
+}

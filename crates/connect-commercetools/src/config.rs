@@ -1,0 +1,423 @@
+//! The `commercetools:` block of the connector configuration.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use connect_core::config::Secret;
+use serde::{Deserialize, Deserializer};
+
+/// Default `request-timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `max-retries`.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+/// Default `retry-initial-backoff`.
+pub const DEFAULT_RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+
+/// A commercetools region: the shorthand for the auth and API hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Region {
+    /// `us-central1.gcp` (North America, Google Cloud).
+    UsCentral1Gcp,
+    /// `us-east-2.aws` (North America, AWS).
+    UsEast2Aws,
+    /// `europe-west1.gcp` (Europe, Google Cloud).
+    EuropeWest1Gcp,
+    /// `eu-central-1.aws` (Europe, AWS).
+    EuCentral1Aws,
+    /// `australia-southeast1.gcp` (Australia, Google Cloud).
+    AustraliaSoutheast1Gcp,
+}
+
+impl Region {
+    /// Every region, in the order the documentation lists them.
+    pub const ALL: [Region; 5] = [
+        Region::UsCentral1Gcp,
+        Region::UsEast2Aws,
+        Region::EuropeWest1Gcp,
+        Region::EuCentral1Aws,
+        Region::AustraliaSoutheast1Gcp,
+    ];
+
+    /// The region's name as written in host names, e.g. `europe-west1.gcp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::UsCentral1Gcp => "us-central1.gcp",
+            Region::UsEast2Aws => "us-east-2.aws",
+            Region::EuropeWest1Gcp => "europe-west1.gcp",
+            Region::EuCentral1Aws => "eu-central-1.aws",
+            Region::AustraliaSoutheast1Gcp => "australia-southeast1.gcp",
+        }
+    }
+
+    /// `https://auth.{region}.commercetools.com`.
+    pub fn auth_url(self) -> String {
+        format!("https://auth.{}.commercetools.com", self.as_str())
+    }
+
+    /// `https://api.{region}.commercetools.com`.
+    pub fn api_url(self) -> String {
+        format!("https://api.{}.commercetools.com", self.as_str())
+    }
+
+    fn names() -> String {
+        Region::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A region name that is not one of [`Region::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a commercetools region; use one of: {regions}", regions = Region::names())]
+pub struct UnknownRegion(pub String);
+
+impl FromStr for Region {
+    type Err = UnknownRegion;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Region::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| UnknownRegion(s.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Region {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `commercetools:` block: which project, which API client, where the
+/// API is, and how patient the client is.
+///
+/// ```
+/// use connect_core::config::ConfigDocument;
+/// use connect_commercetools::CommercetoolsConfig;
+///
+/// let yaml = r#"
+/// commercetools:
+///   project-key: fluent-ct-dev
+///   client-id: my-client
+///   client-secret: s3cr3t
+///   region: europe-west1.gcp
+/// "#;
+/// let config: CommercetoolsConfig = ConfigDocument::from_yaml("inline", yaml)
+///     .require_section("commercetools")?;
+/// assert_eq!(config.api_url, "https://api.europe-west1.gcp.commercetools.com");
+/// assert_eq!(config.scopes, ["view_customers:fluent-ct-dev"]);
+/// assert!(!format!("{config:?}").contains("s3cr3t"));
+/// # Ok::<(), connect_core::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawConfig")]
+#[non_exhaustive]
+pub struct CommercetoolsConfig {
+    /// `project-key`: the commercetools project.
+    pub project_key: String,
+    /// `client-id` of the API client.
+    pub client_id: String,
+    /// `client-secret` of the API client (never logged).
+    pub client_secret: Secret,
+    /// `auth-url`, e.g. `https://auth.europe-west1.gcp.commercetools.com`
+    /// (from `region` when not written).
+    pub auth_url: String,
+    /// `api-url`, e.g. `https://api.europe-west1.gcp.commercetools.com`
+    /// (from `region` when not written).
+    pub api_url: String,
+    /// `scopes` requested with each token, e.g. `view_customers:{project-key}`.
+    pub scopes: Vec<String>,
+    /// `request-timeout`: the longest one HTTP request may take.
+    pub request_timeout: Duration,
+    /// `max-retries`: retries of a transient failure (429, 502, 503, 504,
+    /// timeouts, broken connections) before giving up.
+    pub max_retries: u32,
+    /// `retry-initial-backoff`: the delay before the first retry; it doubles
+    /// with each retry (with jitter).
+    pub retry_initial_backoff: Duration,
+}
+
+impl CommercetoolsConfig {
+    /// A configuration for code and tests, with the default scope
+    /// (`view_customers:{project_key}`), timeout and retries.
+    pub fn new(
+        project_key: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<Secret>,
+        auth_url: impl Into<String>,
+        api_url: impl Into<String>,
+    ) -> Self {
+        let project_key = project_key.into();
+        Self {
+            scopes: default_scopes(&project_key),
+            project_key,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            auth_url: trim_url(auth_url.into()),
+            api_url: trim_url(api_url.into()),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            retry_initial_backoff: DEFAULT_RETRY_INITIAL_BACKOFF,
+        }
+    }
+
+    /// A configuration for a [`Region`]'s public hosts.
+    pub fn for_region(
+        project_key: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<Secret>,
+        region: Region,
+    ) -> Self {
+        Self::new(
+            project_key,
+            client_id,
+            client_secret,
+            region.auth_url(),
+            region.api_url(),
+        )
+    }
+
+    /// Replaces the requested scopes.
+    #[must_use]
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the request timeout.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets how many times a transient failure is retried.
+    #[must_use]
+    pub fn with_max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Sets the delay before the first retry.
+    #[must_use]
+    pub fn with_retry_initial_backoff(mut self, backoff: Duration) -> Self {
+        self.retry_initial_backoff = backoff;
+        self
+    }
+
+    /// The scopes as sent to the token endpoint (space-separated).
+    pub fn scope_string(&self) -> String {
+        self.scopes.join(" ")
+    }
+
+    /// Checks the values a client needs; the message says what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.project_key.trim().is_empty() {
+            return Err("commercetools.project-key is empty; set it to your project's key (Merchant Center > Settings > Project settings)".to_owned());
+        }
+        if self.client_id.trim().is_empty() {
+            return Err("commercetools.client-id is empty; create an API client in the Merchant Center (Settings > Developer settings) and copy its client_id".to_owned());
+        }
+        if self.client_secret.is_empty() {
+            return Err("commercetools.client-secret is empty; copy the API client's secret (it is shown once, when the client is created)".to_owned());
+        }
+        check_url("auth-url", &self.auth_url)?;
+        check_url("api-url", &self.api_url)?;
+        if self.scopes.iter().all(|s| s.trim().is_empty()) {
+            return Err(format!(
+                "commercetools.scopes is empty; customer sync needs `view_customers:{}`",
+                self.project_key
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn default_scopes(project_key: &str) -> Vec<String> {
+    vec![format!("view_customers:{project_key}")]
+}
+
+fn trim_url(url: String) -> String {
+    let trimmed = url.trim().trim_end_matches('/');
+    if trimmed.len() == url.len() {
+        url
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+fn check_url(key: &str, value: &str) -> Result<(), String> {
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        Ok(_) | Err(_) => Err(format!(
+            "commercetools.{key} `{value}` is not an http(s) URL; write e.g. `https://{}.europe-west1.gcp.commercetools.com` or set `region`",
+            if key == "auth-url" { "auth" } else { "api" }
+        )),
+    }
+}
+
+/// The block as written in the file, before defaults and region resolution.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConfig {
+    project_key: String,
+    client_id: String,
+    client_secret: Secret,
+    #[serde(default)]
+    auth_url: Option<String>,
+    #[serde(default)]
+    api_url: Option<String>,
+    #[serde(default)]
+    region: Option<Region>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "connect_core::config::duration"
+    )]
+    request_timeout: Duration,
+    #[serde(default = "default_max_retries")]
+    max_retries: u32,
+    #[serde(
+        default = "default_retry_initial_backoff",
+        deserialize_with = "connect_core::config::duration"
+    )]
+    retry_initial_backoff: Duration,
+}
+
+fn default_request_timeout() -> Duration {
+    DEFAULT_REQUEST_TIMEOUT
+}
+
+fn default_max_retries() -> u32 {
+    DEFAULT_MAX_RETRIES
+}
+
+fn default_retry_initial_backoff() -> Duration {
+    DEFAULT_RETRY_INITIAL_BACKOFF
+}
+
+impl TryFrom<RawConfig> for CommercetoolsConfig {
+    type Error = String;
+
+    fn try_from(raw: RawConfig) -> Result<Self, String> {
+        let pick = |explicit: Option<String>, key: &str, from_region: fn(Region) -> String| match (
+            explicit.filter(|u| !u.trim().is_empty()),
+            raw.region,
+        ) {
+            (Some(url), _) => Ok(trim_url(url)),
+            (None, Some(region)) => Ok(from_region(region)),
+            (None, None) => Err(format!(
+                "commercetools: `{key}` is missing; set `{key}` or `region` (one of: {})",
+                Region::names()
+            )),
+        };
+        let auth_url = pick(raw.auth_url.clone(), "auth-url", Region::auth_url)?;
+        let api_url = pick(raw.api_url.clone(), "api-url", Region::api_url)?;
+        let scopes = raw
+            .scopes
+            .unwrap_or_else(|| default_scopes(&raw.project_key));
+        let config = Self {
+            project_key: raw.project_key,
+            client_id: raw.client_id,
+            client_secret: raw.client_secret,
+            auth_url,
+            api_url,
+            scopes,
+            request_timeout: raw.request_timeout,
+            max_retries: raw.max_retries,
+            retry_initial_backoff: raw.retry_initial_backoff,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connect_core::config::ConfigDocument;
+
+    fn parse(yaml: &str) -> Result<Option<CommercetoolsConfig>, String> {
+        ConfigDocument::from_yaml("test.yml", yaml)
+            .section::<CommercetoolsConfig>("commercetools")
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn explicit_urls_win_over_region() {
+        let config = parse(
+            "commercetools:\n  project-key: p\n  client-id: c\n  client-secret: s\n  region: us-east-2.aws\n  api-url: http://127.0.0.1:9/\n",
+        )
+        .unwrap_or_default()
+        .map(|c| (c.auth_url, c.api_url));
+        assert_eq!(
+            config,
+            Some((
+                "https://auth.us-east-2.aws.commercetools.com".to_owned(),
+                "http://127.0.0.1:9".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn missing_urls_and_region_lists_regions() {
+        let error = parse("commercetools:\n  project-key: p\n  client-id: c\n  client-secret: s\n")
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("auth-url"), "{error}");
+        assert!(error.contains("australia-southeast1.gcp"), "{error}");
+    }
+
+    #[test]
+    fn unknown_region_is_rejected_with_the_list() {
+        let error = parse(
+            "commercetools:\n  project-key: p\n  client-id: c\n  client-secret: s\n  region: mars-1.aws\n",
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(error.contains("mars-1.aws"), "{error}");
+        assert!(error.contains("eu-central-1.aws"), "{error}");
+    }
+
+    #[test]
+    fn durations_and_defaults() {
+        let config = parse(
+            "commercetools:\n  project-key: p\n  client-id: c\n  client-secret: s\n  region: eu-central-1.aws\n  request-timeout: 5s\n  retry-initial-backoff: 50ms\n",
+        )
+        .ok()
+        .flatten();
+        let config = config.map(|c| {
+            (
+                c.request_timeout,
+                c.retry_initial_backoff,
+                c.max_retries,
+                c.scopes,
+            )
+        });
+        assert_eq!(
+            config,
+            Some((
+                Duration::from_secs(5),
+                Duration::from_millis(50),
+                3,
+                vec!["view_customers:p".to_owned()]
+            ))
+        );
+    }
+}

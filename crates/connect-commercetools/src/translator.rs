@@ -1,0 +1,122 @@
+//! [`SubscriptionTranslator`]: raw subscription payloads → connect messages.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use connect_core::listener::{Listener, Translate, Translation};
+use connect_core::queue::{RawPayload, Sink, Source};
+use connect_core::{BoxError, ConnectorConfig, Message, ResourceRef, attributes};
+
+use crate::payload::SubscriptionEvent;
+
+/// The `source` attribute of messages from commercetools.
+pub const SOURCE: &str = "commercetools";
+
+/// The name of the CT queue listener.
+pub const CT_QUEUE_LISTENER: &str = "ct-queue";
+
+/// Turns commercetools subscription payloads (any format, see
+/// [`payload`](crate::payload)) into connect [`Message`]s routed by the
+/// resource's `typeId` (the `route-mapping` of the configuration).
+///
+/// - `name`: the route mapped to `resource.typeId`; an unmapped type is
+///   [`Translation::Ignore`]d.
+/// - `event_type`: the `notificationType` of change notifications, the
+///   `type` of Messages.
+/// - `resource`: type id, id, version, and sequence number (Messages).
+/// - `payload`: the Platform payload (unwrapped from CloudEvents/EventBridge).
+/// - attributes `source=commercetools`, `project-key`, `format`.
+/// - `id`: the upstream event id when there is one, else a fresh UUID.
+///
+/// A payload that is not JSON or misses a required field is an `Err` naming
+/// what is missing; the [`Listener`] dead-letters it with its raw body.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use connect_commercetools::SubscriptionTranslator;
+/// use connect_core::listener::{Translate, Translation};
+/// use connect_core::queue::RawPayload;
+///
+/// let translator = SubscriptionTranslator::new(BTreeMap::from([(
+///     "customer".to_owned(),
+///     "commercetools.connect.customer.upsert".to_owned(),
+/// )]));
+/// let raw = RawPayload::new(r#"{"notificationType": "ResourceCreated", "projectKey": "shop",
+///     "resource": {"typeId": "customer", "id": "c-1"}, "version": 1,
+///     "modifiedAt": "2024-01-30T08:00:00.000Z"}"#);
+/// let Translation::Message(message) = translator.translate(&raw).unwrap() else { panic!() };
+/// assert_eq!(message.name, "commercetools.connect.customer.upsert");
+/// assert_eq!(message.event_type.as_deref(), Some("ResourceCreated"));
+/// assert_eq!(message.attribute("project-key"), Some("shop"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionTranslator {
+    routes: BTreeMap<String, String>,
+}
+
+impl SubscriptionTranslator {
+    /// A translator with `route_mapping`: resource type id → route name.
+    pub fn new(route_mapping: BTreeMap<String, String>) -> Self {
+        Self {
+            routes: route_mapping,
+        }
+    }
+
+    /// A translator with the configuration's `route-mapping`.
+    pub fn from_config(config: &ConnectorConfig) -> Self {
+        Self::new(config.route_mapping.clone())
+    }
+
+    /// The route for resource type `type_id`.
+    pub fn route_for(&self, type_id: &str) -> Option<&str> {
+        self.routes.get(type_id).map(String::as_str)
+    }
+
+    /// Turns a parsed event into a message (or ignores it).
+    pub fn translate_event(&self, event: SubscriptionEvent) -> Translation {
+        let Some(route) = self.routes.get(event.type_id.as_ref()) else {
+            return Translation::Ignore(format!(
+                "no route-mapping for commercetools resource type `{}` ({} {})",
+                event.type_id, event.event_type, event.resource_id
+            ));
+        };
+        let mut message = Message::new(route.as_str());
+        if let Some(id) = event.event_id {
+            message.id = id;
+        }
+        message.event_type = Some(event.event_type);
+        message.resource = Some(ResourceRef {
+            type_id: event.type_id,
+            id: event.resource_id,
+            version: event.version,
+            sequence_number: event.sequence_number,
+        });
+        message.payload = event.payload;
+        let attrs = &mut message.attributes;
+        attrs.insert(attributes::SOURCE, SOURCE);
+        if let Some(project_key) = event.project_key {
+            attrs.insert(attributes::PROJECT_KEY, project_key);
+        }
+        attrs.insert(attributes::FORMAT, event.format.as_str());
+        Translation::Message(message)
+    }
+}
+
+impl Translate for SubscriptionTranslator {
+    fn translate(&self, raw: &RawPayload) -> Result<Translation, BoxError> {
+        let event = SubscriptionEvent::parse(&raw.body)?;
+        Ok(self.translate_event(event))
+    }
+}
+
+/// The CT queue listener (named `ct-queue`): reads raw payloads from
+/// `source`, translates them with `translator` and sends the messages to
+/// `event_sink`. Configure dead letters and batch size on the returned
+/// [`Listener`], then [`run`](Listener::run) it.
+pub fn ct_queue_listener(
+    source: Arc<dyn Source<RawPayload>>,
+    translator: SubscriptionTranslator,
+    event_sink: Arc<dyn Sink<Message>>,
+) -> Listener {
+    Listener::new(CT_QUEUE_LISTENER, source, Arc::new(translator), event_sink)
+}

@@ -1,0 +1,580 @@
+//! The subset of commercetools query predicates and sort expressions the
+//! emulator understands.
+//!
+//! Predicates: `field op value` clauses joined by `and`, where `op` is one
+//! of `=`, `!=`, `<>`, `>`, `>=`, `<`, `<=`, `in (...)`, `not in (...)`,
+//! `is defined`, `is not defined`; values are string literals (`"..."`),
+//! numbers or booleans. Fields: `id`, `key`, `email`, `customerNumber`,
+//! `externalId`, `firstName`, `lastName`, `companyName`, `version`,
+//! `isEmailVerified`, `createdAt`, `lastModifiedAt`. Anything else is
+//! rejected with the error the real API gives for a predicate it cannot
+//! parse (400 `InvalidInput`), so a test never passes on a predicate the
+//! emulator silently ignored.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Utc};
+use connect_commercetools::Customer;
+
+/// A field a predicate or sort expression can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
+    Id,
+    Key,
+    Email,
+    CustomerNumber,
+    ExternalId,
+    FirstName,
+    LastName,
+    CompanyName,
+    Version,
+    IsEmailVerified,
+    CreatedAt,
+    LastModifiedAt,
+}
+
+impl Field {
+    fn parse(name: &str) -> Result<Self, String> {
+        Ok(match name {
+            "id" => Self::Id,
+            "key" => Self::Key,
+            "email" => Self::Email,
+            "customerNumber" => Self::CustomerNumber,
+            "externalId" => Self::ExternalId,
+            "firstName" => Self::FirstName,
+            "lastName" => Self::LastName,
+            "companyName" => Self::CompanyName,
+            "version" => Self::Version,
+            "isEmailVerified" => Self::IsEmailVerified,
+            "createdAt" => Self::CreatedAt,
+            "lastModifiedAt" => Self::LastModifiedAt,
+            other => {
+                return Err(format!(
+                    "the emulator does not support the field `{other}` (supported: id, key, email, customerNumber, externalId, firstName, lastName, companyName, version, isEmailVerified, createdAt, lastModifiedAt)"
+                ));
+            }
+        })
+    }
+
+    fn value<'c>(self, customer: &'c Customer) -> Option<Scalar<'c>> {
+        match self {
+            Self::Id => Some(Scalar::Str(&customer.id)),
+            Self::Key => customer.key.as_deref().map(Scalar::Str),
+            Self::Email => Some(Scalar::Str(&customer.email)),
+            Self::CustomerNumber => customer.customer_number.as_deref().map(Scalar::Str),
+            Self::ExternalId => customer.external_id.as_deref().map(Scalar::Str),
+            Self::FirstName => customer.first_name.as_deref().map(Scalar::Str),
+            Self::LastName => customer.last_name.as_deref().map(Scalar::Str),
+            Self::CompanyName => customer.company_name.as_deref().map(Scalar::Str),
+            Self::Version => Some(Scalar::Num(customer.version as f64)),
+            Self::IsEmailVerified => Some(Scalar::Bool(customer.is_email_verified)),
+            Self::CreatedAt => Some(Scalar::Time(customer.created_at)),
+            Self::LastModifiedAt => Some(Scalar::Time(customer.last_modified_at)),
+        }
+    }
+
+    fn is_time(self) -> bool {
+        matches!(self, Self::CreatedAt | Self::LastModifiedAt)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'a> {
+    Str(&'a str),
+    Num(f64),
+    Bool(bool),
+    Time(DateTime<Utc>),
+}
+
+/// A literal written in a predicate.
+#[derive(Debug, Clone, PartialEq)]
+enum Literal {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Time(DateTime<Utc>),
+}
+
+impl Literal {
+    fn compare(&self, value: &Scalar<'_>) -> Option<Ordering> {
+        match (value, self) {
+            (Scalar::Str(a), Literal::Str(b)) => Some((*a).cmp(b.as_str())),
+            (Scalar::Num(a), Literal::Num(b)) => a.partial_cmp(b),
+            (Scalar::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
+            (Scalar::Time(a), Literal::Time(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Clause {
+    Compare(Field, Op, Literal),
+    In(Field, Vec<Literal>, bool),
+    Defined(Field, bool),
+}
+
+/// A parsed `where` predicate: clauses that must all hold.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) struct Predicate {
+    clauses: Vec<Clause>,
+}
+
+impl Predicate {
+    /// Parses one `where` parameter.
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
+        let tokens = tokenize(text)?;
+        let mut parser = Parser { tokens, at: 0 };
+        let mut clauses = vec![parser.clause()?];
+        while !parser.done() {
+            match parser.next() {
+                Some(Token::Word(w)) if w.eq_ignore_ascii_case("and") => {
+                    clauses.push(parser.clause()?);
+                }
+                Some(Token::Word(w)) if w.eq_ignore_ascii_case("or") => {
+                    return Err(
+                        "the emulator supports clauses joined by `and` only (no `or`)".to_owned(),
+                    );
+                }
+                other => {
+                    return Err(format!(
+                        "unexpected {} after a clause; join clauses with `and`",
+                        describe(other.as_ref())
+                    ));
+                }
+            }
+        }
+        Ok(Self { clauses })
+    }
+
+    /// `true` when `customer` satisfies every clause.
+    pub(super) fn matches(&self, customer: &Customer) -> bool {
+        self.clauses.iter().all(|clause| match clause {
+            Clause::Compare(field, op, literal) => {
+                let Some(value) = field.value(customer) else {
+                    return false;
+                };
+                let Some(ordering) = literal.compare(&value) else {
+                    return false;
+                };
+                match op {
+                    Op::Eq => ordering == Ordering::Equal,
+                    Op::Ne => ordering != Ordering::Equal,
+                    Op::Gt => ordering == Ordering::Greater,
+                    Op::Ge => ordering != Ordering::Less,
+                    Op::Lt => ordering == Ordering::Less,
+                    Op::Le => ordering != Ordering::Greater,
+                }
+            }
+            Clause::In(field, literals, negated) => {
+                let Some(value) = field.value(customer) else {
+                    return false;
+                };
+                let found = literals
+                    .iter()
+                    .any(|l| l.compare(&value) == Some(Ordering::Equal));
+                found != *negated
+            }
+            Clause::Defined(field, defined) => field.value(customer).is_some() == *defined,
+        })
+    }
+
+    /// The strongest `id > "x"` / `id >= "x"` bound, for range scans:
+    /// `(value, inclusive)`.
+    pub(super) fn id_lower_bound(&self) -> Option<(&str, bool)> {
+        let mut best: Option<(&str, bool)> = None;
+        for clause in &self.clauses {
+            if let Clause::Compare(Field::Id, op @ (Op::Gt | Op::Ge), Literal::Str(value)) = clause
+            {
+                let candidate = (value.as_str(), *op == Op::Ge);
+                best = match best {
+                    Some(current) if current.0 > candidate.0 => Some(current),
+                    Some(current) if current.0 == candidate.0 => {
+                        Some((current.0, current.1 && candidate.1))
+                    }
+                    _ => Some(candidate),
+                };
+            }
+        }
+        best
+    }
+}
+
+/// One `sort` parameter: a field and a direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sort {
+    field: Field,
+    descending: bool,
+}
+
+impl Sort {
+    /// `id asc`, `lastModifiedAt desc`, ...
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = text.split_whitespace();
+        let field = parts
+            .next()
+            .ok_or_else(|| "empty sort expression; write e.g. `id asc`".to_owned())?;
+        let field = Field::parse(field)?;
+        let descending = match parts.next().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(format!(
+                    "sort direction `{other}` is invalid; use `asc` or `desc`"
+                ));
+            }
+        };
+        if parts.next().is_some() {
+            return Err(format!(
+                "sort expression `{text}` is invalid; write `<field> asc|desc`"
+            ));
+        }
+        Ok(Self { field, descending })
+    }
+
+    /// `true` for `id asc` (the emulator's natural order).
+    pub(super) fn is_id_ascending(&self) -> bool {
+        self.field == Field::Id && !self.descending
+    }
+
+    /// Compares two customers by this sort.
+    pub(super) fn compare(&self, a: &Customer, b: &Customer) -> Ordering {
+        let ordering = match (self.field.value(a), self.field.value(b)) {
+            (Some(x), Some(y)) => compare_scalars(&x, &y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        if self.descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    }
+}
+
+fn compare_scalars(a: &Scalar<'_>, b: &Scalar<'_>) -> Ordering {
+    match (a, b) {
+        (Scalar::Str(x), Scalar::Str(y)) => x.cmp(y),
+        (Scalar::Num(x), Scalar::Num(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        (Scalar::Bool(x), Scalar::Bool(y)) => x.cmp(y),
+        (Scalar::Time(x), Scalar::Time(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Str(String),
+    Num(f64),
+    Op(Op),
+    Open,
+    Close,
+    Comma,
+}
+
+fn describe(token: Option<&Token>) -> String {
+    match token {
+        None => "end of predicate".to_owned(),
+        Some(Token::Word(w)) => format!("`{w}`"),
+        Some(Token::Str(s)) => format!("\"{s}\""),
+        Some(Token::Num(n)) => format!("`{n}`"),
+        Some(Token::Op(op)) => format!("operator {op:?}"),
+        Some(Token::Open) => "`(`".to_owned(),
+        Some(Token::Close) => "`)`".to_owned(),
+        Some(Token::Comma) => "`,`".to_owned(),
+    }
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '(' => {
+                tokens.push(Token::Open);
+                i += 1;
+            }
+            ')' => {
+                tokens.push(Token::Close);
+                i += 1;
+            }
+            ',' => {
+                tokens.push(Token::Comma);
+                i += 1;
+            }
+            '"' => {
+                let mut value = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err("unterminated string literal".to_owned()),
+                        Some('\\') => {
+                            if let Some(next) = chars.get(i + 1) {
+                                value.push(*next);
+                            }
+                            i += 2;
+                        }
+                        Some('"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(other) => {
+                            value.push(*other);
+                            i += 1;
+                        }
+                    }
+                }
+                tokens.push(Token::Str(value));
+            }
+            '=' => {
+                tokens.push(Token::Op(Op::Eq));
+                i += 1;
+            }
+            '!' if chars.get(i + 1) == Some(&'=') => {
+                tokens.push(Token::Op(Op::Ne));
+                i += 2;
+            }
+            '<' | '>' => {
+                let next = chars.get(i + 1).copied();
+                let (op, width) = match (c, next) {
+                    ('<', Some('=')) => (Op::Le, 2),
+                    ('<', Some('>')) => (Op::Ne, 2),
+                    ('<', _) => (Op::Lt, 1),
+                    ('>', Some('=')) => (Op::Ge, 2),
+                    _ => (Op::Gt, 1),
+                };
+                tokens.push(Token::Op(op));
+                i += width;
+            }
+            c if c.is_ascii_digit() || c == '-' => {
+                let start = i;
+                while i < chars.len()
+                    && (chars[i].is_ascii_digit() || matches!(chars[i], '.' | '-' | 'e' | 'E'))
+                {
+                    i += 1;
+                }
+                let number: String = chars[start..i].iter().collect();
+                let value = number
+                    .parse()
+                    .map_err(|_| format!("`{number}` is not a number"))?;
+                tokens.push(Token::Num(value));
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+                tokens.push(Token::Word(chars[start..i].iter().collect()));
+            }
+            other => return Err(format!("unexpected character `{other}`")),
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn done(&self) -> bool {
+        self.at >= self.tokens.len()
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let token = self.tokens.get(self.at).cloned();
+        self.at += 1;
+        token
+    }
+
+    fn peek_word(&self, word: &str) -> bool {
+        matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn clause(&mut self) -> Result<Clause, String> {
+        let field = match self.next() {
+            Some(Token::Word(name)) => Field::parse(&name)?,
+            other => {
+                return Err(format!(
+                    "expected a field name, found {}",
+                    describe(other.as_ref())
+                ));
+            }
+        };
+        if matches!(self.tokens.get(self.at), Some(Token::Open)) {
+            return Err(
+                "nested predicates (`field(...)`) are not supported by the emulator".to_owned(),
+            );
+        }
+        if self.peek_word("is") {
+            self.at += 1;
+            let negated = self.peek_word("not");
+            if negated {
+                self.at += 1;
+            }
+            return match self.next() {
+                Some(Token::Word(w)) if w.eq_ignore_ascii_case("defined") => {
+                    Ok(Clause::Defined(field, !negated))
+                }
+                other => Err(format!(
+                    "expected `defined`, found {}",
+                    describe(other.as_ref())
+                )),
+            };
+        }
+        let negated = self.peek_word("not");
+        if negated {
+            self.at += 1;
+        }
+        if self.peek_word("in") {
+            self.at += 1;
+            if self.next() != Some(Token::Open) {
+                return Err("expected `(` after `in`".to_owned());
+            }
+            let mut values = Vec::new();
+            loop {
+                values.push(self.literal(field)?);
+                match self.next() {
+                    Some(Token::Comma) => continue,
+                    Some(Token::Close) => break,
+                    other => {
+                        return Err(format!(
+                            "expected `,` or `)`, found {}",
+                            describe(other.as_ref())
+                        ));
+                    }
+                }
+            }
+            return Ok(Clause::In(field, values, negated));
+        }
+        if negated {
+            return Err("expected `in` after `not`".to_owned());
+        }
+        let op = match self.next() {
+            Some(Token::Op(op)) => op,
+            other => {
+                return Err(format!(
+                    "expected an operator (=, !=, >, >=, <, <=, in, is defined), found {}",
+                    describe(other.as_ref())
+                ));
+            }
+        };
+        let literal = self.literal(field)?;
+        Ok(Clause::Compare(field, op, literal))
+    }
+
+    fn literal(&mut self, field: Field) -> Result<Literal, String> {
+        match self.next() {
+            Some(Token::Str(text)) if field.is_time() => DateTime::parse_from_rfc3339(&text)
+                .map(|t| Literal::Time(t.with_timezone(&Utc)))
+                .map_err(|e| format!("\"{text}\" is not a valid date-time for `{field:?}`: {e}")),
+            Some(Token::Str(text)) => Ok(Literal::Str(text)),
+            Some(Token::Num(n)) => Ok(Literal::Num(n)),
+            Some(Token::Word(w)) if w == "true" => Ok(Literal::Bool(true)),
+            Some(Token::Word(w)) if w == "false" => Ok(Literal::Bool(false)),
+            other => Err(format!(
+                "expected a value, found {}",
+                describe(other.as_ref())
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer(id: &str, email: &str, key: Option<&str>) -> Customer {
+        let json = serde_json::json!({
+            "id": id, "version": 2, "email": email, "key": key,
+            "createdAt": "2024-01-01T00:00:00.000Z",
+            "lastModifiedAt": "2024-02-01T00:00:00.000Z",
+        });
+        match serde_json::from_value(json) {
+            Ok(customer) => customer,
+            Err(error) => panic!("test customer: {error}"),
+        }
+    }
+
+    #[test]
+    fn evaluates_supported_clauses() {
+        let c = customer("b", "ada@example.com", Some("k1"));
+        let yes = [
+            r#"id > "a""#,
+            r#"id >= "b" and email = "ada@example.com""#,
+            r#"key in ("k0", "k1")"#,
+            r#"key is defined AND version = 2"#,
+            r#"lastModifiedAt > "2024-01-15T00:00:00.000Z""#,
+            r#"email != "x\"y""#,
+            "isEmailVerified = false",
+        ];
+        for text in yes {
+            let predicate = Predicate::parse(text).map_err(|e| format!("{text}: {e}"));
+            assert_eq!(predicate.map(|p| p.matches(&c)), Ok(true), "{text}");
+        }
+        let no = [
+            r#"id > "b""#,
+            r#"key not in ("k1")"#,
+            "externalId is defined",
+        ];
+        for text in no {
+            let predicate = Predicate::parse(text).map_err(|e| format!("{text}: {e}"));
+            assert_eq!(predicate.map(|p| p.matches(&c)), Ok(false), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_evaluate() {
+        for text in [
+            r#"addresses(city = "x")"#,
+            r#"id = "a" or id = "b""#,
+            r#"custom(fields(x = 1))"#,
+            r#"id = "unterminated"#,
+            r#"lastModifiedAt > "yesterday""#,
+            "",
+        ] {
+            assert!(Predicate::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn finds_the_id_lower_bound() {
+        let p = Predicate::parse(r#"id > "m" and id >= "c" and email = "x""#);
+        assert_eq!(
+            p.as_ref().ok().and_then(Predicate::id_lower_bound),
+            Some(("m", false))
+        );
+    }
+
+    #[test]
+    fn sorts() {
+        let a = customer("a", "z@x", None);
+        let b = customer("b", "y@x", Some("k"));
+        assert_eq!(
+            Sort::parse("id desc").map(|s| s.compare(&a, &b)),
+            Ok(Ordering::Greater)
+        );
+        assert_eq!(
+            Sort::parse("email asc").map(|s| s.compare(&a, &b)),
+            Ok(Ordering::Greater)
+        );
+        assert!(Sort::parse("id sideways").is_err());
+        assert!(Sort::parse("addresses asc").is_err());
+    }
+}
