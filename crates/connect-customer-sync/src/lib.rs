@@ -1,0 +1,60 @@
+//! The bundled customer sync: every customer created or changed in
+//! commercetools appears, correct and current, in Fluent OMS.
+//!
+//! [`CommercetoolsCustomerUpsert`] is registered under that name and serves
+//! the route [`CUSTOMER_ROUTE`]. For each message it fetches the customer
+//! from commercetools by id, maps it ([`CustomerMapper`]), looks it up in
+//! Fluent by `ref`, and creates it or updates only what changed. It never
+//! overwrites Fluent with an older commercetools version, treats a deleted
+//! customer as done (or marks it deleted, with `on-delete: deactivate`), and
+//! handles over-long values as configured (`overlong-fields`).
+//!
+//! Partners extend it by reusing [`CustomerSync`] in their own handler:
+//!
+//! ```
+//! use connect_core::{handler, FromRoute, HandlerContext, HandlerError, HandlerSetup, Message,
+//!     MessageHandler, Outcome, SetupError};
+//! use connect_customer_sync::CustomerSync;
+//! use connect_fluent::AttributeInput;
+//!
+//! #[derive(Debug)]
+//! #[handler(name = "LoyaltyCustomerUpsert")]
+//! struct LoyaltyCustomerUpsert { sync: CustomerSync }
+//!
+//! impl FromRoute for LoyaltyCustomerUpsert {
+//!     fn from_route(setup: &HandlerSetup<'_>) -> Result<Self, SetupError> {
+//!         Ok(Self { sync: CustomerSync::from_setup(setup)? })
+//!     }
+//! }
+//!
+//! #[connect_core::async_trait]
+//! impl MessageHandler for LoyaltyCustomerUpsert {
+//!     async fn handle(&self, _: &HandlerContext<'_>, message: &Message) -> Result<Outcome, HandlerError> {
+//!         self.sync.handle_with(message, |customer, draft| {
+//!             let tier = customer.custom_field("loyaltyTier").and_then(|v| v.as_str()).unwrap_or("none");
+//!             draft.set_attribute(AttributeInput::string("loyalty.tier", tier));
+//!         }).await
+//!     }
+//!     fn coalesce(&self) -> bool { true }
+//! }
+//! ```
+
+mod handler;
+mod mapping;
+mod settings;
+mod sync;
+
+pub use handler::CommercetoolsCustomerUpsert;
+pub use mapping::{
+    CustomerMapper, FluentCustomerDraft, MappingError, attribute, contact_address, limits,
+};
+pub use settings::{
+    CustomFieldSelection, CustomerSyncSettings, Field, OnDelete, Overlong, UsernameTemplate,
+};
+pub use sync::{CustomerSync, outcome};
+
+/// The route customer payloads are mapped to by default.
+pub const CUSTOMER_ROUTE: &str = "commercetools.connect.customer.upsert";
+
+/// The name the bundled handler is registered under.
+pub const HANDLER_NAME: &str = "CommercetoolsCustomerUpsert";
