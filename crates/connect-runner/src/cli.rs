@@ -1,0 +1,508 @@
+//! The `connect` command line. Partners who add handlers build the same
+//! command into their own binary:
+//!
+//! ```no_run
+//! // src/main.rs of a partner's connector
+//! // use my_handlers as _; // link the crate that holds your #[handler]s
+//! fn main() -> std::process::ExitCode {
+//!     connect_runner::cli::main()
+//! }
+//! ```
+//!
+//! Exit codes: `0` success; `1` failure while running (a service or queue
+//! cannot be reached); `2` invalid command line or configuration (the
+//! message says what to fix); `3` finished, but some items failed (see the
+//! dead-letter store).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use connect_core::config::ConfigDocument;
+use connect_core::dead_letter::{DeadLetter, FailureKind};
+use connect_core::runtime::Shutdown;
+use connect_core::{HandlerRegistry, Services};
+
+use crate::backfill::{BackfillOptions, BackfillProgress};
+use crate::connector::{Connector, Plan};
+use crate::error::RunnerError;
+use crate::logging::{self, LogFormat};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// A failure while running.
+pub const EXIT_FAILURE: u8 = 1;
+/// An invalid command line or configuration.
+pub const EXIT_CONFIG: u8 = 2;
+/// Finished, but some items failed.
+pub const EXIT_PARTIAL: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "connect",
+    version,
+    about = "Run and operate a commercetools → Fluent OMS connector",
+    after_help = "Exit codes: 0 success, 1 failure while running, 2 invalid command line or configuration, 3 finished with failed items.\nDocs: docs/operations.md and docs/configuration.md."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter, e.g. `info` or `connect_core=debug,info` (default: $RUST_LOG, else `info`).
+    #[arg(long, global = true, env = "CONNECT_LOG")]
+    log: Option<String>,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CONNECT_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The connector's YAML configuration file.
+    #[arg(long, short, env = "CONNECT_CONFIG", value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the connector until SIGINT or SIGTERM, then finish in-flight messages and stop.
+    Run(ConfigArg),
+    /// Check a configuration file (syntax, unknown keys, environment variables, handler names) without connecting to anything.
+    Validate(ConfigArg),
+    /// List the registered handler names routes can use.
+    Handlers,
+    /// Push existing data through the connector.
+    #[command(subcommand)]
+    Backfill(Backfill),
+    /// Show and replay messages that failed for good.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetters),
+}
+
+#[derive(Debug, Subcommand)]
+enum Backfill {
+    /// Stream every commercetools customer through the customer route (initial load, recovery).
+    Customers {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only customers matching this commercetools predicate, e.g. 'lastModifiedAt > "2024-01-01T00:00:00.000Z"'.
+        #[arg(long = "where", value_name = "PREDICATE")]
+        predicate: Option<String>,
+        /// Customers per commercetools page (1 to 500).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=500))]
+        page_size: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetters {
+    /// List the dead letters.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print one JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters back to the event queue and remove them from the store.
+    Replay {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Replay this dead letter (repeatable).
+        #[arg(long = "id", value_name = "ID")]
+        ids: Vec<String>,
+        /// Replay every dead letter of this kind.
+        #[arg(long, value_enum)]
+        kind: Option<Kind>,
+        /// Replay every dead letter.
+        #[arg(long, conflicts_with_all = ["ids", "kind"])]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    Unprocessable,
+    AttemptsExhausted,
+    Panic,
+    Unroutable,
+    Unparseable,
+}
+
+impl Kind {
+    fn matches(self, kind: FailureKind) -> bool {
+        matches!(
+            (self, kind),
+            (Self::Unprocessable, FailureKind::Unprocessable)
+                | (Self::AttemptsExhausted, FailureKind::AttemptsExhausted)
+                | (Self::Panic, FailureKind::Panic)
+                | (Self::Unroutable, FailureKind::Unroutable)
+                | (Self::Unparseable, FailureKind::Unparseable)
+        )
+    }
+}
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(message) = logging::init(cli.log.as_deref(), cli.log_format) {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli.command));
+    ExitCode::from(code)
+}
+
+async fn dispatch(command: Command) -> u8 {
+    let result = match command {
+        Command::Run(args) => run(&args).await,
+        Command::Validate(args) => validate(&args),
+        Command::Handlers => {
+            handlers();
+            Ok(EXIT_OK)
+        }
+        Command::Backfill(Backfill::Customers {
+            config,
+            predicate,
+            page_size,
+        }) => backfill(&config, predicate, page_size).await,
+        Command::DeadLetters(DeadLetters::List { config, json }) => {
+            list_dead_letters(&config, json).await
+        }
+        Command::DeadLetters(DeadLetters::Replay {
+            config,
+            ids,
+            kind,
+            all,
+        }) => replay(&config, ids, kind, all).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            if error.is_configuration() {
+                EXIT_CONFIG
+            } else {
+                EXIT_FAILURE
+            }
+        }
+    }
+}
+
+fn document(args: &ConfigArg) -> Result<ConfigDocument, RunnerError> {
+    Ok(ConfigDocument::from_file(&args.config)?)
+}
+
+async fn run(args: &ConfigArg) -> Result<u8, RunnerError> {
+    let connector = Connector::builder(document(args)?).build().await?;
+    if connector.config().ct_queue.kind == "in-memory" {
+        tracing::warn!(
+            "listeners.ct-queue is in-memory: nothing outside this process can deliver to it; use `type: sqs` to receive commercetools subscriptions"
+        );
+    }
+    let report = connector.run(Shutdown::on_signals()).await;
+    let m = &report.runtime.metrics;
+    println!(
+        "stopped: {} received, {} succeeded, {} filtered, {} coalesced, {} retried, {} dead-lettered ({} malformed payloads); {} released to the queue",
+        report.listener.metrics.received,
+        m.succeeded,
+        m.filtered,
+        m.coalesced,
+        m.retried,
+        m.dead_lettered,
+        report.listener.metrics.dead_lettered,
+        report.runtime.released + report.runtime.interrupted,
+    );
+    Ok(EXIT_OK)
+}
+
+fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
+    let plan = Plan::new(document(args)?, &HandlerRegistry::linked(), Services::new())?;
+    let config = plan.config();
+    println!(
+        "{} is valid: connector `{}`",
+        args.config.display(),
+        config.connector_name
+    );
+    for route in &config.routes {
+        let filter = route
+            .inclusion_filter()
+            .ok()
+            .flatten()
+            .map_or_else(|| "every event type".to_owned(), |f| f.join(", "));
+        println!(
+            "  route {} → handler {} ({filter})",
+            route.route, route.handler
+        );
+    }
+    for (type_id, route) in &config.route_mapping {
+        println!("  {type_id} payloads → {route}");
+    }
+    println!(
+        "  ct-queue: {}, event-queue: {}, dead letters: {}, concurrency {}, max attempts {}",
+        config.ct_queue.kind,
+        config.event_queue.kind,
+        config.runtime.dead_letter.kind,
+        config.runtime.concurrency,
+        config.runtime.max_attempts
+    );
+    Ok(EXIT_OK)
+}
+
+fn handlers() {
+    let registry = HandlerRegistry::linked();
+    let entries = registry.entries();
+    if entries.is_empty() {
+        println!(
+            "no handlers are registered; link the crates that define them (`use that_crate as _;`)"
+        );
+        return;
+    }
+    let width = entries
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!("{:width$}  PRIORITY  TYPE", "NAME");
+    for entry in entries {
+        let overrides = if entry.overridden > 0 {
+            format!(" (overrides {})", entry.overridden)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:width$}  {:>8}  {}{overrides}",
+            entry.name, entry.priority, entry.type_name
+        );
+    }
+}
+
+async fn backfill(
+    args: &ConfigArg,
+    predicate: Option<String>,
+    page_size: u32,
+) -> Result<u8, RunnerError> {
+    let connector = Connector::builder(document(args)?).build().await?;
+    let options = BackfillOptions {
+        predicate,
+        page_size,
+        ..BackfillOptions::default()
+    };
+    let mut bar = ProgressBar::new(std::io::stderr().is_terminal());
+    let summary = connector
+        .backfill_customers(options, |progress| bar.update(progress))
+        .await?;
+    bar.finish();
+    println!(
+        "backfill finished in {:.1}s ({:.0} customers/s)",
+        summary.elapsed.as_secs_f64(),
+        summary.rate()
+    );
+    println!("  scanned    {:>8}", summary.scanned);
+    println!("  created    {:>8}", summary.created);
+    println!("  updated    {:>8}", summary.updated);
+    println!("  unchanged  {:>8}", summary.unchanged);
+    for (label, count) in &summary.outcomes {
+        if !["created", "updated", "unchanged"].contains(&label.as_str()) {
+            println!("  {label:<10} {count:>8}");
+        }
+    }
+    println!("  failed     {:>8}", summary.failed);
+    if summary.failed > 0 {
+        println!(
+            "failed customers are in the dead-letter store: `connect dead-letters list --config {}`",
+            args.config.display()
+        );
+        return Ok(EXIT_PARTIAL);
+    }
+    Ok(EXIT_OK)
+}
+
+async fn list_dead_letters(args: &ConfigArg, json: bool) -> Result<u8, RunnerError> {
+    let doc = document(args)?;
+    let plan = Plan::new(doc, &HandlerRegistry::linked(), Services::new())?;
+    let store =
+        crate::backends::open_dead_letters(plan.document(), &plan.config().runtime.dead_letter)
+            .await?;
+    let letters = store.list().await?;
+    if json {
+        for letter in &letters {
+            match serde_json::to_string(letter) {
+                Ok(line) => println!("{line}"),
+                Err(error) => eprintln!("error: cannot encode dead letter {}: {error}", letter.id),
+            }
+        }
+        return Ok(EXIT_OK);
+    }
+    if letters.is_empty() {
+        println!("no dead letters");
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{:<36}  {:<18}  {:<8}  {:<36}  {:<20}  ERROR",
+        "ID", "KIND", "ATTEMPTS", "RESOURCE", "WHEN"
+    );
+    for letter in &letters {
+        println!(
+            "{:<36}  {:<18}  {:>8}  {:<36}  {:<20}  {}",
+            letter.id,
+            letter.kind.as_str(),
+            letter.attempts,
+            resource_of(letter),
+            letter.dead_lettered_at.format("%Y-%m-%d %H:%M:%S"),
+            one_line(&letter.error, 100)
+        );
+    }
+    println!(
+        "{} dead letter(s); replay with `connect dead-letters replay --config {} --all`",
+        letters.len(),
+        args.config.display()
+    );
+    Ok(EXIT_OK)
+}
+
+fn resource_of(letter: &DeadLetter) -> String {
+    letter
+        .message
+        .as_ref()
+        .and_then(|m| m.resource.as_ref())
+        .map_or_else(|| "-".to_owned(), |r| format!("{}/{}", r.type_id, r.id))
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c == '\n' { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > max {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+async fn replay(
+    args: &ConfigArg,
+    ids: Vec<String>,
+    kind: Option<Kind>,
+    all: bool,
+) -> Result<u8, RunnerError> {
+    if !all && ids.is_empty() && kind.is_none() {
+        eprintln!("error: choose what to replay: --all, --id ID (repeatable) or --kind KIND");
+        return Ok(EXIT_CONFIG);
+    }
+    let connector = Connector::builder(document(args)?).build().await?;
+    let in_memory = connector.config().event_queue.kind == "in-memory";
+    let report = connector
+        .replay_dead_letters(|letter| {
+            all || ids.contains(&letter.id) || kind.is_some_and(|k| k.matches(letter.kind))
+        })
+        .await?;
+    println!(
+        "replayed {} dead letter(s); {} ignored",
+        report.replayed, report.ignored
+    );
+    for (id, why) in &report.failed {
+        println!("  kept {id}: {why}");
+    }
+    if in_memory && report.replayed > 0 {
+        // Nothing else would ever read an in-memory event queue: handle the
+        // replayed messages here.
+        println!("the event queue is in-memory: handling the replayed messages now");
+        let processed = connector
+            .drain(report.replayed as u64, Shutdown::on_signals())
+            .await;
+        let m = &processed.metrics;
+        println!(
+            "  {} succeeded, {} dead-lettered again",
+            m.succeeded, m.dead_lettered
+        );
+        if m.dead_lettered > 0 {
+            return Ok(EXIT_PARTIAL);
+        }
+    }
+    Ok(if report.failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    })
+}
+
+/// Backfill progress: a redrawn bar on a terminal, plain lines otherwise.
+struct ProgressBar {
+    terminal: bool,
+    last_line: Option<Instant>,
+    drawn: bool,
+}
+
+impl ProgressBar {
+    fn new(terminal: bool) -> Self {
+        Self {
+            terminal,
+            last_line: None,
+            drawn: false,
+        }
+    }
+
+    fn update(&mut self, progress: &BackfillProgress) {
+        let done = progress.done();
+        let rate = done as f64 / progress.elapsed.as_secs_f64().max(0.001);
+        let m = &progress.metrics;
+        let counts = format!(
+            "created {} updated {} unchanged {} failed {}",
+            m.outcome("created"),
+            m.outcome("updated"),
+            m.outcome("unchanged"),
+            m.dead_lettered
+        );
+        if self.terminal {
+            let bar = match progress.total {
+                Some(total) if total > 0 => {
+                    let filled = ((done as f64 / total as f64) * 30.0).round() as usize;
+                    format!(
+                        "[{}{}] {done}/{total}",
+                        "=".repeat(filled.min(30)),
+                        " ".repeat(30 - filled.min(30))
+                    )
+                }
+                _ => format!("{done} done, {} read", progress.scanned),
+            };
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2Kbackfill {bar}  {counts}  {rate:.0}/s");
+            let _ = err.flush();
+            self.drawn = true;
+        } else if self
+            .last_line
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+        {
+            self.last_line = Some(Instant::now());
+            let total = progress
+                .total
+                .map_or_else(|| "?".to_owned(), |t| t.to_string());
+            eprintln!(
+                "backfill: {done}/{total} handled, {} read; {counts}; {rate:.0}/s",
+                progress.scanned
+            );
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.drawn {
+            eprintln!();
+        }
+    }
+}

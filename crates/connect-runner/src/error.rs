@@ -1,0 +1,53 @@
+//! [`RunnerError`]: why a connector could not be built or run.
+
+use connect_core::RouterError;
+use connect_core::config::ConfigError;
+use connect_core::dead_letter::DeadLetterError;
+
+/// Why a connector could not be built, run, backfilled or operated.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The configuration file is missing, malformed or inconsistent.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A route cannot be built (unknown handler, bad props, missing service).
+    #[error("{origin}: {source}")]
+    Routes {
+        /// The configuration file.
+        origin: String,
+        /// Why.
+        source: RouterError,
+    },
+    /// A backend named in the file is not available in this build or cannot
+    /// be opened.
+    #[error("{origin}: {message}")]
+    Backend {
+        /// The configuration file.
+        origin: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The commercetools client cannot be created or failed.
+    #[error("commercetools: {0}")]
+    Commercetools(#[from] connect_commercetools::Error),
+    /// The Fluent client cannot be created or failed.
+    #[error("Fluent: {0}")]
+    Fluent(#[from] connect_fluent::Error),
+    /// The dead-letter store failed.
+    #[error(transparent)]
+    DeadLetters(#[from] DeadLetterError),
+    /// A queue failed.
+    #[error(transparent)]
+    Queue(#[from] connect_core::QueueError),
+}
+
+impl RunnerError {
+    /// `true` when the user can fix this by editing the configuration or the
+    /// environment (exit code 2 in the `connect` command).
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Self::Config(_) | Self::Routes { .. } | Self::Backend { .. }
+        )
+    }
+}

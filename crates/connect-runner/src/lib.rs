@@ -1,0 +1,48 @@
+//! Builds a connector from its YAML file and runs it; also the `connect`
+//! command line ([`cli`]).
+//!
+//! A [`Connector`] is the whole flow of DESIGN §1: the CT queue, the
+//! listener that turns commercetools subscription payloads into messages,
+//! the event queue, and the runtime that routes each message to its handler.
+//! The commercetools and Fluent clients are built from their blocks and
+//! handed to handlers as shared services; the bundled
+//! `CommercetoolsCustomerUpsert` handler is always linked.
+//!
+//! ```no_run
+//! use connect_core::runtime::Shutdown;
+//! use connect_runner::Connector;
+//!
+//! # async fn run() -> Result<(), connect_runner::RunnerError> {
+//! let connector = Connector::from_file("application-connector.yml").await?;
+//! let report = connector.run(Shutdown::on_signals()).await;
+//! println!("{} messages handled", report.runtime.metrics.succeeded);
+//! # Ok(()) }
+//! ```
+//!
+//! Queues and dead letters of `type: sqs` need the `sqs` feature (the
+//! `connect` binary enables it).
+
+mod backends;
+mod backfill;
+pub mod cli;
+mod connector;
+mod error;
+mod logging;
+
+// Link the bundled handlers into every binary that uses the runner.
+use connect_customer_sync as _;
+
+pub use backends::QueuePair;
+pub use backfill::{BackfillOptions, BackfillProgress, BackfillSummary};
+pub use connector::{Connector, ConnectorBuilder, Plan, RunReport};
+pub use error::RunnerError;
+pub use logging::{LogFormat, init as init_logging};
+
+/// Reads `path`, builds the connector with every linked handler, and runs it
+/// until SIGINT or SIGTERM.
+pub async fn run(path: impl AsRef<std::path::Path>) -> Result<RunReport, RunnerError> {
+    let connector = Connector::from_file(path).await?;
+    Ok(connector
+        .run(connect_core::runtime::Shutdown::on_signals())
+        .await)
+}
