@@ -1,2 +1,105 @@
-//! connect-sdk: build connectors that move commercetools data into Fluent
-//! Commerce OMS.
+//! **connect-sdk**: build connectors that move commercetools data into
+//! Fluent Commerce OMS, starting with customer sync.
+//!
+//! ```text
+//! commercetools ──Subscription──▶ CT queue ──listener──▶ event queue ──runtime──▶ handler ──GraphQL──▶ Fluent OMS
+//! ```
+//!
+//! This facade re-exports the crates of the SDK:
+//!
+//! | module | crate | what |
+//! |---|---|---|
+//! | (root), [`config`], [`queue`], [`runtime`], [`listener`], [`dead_letter`] | `connect-core` | messages, YAML configuration, [`MessageHandler`] and [`#[handler]`](handler), router, queues, runtime |
+//! | [`commercetools`] | `connect-commercetools` | API client, subscription payloads, CT queue listener |
+//! | [`fluent`] | `connect-fluent` | OAuth, GraphQL, customer operations |
+//! | [`customer_sync`] | `connect-customer-sync` | the bundled `CommercetoolsCustomerUpsert` handler |
+//! | [`runner`], [`cli`] | `connect-runner` | build and run a connector from its YAML; the `connect` command |
+//! | `sqs` (feature `sqs`) | `connect-sqs` | Amazon SQS queues and dead letters |
+//! | `testkit` (feature `testkit`) | `connect-testkit` | local commercetools and Fluent emulators |
+//!
+//! # A handler of your own
+//!
+//! ```
+//! use connect_sdk::{handler, HandlerContext, HandlerError, Message, MessageHandler, Outcome};
+//!
+//! #[derive(Debug, Default)]
+//! #[handler(name = "AuditCustomer")]
+//! struct AuditCustomer;
+//!
+//! #[connect_sdk::async_trait]
+//! impl MessageHandler for AuditCustomer {
+//!     async fn handle(&self, ctx: &HandlerContext<'_>, message: &Message) -> Result<Outcome, HandlerError> {
+//!         tracing::info!(route = %ctx.route().route, customer = ?message.resource_id(), "audited");
+//!         Ok(Outcome::labeled("audited"))
+//!     }
+//! }
+//!
+//! // Select it in YAML with `handler: AuditCustomer`; it is now registered:
+//! assert!(connect_sdk::HandlerRegistry::linked().contains("AuditCustomer"));
+//! ```
+//!
+//! Run the whole connector from a file with [`runner::run`], or ship the
+//! `connect` command with your handlers linked:
+//!
+//! ```no_run
+//! // use my_handlers as _; // the crate that defines your #[handler]s
+//! fn main() -> std::process::ExitCode {
+//!     connect_sdk::cli::main()
+//! }
+//! ```
+
+// Lets `#[handler]` expand to `::connect_sdk::...` inside this package too.
+#[allow(unused_extern_crates)]
+extern crate self as connect_sdk;
+
+pub use connect_core::{
+    Attributes, BoxError, ConnectorConfig, Decision, ErrorKind, FromRoute, HandlerContext,
+    HandlerError, HandlerFactory, HandlerRegistration, HandlerRegistry, HandlerSetup, Message,
+    MessageHandler, Outcome, QueueError, RegistryEntry, RegistryError, ResourceRef, ResultExt,
+    Retryability, Route, RouteConfig, Router, RouterError, Services, SetupError, async_trait,
+    attributes, config, dead_letter, handler, listener, queue, runtime,
+};
+
+/// commercetools: API client, customer model, subscription payloads, CT
+/// queue listener (`connect-commercetools`).
+pub mod commercetools {
+    pub use connect_commercetools::*;
+}
+
+/// Fluent OMS: OAuth, generic GraphQL, customer operations
+/// (`connect-fluent`).
+pub mod fluent {
+    pub use connect_fluent::*;
+}
+
+/// The bundled customer sync (`connect-customer-sync`).
+pub mod customer_sync {
+    pub use connect_customer_sync::*;
+}
+
+/// Build and run a connector from its YAML file (`connect-runner`).
+pub mod runner {
+    pub use connect_runner::*;
+}
+
+/// The `connect` command line, to build into your own binary.
+pub mod cli {
+    pub use connect_runner::cli::*;
+}
+
+/// Amazon SQS queues and dead letters (`connect-sqs`, feature `sqs`).
+#[cfg(feature = "sqs")]
+pub mod sqs {
+    pub use connect_sqs::*;
+}
+
+/// Local commercetools and Fluent emulators for tests (`connect-testkit`,
+/// feature `testkit`).
+#[cfg(feature = "testkit")]
+pub mod testkit {
+    pub use connect_testkit::*;
+}
+
+/// Items used by the code `#[handler]` generates. Not a public API.
+#[doc(hidden)]
+pub use connect_core::__private;

@@ -10,7 +10,11 @@ pub mod commercetools;
 mod faults;
 pub mod fixtures;
 pub mod fluent;
+mod pipeline;
+mod sandbox;
 mod server;
 
 pub use faults::{Fault, Faults};
+pub use pipeline::wait_idle;
+pub use sandbox::Sandbox;
 pub use server::ServerHandle;

@@ -132,32 +132,14 @@ impl Harness {
     /// Waits until every payload delivered so far has been forwarded and
     /// every forwarded message has settled.
     pub async fn idle(&self) -> MetricsSnapshot {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let listener = self
-                .listener
-                .wait_until(|l| l.settled() >= l.received, Duration::from_secs(20))
-                .await
-                .unwrap_or_else(|l| panic!("listener stuck: {l:?}"));
-            let snapshot = self
-                .metrics
-                .wait_until(
-                    |m| m.settled() >= listener.forwarded && m.in_flight == 0,
-                    Duration::from_secs(20),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            // Nothing arrived meanwhile: the CT queue is empty and the
-            // listener saw no new payload since the counters were read.
-            if self.ct_queue.is_idle() && self.listener.snapshot() == listener {
-                return snapshot;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "pipeline never went idle"
-            );
-            tokio::task::yield_now().await;
-        }
+        connect_testkit::wait_idle(
+            &self.ct_queue,
+            &self.listener,
+            &self.metrics,
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Stops the connector and returns its report.
