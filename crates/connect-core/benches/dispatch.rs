@@ -13,12 +13,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connect_core::listener::{Listener, Translate, Translation};
+use connect_commercetools::SubscriptionTranslator;
+use connect_core::listener::Listener;
 use connect_core::queue::{MemoryQueue, RawPayload, Sink};
 use connect_core::runtime::{Runtime, Shutdown};
 use connect_core::{
-    BoxError, ConnectorConfig, HandlerContext, HandlerError, HandlerRegistry, Message,
-    MessageHandler, Outcome, ResourceRef, RouteConfig, Router, Services, async_trait,
+    ConnectorConfig, HandlerContext, HandlerError, HandlerRegistry, Message, MessageHandler,
+    Outcome, RouteConfig, Router, Services, async_trait,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -40,39 +41,19 @@ impl MessageHandler for Noop {
     }
 }
 
-struct Translator;
-
-impl Translate for Translator {
-    fn translate(&self, raw: &RawPayload) -> Result<Translation, BoxError> {
-        let payload: serde_json::Value = serde_json::from_str(&raw.body)?;
-        let resource = &payload["resource"];
-        let id = resource["id"].as_str().ok_or("no id")?.to_owned();
-        let event = match payload["notificationType"].as_str().ok_or("no type")? {
-            "ResourceCreated" => "ResourceCreated",
-            _ => "ResourceUpdated",
-        };
-        let version = payload["version"].as_u64().unwrap_or(0);
-        let project = payload["projectKey"].as_str().unwrap_or("").to_owned();
-        Ok(Translation::Message(
-            Message::new(ROUTE)
-                .with_event_type(event)
-                .with_resource(ResourceRef::new("customer", id).with_version(version))
-                .with_attribute("source", "commercetools")
-                .with_attribute("project-key", project)
-                .with_attribute("format", "platform")
-                .with_payload(payload),
-        ))
-    }
-}
-
-fn router() -> Arc<Router> {
-    let config = ConnectorConfig::new(
+fn config() -> ConnectorConfig {
+    ConnectorConfig::new(
         "bench",
         vec![
             RouteConfig::new(ROUTE, "Noop")
                 .with_inclusion_filter(["ResourceCreated", "ResourceUpdated"]),
         ],
-    );
+    )
+    .with_mapping("customer", ROUTE)
+}
+
+fn router() -> Arc<Router> {
+    let config = config();
     let mut registry = HandlerRegistry::new();
     registry.register::<Noop>("Noop", 0);
     Arc::new(Router::build(&config, &registry, &Services::new()).unwrap())
@@ -81,18 +62,13 @@ fn router() -> Arc<Router> {
 /// Pushes `BATCH` raw payloads through listener and runtime; returns the time
 /// from start to the last acknowledgement. Default queue and batch settings,
 /// except the event queue's capacity (backpressure keeps it bounded).
-async fn pipeline(router: Arc<Router>) -> Duration {
+async fn pipeline(router: Arc<Router>, translator: Arc<SubscriptionTranslator>) -> Duration {
     let raw = MemoryQueue::new("ct", BATCH + 1);
     let events = MemoryQueue::<Message>::new("events", 512);
     let bodies: Vec<RawPayload> = (0..BATCH).map(|_| RawPayload::new(PAYLOAD)).collect();
     raw.send_batch(bodies).await.unwrap();
     raw.close();
-    let listener = Listener::new(
-        "ct",
-        Arc::new(raw),
-        Arc::new(Translator),
-        Arc::new(events.clone()),
-    );
+    let listener = Listener::new("ct", Arc::new(raw), translator, Arc::new(events.clone()));
     let runtime = Runtime::new(router, Arc::new(events.clone()));
     let start = Instant::now();
     let listening = tokio::spawn(listener.run(Shutdown::new()));
@@ -107,6 +83,7 @@ async fn pipeline(router: Arc<Router>) -> Duration {
 
 fn bench(c: &mut Criterion) {
     let router = router();
+    let translator = Arc::new(SubscriptionTranslator::from_config(&config()));
     let current = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -134,10 +111,11 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.to_async(rt).iter_custom(|iters| {
                 let router = Arc::clone(&router);
+                let translator = Arc::clone(&translator);
                 async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        total += pipeline(Arc::clone(&router)).await;
+                        total += pipeline(Arc::clone(&router), Arc::clone(&translator)).await;
                     }
                     total
                 }
