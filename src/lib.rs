@@ -103,3 +103,8 @@ pub mod testkit {
 /// Items used by the code `#[handler]` generates. Not a public API.
 #[doc(hidden)]
 pub use connect_core::__private;
+
+/// The README's code must compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
