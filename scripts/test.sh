@@ -5,7 +5,8 @@
 #   3. runs every test of the workspace, including the ones that need the
 #      server (they are #[ignore]d in a plain `cargo test`),
 #   4. stops the server it started, by pid, whatever happened.
-# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p connect-core`).
+# Arguments select what to test instead of the whole workspace
+# (e.g. `scripts/test.sh -p connect-sqs`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +17,7 @@ set -a
 . target/sqs-server.env
 set +a
 
-cargo test --workspace --locked "$@" -- --include-ignored
+if [ "$#" -eq 0 ]; then
+    set -- --workspace
+fi
+cargo test --locked "$@" -- --include-ignored

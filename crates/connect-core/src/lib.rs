@@ -1,6 +1,6 @@
 //! The core of connect-sdk: the [`Message`] model, the YAML
 //! [configuration](config), the [`MessageHandler`] trait and its
-//! [`#[handler]`](handler) registration, the [`Router`], the [queue](queue)
+//! [`#[handler]`](handler) registration, the [`Router`], the [queue]
 //! traits with an in-memory queue, the [`Listener`](listener::Listener) and
 //! the [`Runtime`](runtime::Runtime) (workers, per-resource ordering,
 //! coalescing, retries, [dead letters](dead_letter), graceful shutdown).

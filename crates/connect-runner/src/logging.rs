@@ -1,5 +1,7 @@
 //! Log output for the `connect` command (`tracing-subscriber`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -25,6 +27,7 @@ pub fn init(filter: Option<&str>, format: LogFormat) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),

@@ -1,0 +1,753 @@
+//! Helpers of the end-to-end tests: the local SQS server (moto, started by
+//! `scripts/sqs-server.sh start`, address in `CONNECT_SQS_ENDPOINT`), the
+//! commercetools and Fluent emulators, the configuration file, and the
+//! `connect` binary run as child processes.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use connect_core::QueueError;
+use connect_core::queue::{RawPayload, Sink};
+use connect_sqs::aws_sdk_sqs::Client;
+use connect_sqs::aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use connect_sqs::aws_sdk_sqs::types::QueueAttributeName;
+use connect_sqs::{SqsQueue, SqsQueueConfig};
+use connect_testkit::commercetools::CommercetoolsEmulator;
+use connect_testkit::fluent::FluentEmulator;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// The region of every queue (moto's default account lives there too).
+pub const REGION: &str = "us-east-1";
+/// The route of customer payloads.
+pub const ROUTE: &str = "commercetools.connect.customer.upsert";
+
+/// The local server's address; fails the test with what to do when unset
+/// (these tests are never skipped silently).
+pub fn endpoint() -> String {
+    match std::env::var("CONNECT_SQS_ENDPOINT") {
+        Ok(endpoint) if !endpoint.trim().is_empty() => endpoint.trim().to_owned(),
+        _ => panic!(
+            "CONNECT_SQS_ENDPOINT is not set: run scripts/test.sh, or start the local server with \
+             `scripts/sqs-server.sh start` and `eval \"$(scripts/sqs-server.sh env)\"`"
+        ),
+    }
+}
+
+/// An SQS client for the local server with dummy credentials (the child
+/// processes get the same ones through the environment).
+pub fn sqs_client() -> Client {
+    let config = connect_sqs::aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "connect-cli-e2e",
+        ))
+        .endpoint_url(endpoint())
+        .build();
+    Client::from_conf(config)
+}
+
+/// A queue name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A queue of the local server.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub url: String,
+    pub arn: String,
+}
+
+/// Creates a queue (FIFO when `fifo`; the name gets `.fifo`), optionally
+/// with a redrive policy to `dead_letter` after `max_receive_count`
+/// receives.
+pub async fn create_queue(
+    client: &Client,
+    prefix: &str,
+    fifo: bool,
+    dead_letter: Option<(&Queue, u32)>,
+) -> Queue {
+    let mut name = unique(prefix);
+    let mut request = client.create_queue();
+    if fifo {
+        name.push_str(".fifo");
+        request = request.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    if let Some((dlq, max_receive_count)) = dead_letter {
+        let policy = serde_json::json!({
+            "deadLetterTargetArn": dlq.arn,
+            "maxReceiveCount": max_receive_count.to_string(),
+        });
+        request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+    }
+    let url = request
+        .queue_name(&name)
+        .send()
+        .await
+        .expect("create a queue on the local SQS server")
+        .queue_url
+        .expect("CreateQueue returns the queue URL");
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("read the queue ARN")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("the queue has an ARN");
+    Queue { url, arn }
+}
+
+/// Creates a queue with its own dead-letter queue (same type) that takes
+/// messages after `max_receive_count` receives: (queue, DLQ).
+pub async fn create_with_dlq(
+    client: &Client,
+    prefix: &str,
+    fifo: bool,
+    max_receive_count: u32,
+) -> (Queue, Queue) {
+    let dlq = create_queue(client, &format!("{prefix}-dlq"), fifo, None).await;
+    let queue = create_queue(client, prefix, fifo, Some((&dlq, max_receive_count))).await;
+    (queue, dlq)
+}
+
+/// Deletes queues a test is done with (best effort; a failed test leaves
+/// them for inspection).
+pub async fn delete_queues(client: &Client, queues: &[&Queue]) {
+    for queue in queues {
+        let _ = client.delete_queue().queue_url(&queue.url).send().await;
+    }
+}
+
+/// Approximate message counts of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.visible + self.in_flight + self.delayed
+    }
+}
+
+pub async fn counts(client: &Client, url: &str) -> Counts {
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .expect("read the queue attributes")
+        .attributes
+        .unwrap_or_default();
+    let number = |name: QueueAttributeName| {
+        attributes
+            .get(&name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Counts {
+        visible: number(QueueAttributeName::ApproximateNumberOfMessages),
+        in_flight: number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        delayed: number(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+    }
+}
+
+/// The CT queue as the commercetools emulator's subscription sink.
+pub async fn ct_queue_sink(client: &Client, url: &str) -> SqsQueue<RawPayload> {
+    let config = SqsQueueConfig::new(url)
+        .with_region(REGION)
+        .with_endpoint_url(endpoint())
+        .with_heartbeat(false);
+    SqsQueue::connect_with(client.clone(), &config)
+        .await
+        .expect("connect to the CT queue")
+}
+
+/// A subscription sink in front of the CT queue that sends in batches of
+/// up to ten (`SendMessageBatch`): the emulator delivers one payload per
+/// write and waits for it, and one `SendMessage` per customer would make
+/// feeding the slowest part of a test. `send` only queues the payload;
+/// [`flushed`](Self::flushed) waits until every queued one reached SQS.
+pub struct BatchingSink {
+    queue: mpsc::UnboundedSender<RawPayload>,
+    queued: AtomicU64,
+    sent: Arc<AtomicU64>,
+    failures: Arc<Mutex<Vec<String>>>,
+}
+
+impl BatchingSink {
+    pub async fn start(client: &Client, url: &str) -> Self {
+        let target = ct_queue_sink(client, url).await;
+        let (queue, mut incoming) = mpsc::unbounded_channel::<RawPayload>();
+        let sent = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        {
+            let sent = Arc::clone(&sent);
+            let failures = Arc::clone(&failures);
+            tokio::spawn(async move {
+                while let Some(first) = incoming.recv().await {
+                    let mut batch = vec![first];
+                    while batch.len() < 10 {
+                        match incoming.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let n = batch.len() as u64;
+                    match target.send_batch(batch).await {
+                        Ok(()) => {
+                            sent.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(error) => failures
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(error.to_string()),
+                    }
+                }
+            });
+        }
+        Self {
+            queue,
+            queued: AtomicU64::new(0),
+            sent,
+            failures,
+        }
+    }
+
+    /// Waits until every payload queued so far was sent; fails the test if
+    /// a batch failed or `limit` passes.
+    pub async fn flushed(&self, limit: Duration) {
+        let queued = self.queued.load(Ordering::Relaxed);
+        eventually(
+            &format!("{queued} payloads sent to the CT queue"),
+            limit,
+            || async {
+                let failures = self
+                    .failures
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                assert!(
+                    failures.is_empty(),
+                    "sending to the CT queue failed: {failures:?}"
+                );
+                (self.sent.load(Ordering::Relaxed) >= queued).then_some(())
+            },
+            || format!("{} sent", self.sent.load(Ordering::Relaxed)),
+        )
+        .await;
+    }
+}
+
+#[connect_core::async_trait]
+impl Sink<RawPayload> for BatchingSink {
+    async fn send(&self, item: RawPayload) -> Result<(), QueueError> {
+        self.queue
+            .send(item)
+            .map_err(|_| QueueError::Closed("ct-queue feeder".to_owned()))?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`; fails the test after
+/// `limit` with `what` and what `diagnose` says about the state then.
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    mut probe: F,
+    diagnose: impl Fn() -> String,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}; {}",
+            diagnose()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The queue blocks and runtime settings of one configuration file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// commercetools auth and API URL (the emulator, or a proxy in front).
+    pub ct_url: String,
+    pub ct_queue: String,
+    /// `None`: an in-memory event queue.
+    pub event_queue: Option<String>,
+    /// The SQS dead-letter store queue.
+    pub dead_letters: String,
+    pub visibility_timeout: Duration,
+    pub concurrency: usize,
+}
+
+fn sqs_block(url: &str, visibility_timeout: Duration, indent: &str) -> String {
+    format!(
+        "{indent}type: sqs\n\
+         {indent}queue-url: {url}\n\
+         {indent}region: {REGION}\n\
+         {indent}endpoint-url: {endpoint}\n\
+         {indent}wait-time: 1s\n\
+         {indent}batch-size: 10\n\
+         {indent}visibility-timeout: {secs}s\n",
+        endpoint = endpoint(),
+        secs = visibility_timeout.as_secs().max(1),
+    )
+}
+
+/// A complete configuration file for the emulators and the queues.
+pub fn config_yaml(ct: &CommercetoolsEmulator, fluent: &FluentEmulator, s: &Settings) -> String {
+    let fl = fluent.config();
+    let pk = ct.project_key();
+    let event_queue = match &s.event_queue {
+        Some(url) => sqs_block(url, s.visibility_timeout, "  "),
+        None => "  type: in-memory\n".to_owned(),
+    };
+    let mut yaml = String::new();
+    write!(
+        yaml,
+        r#"connector-name: sqs-end-to-end
+commercetools:
+  project-key: {pk}
+  client-id: {ct_client}
+  client-secret: {ct_secret}
+  auth-url: {ct_url}
+  api-url: {ct_url}
+  scopes: [view_customers:{pk}]
+  request-timeout: 30s
+  retry-initial-backoff: 10ms
+fluent:
+  base-url: {fl_url}
+  account: {fl_account}
+  retailer-id: "{fl_retailer}"
+  client-id: {fl_client}
+  client-secret: {fl_secret}
+  username: {fl_user}
+  password: {fl_password}
+  request-timeout: 10s
+  retry-initial-backoff: 10ms
+listeners:
+  ct-queue:
+{ct_queue}event-queue:
+{event_queue}runtime:
+  concurrency: {concurrency}
+  max-attempts: 5
+  backoff: {{ initial: 50ms, max: 1s }}
+  shutdown-timeout: 5s
+  dead-letter:
+{dead_letters}route-mapping:
+  customer: {ROUTE}
+routes:
+  - route: {ROUTE}
+    handler: CommercetoolsCustomerUpsert
+    props:
+      inclusion-filter: [ResourceCreated, ResourceUpdated]
+"#,
+        ct_client = ct.client_id(),
+        ct_secret = ct.client_secret(),
+        ct_url = s.ct_url,
+        fl_url = fl.base_url,
+        fl_account = fl.account,
+        fl_retailer = fl.retailer_id,
+        fl_client = fl.client_id,
+        fl_secret = fl.client_secret.expose(),
+        fl_user = fl.username,
+        fl_password = fl.password.expose(),
+        ct_queue = sqs_block(&s.ct_queue, s.visibility_timeout, "    "),
+        concurrency = s.concurrency,
+        dead_letters = sqs_block(&s.dead_letters, Duration::from_secs(30), "    "),
+    )
+    .expect("write to a String");
+    yaml
+}
+
+/// Writes `yaml` as `name` into `dir`.
+pub fn write_config(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, yaml).expect("write the configuration file");
+    path
+}
+
+/// A `connect` child process; SIGKILLed when dropped (also when a test
+/// panics, whose log tail is then printed).
+pub struct Connect {
+    name: String,
+    child: Mutex<tokio::process::Child>,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+/// What a finished `connect` printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+fn command(args: &[&str], stdout: &Path, stderr: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_connect"));
+    command
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // One line per handled customer would drown the interesting ones.
+        .env("CONNECT_LOG", "info,connect_customer_sync=warn")
+        .env("CONNECT_LOG_FORMAT", "text")
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_SQS")
+        .env_remove("CONNECT_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(stdout).expect("create the stdout file"))
+        .stderr(std::fs::File::create(stderr).expect("create the stderr file"))
+        .kill_on_drop(true);
+    command
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+impl Connect {
+    /// Starts `connect ARGS`, its output going to `NAME.stdout` / `NAME.stderr` in `dir`.
+    pub fn spawn(name: &str, dir: &Path, args: &[&str]) -> Self {
+        let stdout = dir.join(format!("{name}.stdout"));
+        let stderr = dir.join(format!("{name}.stderr"));
+        let child = command(args, &stdout, &stderr)
+            .spawn()
+            .expect("start the connect binary");
+        Self {
+            name: name.to_owned(),
+            child: Mutex::new(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// `connect run --config CONFIG`.
+    pub fn run(name: &str, dir: &Path, config: &Path) -> Self {
+        Self::spawn(
+            name,
+            dir,
+            &["run", "--config", config.to_str().expect("a UTF-8 path")],
+        )
+    }
+
+    /// Runs `connect ARGS` to completion (at most `limit`).
+    pub async fn output(name: &str, dir: &Path, args: &[&str], limit: Duration) -> Finished {
+        let mut child = Self::spawn(name, dir, args);
+        let status = tokio::time::timeout(limit, child.child_mut().wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "`connect {}` did not finish within {limit:?}",
+                    args.join(" ")
+                )
+            })
+            .expect("wait for connect");
+        child.finished(status)
+    }
+
+    fn finished(&self, status: ExitStatus) -> Finished {
+        Finished {
+            status,
+            stdout: read(&self.stdout),
+            stderr: read(&self.stderr),
+        }
+    }
+
+    fn child_mut(&mut self) -> &mut tokio::process::Child {
+        self.child
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn pid(&mut self) -> u32 {
+        self.child_mut()
+            .id()
+            .expect("the child has not been reaped")
+    }
+
+    /// Fails the test when the process has exited.
+    pub fn assert_running(&self) {
+        let exited = self
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_wait()
+            .expect("poll the child");
+        if let Some(status) = exited {
+            panic!(
+                "`connect` {} exited early with {status}; stderr:\n{}",
+                self.name,
+                tail(&read(&self.stderr), 40)
+            );
+        }
+    }
+
+    /// The last lines of the child's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        format!(
+            "--- {} stderr (last {lines} lines) ---\n{}",
+            self.name,
+            tail(&read(&self.stderr), lines)
+        )
+    }
+
+    /// SIGKILL: the process dies at once, holding whatever it received.
+    pub async fn kill(&mut self) -> ExitStatus {
+        let child = self.child_mut();
+        child.kill().await.expect("SIGKILL the child");
+        child.wait().await.expect("reap the child")
+    }
+
+    /// SIGTERM, then waits (at most `limit`) for the graceful exit.
+    pub async fn terminate(mut self, limit: Duration) -> Finished {
+        let pid = self.pid().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill -TERM");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let status = match tokio::time::timeout(limit, self.child_mut().wait()).await {
+            Ok(status) => status.expect("wait for connect"),
+            Err(_) => panic!(
+                "`connect` {} did not stop within {limit:?} after SIGTERM\n{}",
+                self.name,
+                self.log_tail(40)
+            ),
+        };
+        self.finished(status)
+    }
+}
+
+impl Drop for Connect {
+    fn drop(&mut self) {
+        let _ = self.child_mut().start_kill();
+        if std::thread::panicking() {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{}", self.log_tail(30));
+            }
+        }
+    }
+}
+
+/// The counters of a `connect run` that stopped gracefully (its last
+/// stdout line, `stopped: N received, N succeeded, ...`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stopped {
+    pub received: u64,
+    pub succeeded: u64,
+    pub filtered: u64,
+    pub coalesced: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    /// Payloads the listener dead-lettered (not commercetools payloads).
+    pub malformed: u64,
+    pub released: u64,
+}
+
+impl Stopped {
+    /// Parses the `stopped:` line of `stdout`.
+    pub fn parse(stdout: &str) -> Self {
+        let line = stdout
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("stopped: "))
+            .unwrap_or_else(|| panic!("no `stopped:` line in stdout:\n{stdout}"));
+        let number = |label: &str| -> u64 {
+            let at = line
+                .find(label)
+                .unwrap_or_else(|| panic!("no `{label}` in `{line}`"));
+            line[..at]
+                .trim_end()
+                .rsplit(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no number before `{label}` in `{line}`"))
+        };
+        Self {
+            received: number(" received"),
+            succeeded: number(" succeeded"),
+            filtered: number(" filtered"),
+            coalesced: number(" coalesced"),
+            retried: number(" retried"),
+            dead_lettered: number(" dead-lettered"),
+            malformed: number(" malformed payloads"),
+            released: number(" released"),
+        }
+    }
+}
+
+/// A TCP proxy in front of an HTTP server that can be frozen: once frozen,
+/// every request sent through it is held (never forwarded), so whoever sent
+/// it waits mid-request. Used to make sure a process is in the middle of
+/// handling messages when it is killed.
+pub struct FreezableProxy {
+    url: String,
+    frozen: watch::Sender<bool>,
+    held: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FreezableProxy {
+    /// Listens on 127.0.0.1 and forwards to `upstream` (`http://HOST:PORT`).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream: SocketAddr = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("the upstream is http://IP:PORT");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let (frozen, _) = watch::channel(false);
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let task = {
+            let frozen = frozen.clone();
+            let held = Arc::clone(&held);
+            tokio::spawn(async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    tokio::spawn(pipe(
+                        inbound,
+                        upstream,
+                        frozen.subscribe(),
+                        Arc::clone(&held),
+                    ));
+                }
+            })
+        };
+        Self {
+            url,
+            frozen,
+            held,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Holds every request sent from now on.
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    /// The request lines (`GET /path HTTP/1.1`) held since the freeze.
+    pub fn held(&self) -> Vec<String> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for FreezableProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pipe(
+    inbound: TcpStream,
+    upstream: SocketAddr,
+    mut frozen: watch::Receiver<bool>,
+    held: Arc<Mutex<Vec<String>>>,
+) {
+    let Ok(outbound) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut from_client, mut to_client) = inbound.into_split();
+    let (mut from_server, mut to_server) = outbound.into_split();
+    let up = async move {
+        let mut buf = vec![0_u8; 64 * 1024];
+        loop {
+            let n = match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if *frozen.borrow_and_update() {
+                let head = String::from_utf8_lossy(&buf[..n]);
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                held.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
+                // Held until the proxy is dropped (the sender goes away).
+                if frozen.wait_for(|f| !*f).await.is_err() {
+                    break;
+                }
+            }
+            if to_server.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_server.shutdown().await;
+    };
+    let down = async move {
+        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+    };
+    tokio::join!(up, down);
+}
+
+/// The customer id of a held `GET /{pk}/customers/{id}` request line.
+pub fn customer_id_of(request_line: &str) -> Option<String> {
+    let path = request_line.split_whitespace().nth(1)?;
+    let id = path.split("/customers/").nth(1)?;
+    let id = id.split(['?', '/']).next()?;
+    (!id.is_empty() && !id.starts_with("key=")).then(|| id.to_owned())
+}
