@@ -55,9 +55,9 @@ extern crate self as connect_sdk;
 pub use connect_core::{
     Attributes, BoxError, ConnectorConfig, Decision, ErrorKind, FromRoute, HandlerContext,
     HandlerError, HandlerFactory, HandlerRegistration, HandlerRegistry, HandlerSetup, Message,
-    MessageHandler, Outcome, QueueError, RegistryEntry, RegistryError, ResourceRef, ResultExt,
-    Retryability, Route, RouteConfig, Router, RouterError, Services, SetupError, async_trait,
-    attributes, config, dead_letter, handler, listener, queue, runtime,
+    MessageHandler, Outcome, Payload, QueueError, RegistryEntry, RegistryError, ResourceRef,
+    ResultExt, Retryability, Route, RouteConfig, Router, RouterError, Services, SetupError,
+    async_trait, attributes, config, dead_letter, handler, listener, queue, runtime,
 };
 
 /// commercetools: API client, customer model, subscription payloads, CT

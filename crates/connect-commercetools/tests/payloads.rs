@@ -111,12 +111,17 @@ fn every_fixture_becomes_a_customer_message() {
             None => assert_eq!(message.id.len(), 36, "a fresh UUID for {file}"),
         }
         // The payload is the Platform payload, unwrapped from envelopes.
+        let payload = message.payload.json().unwrap();
         assert_eq!(
-            message.payload["resource"]["id"], CUSTOMER_ID,
+            payload["resource"]["id"], CUSTOMER_ID,
             "{file}: {}",
             message.payload
         );
-        assert!(message.payload.get("notificationType").is_some(), "{file}");
+        assert!(payload.get("notificationType").is_some(), "{file}");
+        assert!(
+            payload.get("detail").is_none() && payload.get("data").is_none(),
+            "{file}"
+        );
     }
 }
 
@@ -190,7 +195,7 @@ fn unknown_types_and_fields_are_tolerated() {
         Some("CustomerLoyaltyTierUpgraded")
     );
     assert_eq!(message.resource.as_ref().unwrap().sequence_number, Some(9));
-    assert_eq!(message.payload["tier"]["to"], "gold");
+    assert_eq!(message.payload.json().unwrap()["tier"]["to"], "gold");
 
     let future = translate(
         r#"{"notificationType": "ResourceArchived", "projectKey": "p",
@@ -380,4 +385,26 @@ fn unknown_customer_and_address_fields_survive() {
     let created: Value = serde_json::from_str(fixtures::PLATFORM_MESSAGE_CUSTOMER_CREATED).unwrap();
     let embedded: Customer = serde_json::from_value(created["customer"].clone()).unwrap();
     assert_eq!(embedded.id, CUSTOMER_ID);
+}
+
+#[test]
+fn escaped_strings_and_wrong_types_are_handled() {
+    // Escapes cannot be borrowed from the body: they are decoded.
+    let escaped = r#"{"notificationType": "ResourceUpdated", "projectKey": "shop\u002Deu",
+        "resource": {"typeId": "customer", "id": "c\"1"}, "version": 2}"#;
+    let event = SubscriptionEvent::parse(escaped).unwrap();
+    assert_eq!(event.project_key.as_deref(), Some("shop-eu"));
+    assert_eq!(event.resource_id, "c\"1");
+    assert_eq!(event.version, Some(2));
+    assert_eq!(event.payload.json().unwrap()["resource"]["id"], "c\"1");
+
+    let wrong_type =
+        r#"{"notificationType": "ResourceUpdated", "resource": {"typeId": 7, "id": "c-1"}}"#;
+    let error = SubscriptionEvent::parse(wrong_type)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("wrong type"), "{error}");
+
+    let array = SubscriptionEvent::parse("[1, 2]").unwrap_err().to_string();
+    assert!(array.contains("is an array, not a JSON object"), "{array}");
 }

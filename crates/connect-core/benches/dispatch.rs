@@ -8,7 +8,12 @@
 //! than the system allocator's behaviour with longer-lived objects.
 //!
 //! Run: `cargo bench -p connect-core --bench dispatch`
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,6 +86,42 @@ async fn pipeline(router: Arc<Router>, translator: Arc<SubscriptionTranslator>) 
     elapsed
 }
 
+/// Parses `BATCH` payloads; returns the time it took.
+fn baseline() -> Duration {
+    let start = Instant::now();
+    for _ in 0..BATCH {
+        let value: serde_json::Value = serde_json::from_str(std::hint::black_box(PAYLOAD)).unwrap();
+        std::hint::black_box(value);
+    }
+    start.elapsed()
+}
+
+/// Alternates baseline and pipeline rounds so that load from other
+/// processes hits both alike, and prints the median ratio of each flavour.
+fn ratios(
+    router: &Arc<Router>,
+    translator: &Arc<SubscriptionTranslator>,
+    runtimes: &[(&str, &tokio::runtime::Runtime)],
+) {
+    const ROUNDS: usize = 15;
+    for (name, rt) in runtimes {
+        let mut ratios: Vec<f64> = (0..ROUNDS)
+            .map(|_| {
+                let base = baseline();
+                let piped = rt.block_on(pipeline(Arc::clone(router), Arc::clone(translator)));
+                piped.as_secs_f64() / base.as_secs_f64()
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "dispatch/{name}: pipeline / serde_json parse = {:.2} (median of {ROUNDS} alternating rounds; min {:.2}, max {:.2})",
+            ratios[ROUNDS / 2],
+            ratios[0],
+            ratios[ROUNDS - 1]
+        );
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let router = router();
     let translator = Arc::new(SubscriptionTranslator::from_config(&config()));
@@ -96,13 +137,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("dispatch");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("baseline_serde_json_parse", |b| {
-        b.iter(|| {
-            for _ in 0..BATCH {
-                let value: serde_json::Value =
-                    serde_json::from_str(std::hint::black_box(PAYLOAD)).unwrap();
-                std::hint::black_box(value);
-            }
-        });
+        b.iter_custom(|iters| (0..iters).map(|_| baseline()).sum());
     });
     for (name, rt) in [
         ("pipeline_current_thread", &current),
@@ -123,6 +158,14 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    ratios(
+        &router,
+        &translator,
+        &[
+            ("pipeline_current_thread", &current),
+            ("pipeline_multi_thread", &multi),
+        ],
+    );
 }
 
 criterion_group! {

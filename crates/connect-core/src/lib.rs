@@ -70,6 +70,7 @@ mod error;
 mod handler;
 pub mod listener;
 mod message;
+mod payload;
 pub mod queue;
 mod registry;
 mod router;
@@ -84,6 +85,7 @@ pub use error::{
 };
 pub use handler::{FromRoute, HandlerContext, HandlerSetup, MessageHandler, Outcome};
 pub use message::{Attributes, Message, ResourceRef, attributes};
+pub use payload::Payload;
 pub use registry::{
     HandlerFactory, HandlerRegistration, HandlerRegistry, RegistryEntry, RegistryError,
 };

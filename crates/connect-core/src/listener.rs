@@ -9,7 +9,7 @@
 //! acknowledged, so it is not redelivered forever.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
 use crate::dead_letter::{DeadLetter, DeadLetterStore, MemoryDeadLetters};
@@ -90,7 +90,8 @@ impl ListenerMetrics {
 
     fn add(&self, counter: &AtomicU64, n: u64) {
         if n > 0 {
-            counter.fetch_add(n, Relaxed);
+            // Sequentially consistent, as `Signal::notify` requires.
+            counter.fetch_add(n, SeqCst);
             self.changed.notify();
         }
     }

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+
+use crate::payload::Payload;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -93,9 +95,10 @@ pub struct Message {
     /// The resource the message is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceRef>,
-    /// The payload as JSON (for commercetools: the subscription payload).
+    /// The payload, JSON kept as text (for commercetools: the subscription
+    /// payload); see [`Payload`].
     #[serde(default)]
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     /// Free-form string attributes (see [`attributes`] for well-known keys).
     #[serde(default, skip_serializing_if = "Attributes::is_empty")]
     pub attributes: Attributes,
@@ -114,7 +117,7 @@ impl Message {
             name: name.into(),
             event_type: None,
             resource: None,
-            payload: serde_json::Value::Null,
+            payload: Payload::null(),
             attributes: Attributes::new(),
             attempt: 0,
             created_at: Utc::now(),
@@ -142,10 +145,10 @@ impl Message {
         self
     }
 
-    /// Sets the JSON payload.
+    /// Sets the payload (a `serde_json::Value` or a [`Payload`]).
     #[must_use]
-    pub fn with_payload(mut self, payload: serde_json::Value) -> Self {
-        self.payload = payload;
+    pub fn with_payload(mut self, payload: impl Into<Payload>) -> Self {
+        self.payload = payload.into();
         self
     }
 

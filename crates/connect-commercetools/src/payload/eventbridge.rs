@@ -2,19 +2,21 @@
 //! `time`, `region`, `resources`, optional `account`) with the Platform
 //! payload in `detail`, as an EventBridge rule delivers it to SQS.
 
-use serde_json::{Map, Value};
-
-use super::{PayloadError, PayloadFormat, SubscriptionEvent, platform, string};
+use super::document::Document;
+use super::{PayloadError, PayloadFormat, SubscriptionEvent, inner};
 
 /// `source` is `aws.partner/commercetools.com/{projectKey}/{subscriptionKey}`.
 pub(super) const SOURCE_PREFIX: &str = "aws.partner/commercetools.com/";
 
-pub(super) fn parse(mut document: Map<String, Value>) -> Result<SubscriptionEvent, PayloadError> {
-    let format = PayloadFormat::EventBridge;
-    let id = string(&document, "id");
+pub(super) fn parse(document: &Document<'_>) -> Result<SubscriptionEvent, PayloadError> {
+    let mut event = inner(
+        PayloadFormat::EventBridge,
+        document.detail,
+        "`detail` (the commercetools payload)",
+    )?;
     let (project, subscription) = document
-        .get("source")
-        .and_then(Value::as_str)
+        .source
+        .as_deref()
         .and_then(|s| s.strip_prefix(SOURCE_PREFIX))
         .map(|rest| {
             let mut parts = rest.splitn(2, '/');
@@ -23,13 +25,8 @@ pub(super) fn parse(mut document: Map<String, Value>) -> Result<SubscriptionEven
             (project, subscription)
         })
         .unwrap_or_default();
-    let detail = document.remove("detail").ok_or(PayloadError::missing(
-        format,
-        "`detail` (the commercetools payload)",
-    ))?;
-    let mut event = platform::parse(format, detail)?;
-    if id.is_some() {
-        event.event_id = id;
+    if let Some(id) = &document.id {
+        event.event_id = Some((**id).to_owned());
     }
     if event.project_key.is_none() {
         event.project_key = project;

@@ -1,8 +1,9 @@
 //! Subscription payloads: what commercetools delivers to the CT queue.
 //!
-//! [`SubscriptionEvent::parse`] detects the delivery format by looking at
-//! the document once it is parsed (the body is parsed exactly once, into a
-//! [`serde_json::Value`], and fields are read by lookup):
+//! [`SubscriptionEvent::parse`] reads only the fields it needs, borrowing
+//! them from the body (no JSON tree is built), detects the delivery format,
+//! and keeps the Platform payload as JSON text in a
+//! [`Payload`](connect_core::Payload) for handlers that want it:
 //!
 //! | format | recognised by | the Platform payload is |
 //! | --- | --- | --- |
@@ -30,13 +31,18 @@
 //! ```
 
 mod cloudevents;
+mod document;
 mod eventbridge;
 mod platform;
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde_json::{Map, Value};
+use connect_core::Payload;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use document::Document;
 
 /// The delivery format of a subscription payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,29 +106,25 @@ pub struct SubscriptionEvent {
     pub payload_included: bool,
     /// EventBridge: the subscription key from `source`.
     pub subscription_key: Option<String>,
-    /// The Platform payload (for CloudEvents and EventBridge: the inner one).
-    pub payload: Value,
+    /// The Platform payload (for CloudEvents and EventBridge: the inner one),
+    /// as JSON text.
+    pub payload: Payload,
 }
 
 impl SubscriptionEvent {
-    /// Parses a raw body (once) and detects its format.
+    /// Reads a raw body and detects its format.
     pub fn parse(body: &str) -> Result<Self, PayloadError> {
-        let value: Value = serde_json::from_str(body).map_err(PayloadError::NotJson)?;
-        Self::from_value(value)
-    }
-
-    /// Detects the format of an already parsed document. The inner payload
-    /// is moved, not copied.
-    pub fn from_value(value: Value) -> Result<Self, PayloadError> {
-        let Value::Object(document) = value else {
-            return Err(PayloadError::NotAnObject(json_kind(&value)));
-        };
-        if document.contains_key("specversion") {
-            cloudevents::parse(document)
-        } else if document.contains_key("detail-type") || is_eventbridge(&document) {
-            eventbridge::parse(document)
+        let document: Document<'_> =
+            serde_json::from_str(body).map_err(|error| PayloadError::from_json(body, error))?;
+        if document.specversion.is_some() {
+            cloudevents::parse(&document)
+        } else if document.detail_type.is_some() || is_eventbridge(&document) {
+            eventbridge::parse(&document)
         } else {
-            platform::parse(PayloadFormat::Platform, Value::Object(document))
+            // The whole body is the Platform payload: keep it as it came
+            // (just parsed, so known to be JSON).
+            let payload = Payload::from_json_unchecked(body.to_owned());
+            platform::parse(PayloadFormat::Platform, &document, payload)
         }
     }
 
@@ -132,12 +134,28 @@ impl SubscriptionEvent {
     }
 }
 
-fn is_eventbridge(document: &Map<String, Value>) -> bool {
-    document.contains_key("detail")
+fn is_eventbridge(document: &Document<'_>) -> bool {
+    document.detail.is_some()
         && document
-            .get("source")
-            .and_then(Value::as_str)
+            .source
+            .as_deref()
             .is_some_and(|s| s.starts_with(eventbridge::SOURCE_PREFIX))
+}
+
+/// Reads the Platform payload inside an envelope (`data` or `detail`).
+fn inner<'a>(
+    format: PayloadFormat,
+    raw: Option<&'a RawValue>,
+    field: &'static str,
+) -> Result<SubscriptionEvent, PayloadError> {
+    let raw = raw.ok_or(PayloadError::missing(format, field))?;
+    let document: Document<'a> = serde_json::from_str(raw.get()).map_err(|_| {
+        PayloadError::missing(
+            format,
+            "Platform payload object (`data`/`detail` is not an object)",
+        )
+    })?;
+    platform::parse(format, &document, Payload::from(raw))
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -151,64 +169,54 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// Names that occur in almost every payload, kept without allocating.
-const KNOWN_NAMES: &[&str] = &[
-    "customer",
-    "order",
-    "cart",
-    "payment",
-    "product",
-    "category",
-    "customer-group",
-    "inventory-entry",
-    "store",
-    "business-unit",
-    "shopping-list",
-    "Message",
-    "ResourceCreated",
-    "ResourceUpdated",
-    "ResourceDeleted",
-    "CustomerCreated",
-    "CustomerDeleted",
-    "CustomerEmailChanged",
-    "CustomerEmailVerified",
-    "CustomerFirstNameSet",
-    "CustomerLastNameSet",
-    "CustomerTitleSet",
-    "CustomerDateOfBirthSet",
-    "CustomerCompanyNameSet",
-    "CustomerAddressAdded",
-    "CustomerAddressChanged",
-    "CustomerAddressRemoved",
-    "CustomerGroupSet",
-    "CustomerExternalIdSet",
-    "CustomerDefaultShippingAddressSet",
-    "CustomerDefaultBillingAddressSet",
-    "CustomerShippingAddressAdded",
-    "CustomerShippingAddressRemoved",
-    "CustomerBillingAddressAdded",
-    "CustomerBillingAddressRemoved",
-    "CustomerPasswordUpdated",
-    "CustomerCustomFieldAdded",
-    "CustomerCustomFieldChanged",
-    "CustomerCustomFieldRemoved",
-    "CustomerCustomTypeSet",
-    "CustomerCustomTypeRemoved",
-];
-
-/// `name` as a `Cow`, borrowed when it is a well-known name.
+/// `name` as a `Cow`, borrowed (no allocation) when it is a name that
+/// occurs in almost every payload.
 fn intern(name: &str) -> Cow<'static, str> {
-    KNOWN_NAMES
-        .iter()
-        .find(|known| **known == name)
-        .map_or_else(
-            || Cow::Owned(name.to_owned()),
-            |known| Cow::Borrowed(*known),
-        )
-}
-
-fn string(map: &Map<String, Value>, key: &str) -> Option<String> {
-    map.get(key).and_then(Value::as_str).map(str::to_owned)
+    let known: &'static str = match name {
+        "customer" => "customer",
+        "order" => "order",
+        "cart" => "cart",
+        "payment" => "payment",
+        "product" => "product",
+        "category" => "category",
+        "customer-group" => "customer-group",
+        "inventory-entry" => "inventory-entry",
+        "store" => "store",
+        "business-unit" => "business-unit",
+        "shopping-list" => "shopping-list",
+        "Message" => "Message",
+        "ResourceCreated" => "ResourceCreated",
+        "ResourceUpdated" => "ResourceUpdated",
+        "ResourceDeleted" => "ResourceDeleted",
+        "CustomerCreated" => "CustomerCreated",
+        "CustomerDeleted" => "CustomerDeleted",
+        "CustomerEmailChanged" => "CustomerEmailChanged",
+        "CustomerEmailVerified" => "CustomerEmailVerified",
+        "CustomerFirstNameSet" => "CustomerFirstNameSet",
+        "CustomerLastNameSet" => "CustomerLastNameSet",
+        "CustomerTitleSet" => "CustomerTitleSet",
+        "CustomerDateOfBirthSet" => "CustomerDateOfBirthSet",
+        "CustomerCompanyNameSet" => "CustomerCompanyNameSet",
+        "CustomerAddressAdded" => "CustomerAddressAdded",
+        "CustomerAddressChanged" => "CustomerAddressChanged",
+        "CustomerAddressRemoved" => "CustomerAddressRemoved",
+        "CustomerGroupSet" => "CustomerGroupSet",
+        "CustomerExternalIdSet" => "CustomerExternalIdSet",
+        "CustomerDefaultShippingAddressSet" => "CustomerDefaultShippingAddressSet",
+        "CustomerDefaultBillingAddressSet" => "CustomerDefaultBillingAddressSet",
+        "CustomerShippingAddressAdded" => "CustomerShippingAddressAdded",
+        "CustomerShippingAddressRemoved" => "CustomerShippingAddressRemoved",
+        "CustomerBillingAddressAdded" => "CustomerBillingAddressAdded",
+        "CustomerBillingAddressRemoved" => "CustomerBillingAddressRemoved",
+        "CustomerPasswordUpdated" => "CustomerPasswordUpdated",
+        "CustomerCustomFieldAdded" => "CustomerCustomFieldAdded",
+        "CustomerCustomFieldChanged" => "CustomerCustomFieldChanged",
+        "CustomerCustomFieldRemoved" => "CustomerCustomFieldRemoved",
+        "CustomerCustomTypeSet" => "CustomerCustomTypeSet",
+        "CustomerCustomTypeRemoved" => "CustomerCustomTypeRemoved",
+        _ => return Cow::Owned(name.to_owned()),
+    };
+    Cow::Borrowed(known)
 }
 
 /// A payload that is not a commercetools subscription payload. The message
@@ -226,6 +234,11 @@ pub enum PayloadError {
         "the payload is {0}, not a JSON object; expected a commercetools Message, change notification, CloudEvent or EventBridge event"
     )]
     NotAnObject(&'static str),
+    /// A field has the wrong type.
+    #[error(
+        "the payload has a field of the wrong type ({0}); expected a commercetools Message, change notification, CloudEvent or EventBridge event"
+    )]
+    Invalid(#[source] serde_json::Error),
     /// A required field is missing or has the wrong type.
     #[error(
         "the {format} payload has no {field}; expected a commercetools Message, change notification, CloudEvent or EventBridge event"
@@ -241,5 +254,17 @@ pub enum PayloadError {
 impl PayloadError {
     fn missing(format: PayloadFormat, field: &'static str) -> Self {
         Self::Missing { format, field }
+    }
+
+    /// Explains why `body` could not be read (this path may parse again).
+    fn from_json(body: &str, error: serde_json::Error) -> Self {
+        if !error.is_data() {
+            return Self::NotJson(error);
+        }
+        match serde_json::from_str::<Value>(body) {
+            Ok(Value::Object(_)) => Self::Invalid(error),
+            Ok(other) => Self::NotAnObject(json_kind(&other)),
+            Err(error) => Self::NotJson(error),
+        }
     }
 }

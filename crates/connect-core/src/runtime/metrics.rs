@@ -1,7 +1,7 @@
 //! Counters readable from code, and a way to wait for them.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed, fence};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,7 +22,8 @@ pub struct Metrics {
     coalesced: AtomicU64,
     in_flight: AtomicU64,
     latency: Latency,
-    outcomes: Mutex<BTreeMap<String, u64>>,
+    // Few labels per connector: a short list beats a map.
+    outcomes: Mutex<Vec<(String, u64)>>,
     changed: Signal,
 }
 
@@ -166,7 +167,9 @@ impl Metrics {
                 .outcomes
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+                .iter()
+                .cloned()
+                .collect(),
             latency: self.latency.summary(),
         }
     }
@@ -187,61 +190,61 @@ impl Metrics {
     }
 
     pub(crate) fn received(&self, n: u64) {
-        self.received.fetch_add(n, Relaxed);
+        self.received.fetch_add(n, SeqCst);
         self.changed.notify();
     }
 
     pub(crate) fn started(&self) {
-        self.in_flight.fetch_add(1, Relaxed);
+        self.in_flight.fetch_add(1, SeqCst);
         self.changed.notify();
     }
 
     pub(crate) fn finished(&self) {
-        self.in_flight.fetch_sub(1, Relaxed);
+        self.in_flight.fetch_sub(1, SeqCst);
         self.changed.notify();
     }
 
     pub(crate) fn filtered(&self) {
-        self.filtered.fetch_add(1, Relaxed);
+        self.filtered.fetch_add(1, SeqCst);
         self.changed.notify();
     }
 
     pub(crate) fn succeeded(&self, label: &str, elapsed: Duration) {
         {
             let mut outcomes = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
-            match outcomes.get_mut(label) {
-                Some(count) => *count += 1,
-                None => {
-                    outcomes.insert(label.to_owned(), 1);
-                }
+            match outcomes.iter_mut().find(|(l, _)| l == label) {
+                Some((_, count)) => *count += 1,
+                None => outcomes.push((label.to_owned(), 1)),
             }
         }
         self.latency.record(elapsed);
-        self.succeeded.fetch_add(1, Relaxed);
+        self.succeeded.fetch_add(1, SeqCst);
         self.changed.notify();
     }
 
     pub(crate) fn retried(&self, elapsed: Duration) {
         self.latency.record(elapsed);
-        self.retried.fetch_add(1, Relaxed);
+        self.retried.fetch_add(1, SeqCst);
         self.changed.notify();
     }
 
     pub(crate) fn dead_lettered(&self) {
-        self.dead_lettered.fetch_add(1, Relaxed);
+        self.dead_lettered.fetch_add(1, SeqCst);
         self.changed.notify();
     }
 
     pub(crate) fn coalesced(&self, n: u64) {
         if n > 0 {
-            self.coalesced.fetch_add(n, Relaxed);
+            self.coalesced.fetch_add(n, SeqCst);
             self.changed.notify();
         }
     }
 }
 
-/// Wakes tasks waiting for counters to change. Notifying costs one fence
-/// and a load when nobody waits, so hot paths can call it freely.
+/// Wakes tasks waiting for counters to change. Counters are updated with
+/// sequentially consistent read-modify-writes (on x86 as cheap as relaxed
+/// ones); notifying then costs one load when nobody waits, so hot paths can
+/// call it freely.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
     notify: Notify,
@@ -251,10 +254,10 @@ pub(crate) struct Signal {
 impl Signal {
     /// Wakes every current waiter, if there is one.
     pub(crate) fn notify(&self) {
-        // Pairs with the fence in `wait_for`: either the waiter sees the
-        // update in its read, or this sees the waiter and wakes it.
-        fence(Ordering::SeqCst);
-        if self.waiters.load(Relaxed) > 0 {
+        // With the sequentially consistent counter update before it and the
+        // fence in `wait_for`, either the waiter reads the new counters, or
+        // this load sees the waiter and wakes it.
+        if self.waiters.load(SeqCst) > 0 {
             self.notify.notify_waiters();
         }
     }
@@ -268,13 +271,13 @@ impl Signal {
         timeout: Duration,
     ) -> Result<S, S> {
         let deadline = tokio::time::Instant::now() + timeout;
-        self.waiters.fetch_add(1, Relaxed);
+        self.waiters.fetch_add(1, SeqCst);
         let _registered = Registered(&self.waiters);
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            fence(Ordering::SeqCst);
+            fence(SeqCst);
             let value = read();
             if condition(&value) {
                 return Ok(value);

@@ -230,7 +230,7 @@ impl Runtime {
                 running += 1;
                 self.metrics.started();
                 let guard = Done::armed(&work, done_tx.clone());
-                let mut handling = Box::pin(process(Arc::clone(&shared), Box::new(work), guard));
+                let mut handling = Box::pin(process(Arc::clone(&shared), work, guard));
                 // Poll once here: work that completes without waiting (a
                 // handler that decides from the message alone) settles
                 // without a task; anything that waits continues as a task.
@@ -491,10 +491,10 @@ impl Drop for Done {
 
 /// Handles one work item and settles its deliveries.
 ///
-/// Kept small on purpose (it is allocated per message): the work stays
-/// boxed, deliveries are moved out only to be settled, and the rare paths
-/// (dead letters) run in futures of their own.
-async fn process(shared: Arc<Shared>, work: Box<Work>, done: Done) -> Settled {
+/// Kept small on purpose (it is allocated per message): deliveries are
+/// moved out only to be settled, and the rare paths (dead letters) run in
+/// futures of their own.
+async fn process(shared: Arc<Shared>, work: Work, done: Done) -> Settled {
     let route = Arc::clone(&work.lead.route);
     let attempt = work.lead.delivery.receive_count().max(1);
     let span = {
@@ -526,7 +526,7 @@ async fn process(shared: Arc<Shared>, work: Box<Work>, done: Done) -> Settled {
     let elapsed = started.elapsed();
     let Work {
         lead, followers, ..
-    } = *work;
+    } = work;
     let delivery = lead.delivery;
     let coalesced = followers.len() as u64;
     match result {

@@ -6,7 +6,7 @@
 //! of the whole line) becomes ready.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::message::Message;
@@ -33,9 +33,46 @@ pub(crate) struct Work {
 /// together, which keeps ordering correct.
 #[derive(Default)]
 pub(crate) struct Scheduler {
-    hasher: RandomState,
+    hasher: KeyHash,
     lines: HashMap<u64, VecDeque<Pending>, BuildHasherDefault<KeyHasher>>,
     ready: VecDeque<Work>,
+}
+
+/// A fast keyed hash of ordering keys (resource ids, assigned by the source
+/// system), seeded per scheduler.
+struct KeyHash {
+    seed: u64,
+}
+
+impl Default for KeyHash {
+    fn default() -> Self {
+        Self {
+            seed: fastrand::u64(..),
+        }
+    }
+}
+
+impl KeyHash {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn hash(&self, key: &str) -> u64 {
+        let mut h = self.seed ^ (key.len() as u64).wrapping_mul(Self::K);
+        let mut chunks = key.as_bytes().chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(Self::K);
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(Self::K);
+        // Final avalanche (from splitmix64).
+        h ^= h >> 30;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 27;
+        h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^ (h >> 31)
+    }
 }
 
 /// The keys are already hashes; use them as they are.
@@ -62,7 +99,7 @@ impl Scheduler {
     /// Takes a routed delivery: ready at once if its key is idle, otherwise
     /// queued behind the key's active message.
     pub(crate) fn accept(&mut self, pending: Pending) {
-        let key = self.hasher.hash_one(pending.delivery.item().ordering_key());
+        let key = self.hasher.hash(pending.delivery.item().ordering_key());
         if let Some(line) = self.lines.get_mut(&key) {
             line.push_back(pending);
             return;
