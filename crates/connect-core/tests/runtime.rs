@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{config, fast_runtime, message, run_to_completion};
+use common::{Completed, config, fast_runtime, message, run_to_completion, run_with_dead_letters};
 use connect_core::dead_letter::{
     DeadLetterStore, FailureKind, FileDeadLetters, MemoryDeadLetters, replay,
 };
@@ -121,21 +121,17 @@ async fn attempts_are_bounded_then_the_message_is_dead_lettered() {
         failures: u32::MAX,
         ..Flaky::default()
     });
-    let config = one_route("Flaky");
-    let registry = registry_with("Flaky", Arc::clone(&handler));
-    let router = Router::build(&config, &registry, &Services::new()).unwrap();
-    let queue = MemoryQueue::new("events", 100);
-    queue
-        .send(message(ROUTE, "ResourceUpdated", "c-1"))
-        .await
-        .unwrap();
-    queue.close();
-    let store = Arc::new(MemoryDeadLetters::new());
-    let report = Runtime::new(Arc::new(router), Arc::new(queue.clone()))
-        .with_config(&fast_runtime(4, 3))
-        .with_dead_letters(store.clone())
-        .run(Shutdown::new())
-        .await;
+    let Completed {
+        report,
+        dead_letters: store,
+        queue,
+    } = run_with_dead_letters(
+        &one_route("Flaky"),
+        &registry_with("Flaky", Arc::clone(&handler)),
+        &fast_runtime(4, 3),
+        vec![message(ROUTE, "ResourceUpdated", "c-1")],
+    )
+    .await;
     assert_eq!(*handler.attempts.lock().unwrap(), [1, 2, 3]);
     assert_eq!(report.metrics.dead_lettered, 1);
     let letters = store.snapshot();
@@ -167,25 +163,17 @@ impl MessageHandler for Rejecting {
 #[tokio::test]
 async fn an_unprocessable_message_is_dead_lettered_without_retry() {
     let handler = Arc::new(Rejecting::default());
-    let config = one_route("Rejecting");
-    let router = Router::build(
-        &config,
+    let Completed {
+        report,
+        dead_letters: store,
+        ..
+    } = run_with_dead_letters(
+        &one_route("Rejecting"),
         &registry_with("Rejecting", Arc::clone(&handler)),
-        &Services::new(),
+        &fast_runtime(4, 5),
+        vec![message(ROUTE, "ResourceCreated", "c-1")],
     )
-    .unwrap();
-    let queue = MemoryQueue::new("events", 100);
-    queue
-        .send(message(ROUTE, "ResourceCreated", "c-1"))
-        .await
-        .unwrap();
-    queue.close();
-    let store = Arc::new(MemoryDeadLetters::new());
-    let report = Runtime::new(Arc::new(router), Arc::new(queue.clone()))
-        .with_config(&fast_runtime(4, 5))
-        .with_dead_letters(store.clone())
-        .run(Shutdown::new())
-        .await;
+    .await;
     assert_eq!(handler.calls.load(SeqCst), 1);
     assert_eq!(report.metrics.retried, 0);
     assert_eq!(report.metrics.dead_lettered, 1);
@@ -216,27 +204,20 @@ impl MessageHandler for PanicsOnBoom {
 
 #[tokio::test]
 async fn a_panic_fails_only_its_own_message() {
-    let config = one_route("PanicsOnBoom");
-    let router = Router::build(
-        &config,
+    let Completed {
+        report,
+        dead_letters: store,
+        queue,
+    } = run_with_dead_letters(
+        &one_route("PanicsOnBoom"),
         &registry_with("PanicsOnBoom", Arc::new(PanicsOnBoom)),
-        &Services::new(),
+        &fast_runtime(4, 5),
+        ["a", "boom", "b", "c"]
+            .iter()
+            .map(|id| message(ROUTE, "ResourceCreated", id))
+            .collect(),
     )
-    .unwrap();
-    let queue = MemoryQueue::new("events", 100);
-    for id in ["a", "boom", "b", "c"] {
-        queue
-            .send(message(ROUTE, "ResourceCreated", id))
-            .await
-            .unwrap();
-    }
-    queue.close();
-    let store = Arc::new(MemoryDeadLetters::new());
-    let report = Runtime::new(Arc::new(router), Arc::new(queue.clone()))
-        .with_config(&fast_runtime(4, 5))
-        .with_dead_letters(store.clone())
-        .run(Shutdown::new())
-        .await;
+    .await;
     assert_eq!(report.metrics.succeeded, 3);
     assert_eq!(report.metrics.dead_lettered, 1);
     let letter = &store.snapshot()[0];
@@ -469,25 +450,17 @@ async fn the_inclusion_filter_acknowledges_and_counts_excluded_events() {
 
 #[tokio::test]
 async fn a_message_for_an_unknown_route_is_dead_lettered_with_the_reason() {
-    let config = one_route("Flaky");
-    let router = Router::build(
-        &config,
+    let Completed {
+        report,
+        dead_letters: store,
+        ..
+    } = run_with_dead_letters(
+        &one_route("Flaky"),
         &registry_with("Flaky", Arc::new(Flaky::default())),
-        &Services::new(),
+        &fast_runtime(4, 5),
+        vec![message("customer.snyc", "ResourceCreated", "a")],
     )
-    .unwrap();
-    let queue = MemoryQueue::new("events", 100);
-    queue
-        .send(message("customer.snyc", "ResourceCreated", "a"))
-        .await
-        .unwrap();
-    queue.close();
-    let store = Arc::new(MemoryDeadLetters::new());
-    let report = Runtime::new(Arc::new(router), Arc::new(queue))
-        .with_config(&fast_runtime(4, 5))
-        .with_dead_letters(store.clone())
-        .run(Shutdown::new())
-        .await;
+    .await;
     assert_eq!(report.metrics.dead_lettered, 1);
     let letter = &store.snapshot()[0];
     assert_eq!(letter.kind, FailureKind::Unroutable);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use connect_core::config::{BackoffConfig, ConfigDocument, RuntimeConfig};
+use connect_core::dead_letter::MemoryDeadLetters;
 use connect_core::queue::{MemoryQueue, Sink};
 use connect_core::runtime::{RunReport, Runtime, Shutdown};
 use connect_core::{ConnectorConfig, HandlerRegistry, Message, ResourceRef, Router, Services};
@@ -39,6 +40,13 @@ pub fn message(route: &str, event_type: &str, id: &str) -> Message {
         .with_resource(ResourceRef::new("customer", id))
 }
 
+/// What a runtime did with a closed queue of messages.
+pub struct Completed {
+    pub report: RunReport,
+    pub dead_letters: Arc<MemoryDeadLetters>,
+    pub queue: MemoryQueue<Message>,
+}
+
 /// Sends `messages` to a closed in-memory queue and runs a runtime over it
 /// until the queue is drained.
 pub async fn run_to_completion(
@@ -47,6 +55,18 @@ pub async fn run_to_completion(
     runtime_config: &RuntimeConfig,
     messages: Vec<Message>,
 ) -> RunReport {
+    run_with_dead_letters(config, registry, runtime_config, messages)
+        .await
+        .report
+}
+
+/// Like [`run_to_completion`], keeping the dead-letter store and the queue.
+pub async fn run_with_dead_letters(
+    config: &ConnectorConfig,
+    registry: &HandlerRegistry,
+    runtime_config: &RuntimeConfig,
+    messages: Vec<Message>,
+) -> Completed {
     let router =
         Router::build(config, registry, &Services::new()).unwrap_or_else(|e| panic!("{e}"));
     let queue = MemoryQueue::new("events", 10_000);
@@ -54,10 +74,17 @@ pub async fn run_to_completion(
         queue.send(message).await.unwrap();
     }
     queue.close();
+    let dead_letters = Arc::new(MemoryDeadLetters::new());
     let runtime = Runtime::new(Arc::new(router), Arc::new(queue.clone()))
         .with_config(runtime_config)
+        .with_dead_letters(dead_letters.clone())
         .with_receive(16, Duration::from_millis(20));
-    tokio::time::timeout(Duration::from_secs(30), runtime.run(Shutdown::new()))
+    let report = tokio::time::timeout(Duration::from_secs(30), runtime.run(Shutdown::new()))
         .await
-        .expect("runtime did not drain the queue within 30s")
+        .expect("runtime did not drain the queue within 30s");
+    Completed {
+        report,
+        dead_letters,
+        queue,
+    }
 }
