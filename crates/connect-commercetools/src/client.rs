@@ -131,17 +131,14 @@ impl CommercetoolsClient {
             })?
             .pop_if_empty()
             .push(&config.project_key);
-        let retry = RetryPolicy {
-            max_retries: config.max_retries,
-            initial_backoff: config.retry_initial_backoff,
-        };
+        let retry = RetryPolicy::new(config.max_retries, config.retry_initial_backoff);
         let auth = TokenProvider::new(
             http.clone(),
             &config.auth_url,
             config.client_id.clone(),
             config.client_secret.clone(),
             config.scope_string(),
-            retry,
+            retry.clone(),
             config.request_timeout,
         );
         Ok(Self {
