@@ -175,6 +175,10 @@ impl Metrics {
     }
 
     /// Waits until `condition` holds for the counters, or `timeout` passes.
+    ///
+    /// Meant for tests, examples and tools: every change wakes the waiter,
+    /// which re-reads all counters. Await it from a task of the same tokio
+    /// runtime; nothing in the message path waits on it.
     pub async fn wait_until(
         &self,
         condition: impl Fn(&MetricsSnapshot) -> bool,
