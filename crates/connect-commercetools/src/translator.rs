@@ -80,10 +80,11 @@ impl SubscriptionTranslator {
                 event.type_id, event.event_type, event.resource_id
             ));
         };
-        let mut message = Message::new(route.as_str());
-        if let Some(id) = event.event_id {
-            message.id = id;
-        }
+        // A fresh id only when the event brought none.
+        let mut message = match event.event_id {
+            Some(id) => Message::identified(route.as_str(), id),
+            None => Message::new(route.as_str()),
+        };
         message.event_type = Some(event.event_type);
         message.resource = Some(ResourceRef {
             type_id: event.type_id,

@@ -112,8 +112,14 @@ pub struct Message {
 impl Message {
     /// A new message for route `name` with a fresh id and an empty payload.
     pub fn new(name: impl Into<String>) -> Self {
+        Self::identified(name, new_id())
+    }
+
+    /// A new message for route `name` with the given `id` (for example an
+    /// upstream event id) and an empty payload.
+    pub fn identified(name: impl Into<String>, id: impl Into<String>) -> Self {
         Self {
-            id: new_id(),
+            id: id.into(),
             name: name.into(),
             event_type: None,
             resource: None,

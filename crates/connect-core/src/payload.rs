@@ -91,7 +91,12 @@ impl Payload {
 
 impl From<Box<RawValue>> for Payload {
     fn from(raw: Box<RawValue>) -> Self {
-        Self::from_json_unchecked(raw.get().to_owned())
+        if raw.get() == "null" {
+            Self(None)
+        } else {
+            // Takes the text over without copying it.
+            Self(Some(Box::<str>::from(raw)))
+        }
     }
 }
 
