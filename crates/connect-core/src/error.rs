@@ -40,15 +40,29 @@ pub trait Retryability {
     fn retry_after(&self) -> Option<Duration> {
         None
     }
+
+    /// `Some(dependency)` when this error would fail every message alike
+    /// because `dependency` (e.g. `fluent`) is down or refuses the
+    /// connector's credentials: the runtime then pauses intake instead of
+    /// failing the message (see [`ErrorKind::Systemic`]).
+    fn systemic(&self) -> Option<&'static str> {
+        None
+    }
 }
 
-/// The two ways a message can fail.
+/// The ways a message can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// Try again later: the failure is expected to pass.
+    /// Try again later: the failure is expected to pass. Counts as an
+    /// attempt; after `max-attempts` the message is dead-lettered.
     Retryable,
     /// Never retry: the message itself cannot be processed.
     Unprocessable,
+    /// A dependency is down (refused credentials, connection refused, an
+    /// outage that outlasted the client's retries): every message would
+    /// fail alike. The message keeps its attempts and waits while the
+    /// runtime pauses intake and probes the dependency.
+    Systemic,
 }
 
 /// The error a [`MessageHandler`](crate::MessageHandler) returns.
@@ -59,6 +73,7 @@ pub enum ErrorKind {
 pub struct HandlerError {
     kind: ErrorKind,
     retry_after: Option<Duration>,
+    dependency: Option<&'static str>,
     source: BoxError,
 }
 
@@ -68,6 +83,7 @@ impl HandlerError {
         Self {
             kind: ErrorKind::Retryable,
             retry_after: None,
+            dependency: None,
             source: error.into(),
         }
     }
@@ -77,6 +93,27 @@ impl HandlerError {
         Self {
             kind: ErrorKind::Unprocessable,
             retry_after: None,
+            dependency: None,
+            source: error.into(),
+        }
+    }
+
+    /// `dependency` is down: the message did not fail, the dependency did.
+    /// The runtime keeps the message (without using up an attempt), pauses
+    /// intake and probes `dependency` until it answers again.
+    ///
+    /// ```
+    /// use connect_core::{ErrorKind, HandlerError};
+    ///
+    /// let error = HandlerError::systemic("loyalty-api", "connection refused");
+    /// assert_eq!(error.kind(), ErrorKind::Systemic);
+    /// assert_eq!(error.dependency(), Some("loyalty-api"));
+    /// ```
+    pub fn systemic(dependency: &'static str, error: impl Into<BoxError>) -> Self {
+        Self {
+            kind: ErrorKind::Systemic,
+            retry_after: None,
+            dependency: Some(dependency),
             source: error.into(),
         }
     }
@@ -93,9 +130,26 @@ impl HandlerError {
         self.kind
     }
 
-    /// `true` for [`ErrorKind::Retryable`].
+    /// `true` for [`ErrorKind::Retryable`] and [`ErrorKind::Systemic`]:
+    /// the message will be handled again.
     pub fn is_retryable(&self) -> bool {
-        self.kind == ErrorKind::Retryable
+        self.kind != ErrorKind::Unprocessable
+    }
+
+    /// The dependency that is down, for [`ErrorKind::Systemic`] errors.
+    pub fn dependency(&self) -> Option<&'static str> {
+        self.dependency
+    }
+
+    /// The same error, counted against the message: a systemic error that
+    /// keeps failing one message while its dependency serves the others is
+    /// a failure of that message.
+    #[must_use]
+    pub fn into_retryable(mut self) -> Self {
+        if self.kind == ErrorKind::Systemic {
+            self.kind = ErrorKind::Retryable;
+        }
+        self
     }
 
     /// The delay the failing service asked for, if any.
@@ -119,6 +173,7 @@ impl fmt::Debug for HandlerError {
         f.debug_struct("HandlerError")
             .field("kind", &self.kind)
             .field("retry_after", &self.retry_after)
+            .field("dependency", &self.dependency)
             .field("source", &self.source)
             .finish()
     }
@@ -141,7 +196,10 @@ where
     E: std::error::Error + Retryability + Send + Sync + 'static,
 {
     fn from(error: E) -> Self {
-        let kind = if error.is_retryable() {
+        let dependency = error.systemic();
+        let kind = if dependency.is_some() {
+            ErrorKind::Systemic
+        } else if error.is_retryable() {
             ErrorKind::Retryable
         } else {
             ErrorKind::Unprocessable
@@ -149,6 +207,7 @@ where
         Self {
             kind,
             retry_after: error.retry_after(),
+            dependency,
             source: Box::new(error),
         }
     }

@@ -590,7 +590,10 @@ pub struct RuntimeConfig {
     pub max_attempts: u32,
     /// Backoff between attempts.
     pub backoff: BackoffConfig,
-    /// How long shutdown waits for in-flight messages before releasing them.
+    /// How a dependency that is down is probed (see [`BreakerConfig`]).
+    pub circuit_breaker: BreakerConfig,
+    /// How long shutdown waits for in-flight messages before returning them
+    /// to their queue.
     #[serde(deserialize_with = "duration::deserialize")]
     pub shutdown_timeout: Duration,
     /// Where failed messages go (`type: in-memory`, `type: file` with `path`).
@@ -605,6 +608,7 @@ impl Default for RuntimeConfig {
             prefetch: None,
             max_attempts: 5,
             backoff: BackoffConfig::default(),
+            circuit_breaker: BreakerConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
             dead_letter: BackendRef::in_memory(),
         }
@@ -640,6 +644,31 @@ impl Default for BackoffConfig {
             max: Duration::from_secs(60),
             multiplier: 2.0,
             max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The `runtime.circuit-breaker` block: when a dependency fails
+/// systemically (refused credentials, connection refused, an outage that
+/// outlasts the client's retries), intake pauses and one message probes the
+/// dependency after `initial`, then after twice as long each time it is
+/// still down, at most `max`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct BreakerConfig {
+    /// Delay before the first probe.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub initial: Duration,
+    /// The longest delay between two probes.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub max: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
         }
     }
 }

@@ -4,14 +4,17 @@
 mod file;
 mod memory;
 
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::BoxError;
+use crate::error::{BoxError, QueueError};
 use crate::listener::{Translate, Translation};
 use crate::message::Message;
-use crate::queue::{RawPayload, Sink};
+use crate::queue::{Delivery, MemoryQueue, RawPayload, Sink, Source};
 
 pub use file::FileDeadLetters;
 pub use memory::MemoryDeadLetters;
@@ -164,66 +167,191 @@ pub trait DeadLetterStore: Send + Sync {
     async fn list(&self) -> Result<Vec<DeadLetter>, DeadLetterError>;
     /// Removes the dead letters with these ids; returns how many were removed.
     async fn remove(&self, ids: &[String]) -> Result<usize, DeadLetterError>;
+
+    /// Checks, without storing anything, that dead letters can be stored
+    /// (`connect validate`, and every command at startup), so that a store
+    /// that cannot be written is found before the first message fails.
+    async fn check(&self) -> Result<(), DeadLetterError> {
+        Ok(())
+    }
 }
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
-    /// Dead letters sent back to the event queue (and removed).
+    /// Dead letters whose message was settled again (handled, or
+    /// dead-lettered anew), or accepted by a durable event queue; removed
+    /// from the store.
     pub replayed: usize,
-    /// Raw payloads that are now ignored by the listener (and removed).
+    /// Raw payloads that are now ignored by the listener (removed).
     pub ignored: usize,
-    /// Dead letters that could still not be replayed (kept), with why.
+    /// Dead letters that could not be replayed (kept), with why.
+    pub failed: Vec<(String, String)>,
+    /// Dead letters left in the store because the replay was interrupted.
+    pub interrupted: usize,
+}
+
+/// The dead letters a replay will send, read and translated.
+#[derive(Debug, Default)]
+pub struct ReplayPlan {
+    /// Letter id and the message to handle again.
+    pub messages: Vec<(String, Message)>,
+    /// Letters of raw payloads that translate to nothing now.
+    pub ignored: Vec<String>,
+    /// Letters that cannot be replayed, with why.
     pub failed: Vec<(String, String)>,
 }
 
-/// Sends the selected dead letters back to `sink` and removes them from
-/// `store`. A message is sent before it is removed, so a crash in between
-/// replays it twice rather than never. Raw payloads are translated with
-/// `translator` first; without one they are kept.
-pub async fn replay(
-    store: &dyn DeadLetterStore,
-    sink: &dyn Sink<Message>,
-    translator: Option<&dyn Translate>,
-    select: impl Fn(&DeadLetter) -> bool + Send,
-) -> Result<ReplayReport, DeadLetterError> {
-    let mut report = ReplayReport::default();
-    for letter in store.list().await? {
-        if !select(&letter) {
-            continue;
-        }
-        let message = match (&letter.message, &letter.raw, translator) {
-            (Some(message), _, _) => Some(message.clone()),
-            (None, Some(raw), Some(translator)) => {
-                match translator.translate(&RawPayload::new(raw.as_str())) {
-                    Ok(Translation::Message(message)) => Some(message),
-                    Ok(Translation::Ignore(_)) => None,
-                    Err(error) => {
-                        report.failed.push((letter.id.clone(), error.to_string()));
-                        continue;
-                    }
-                }
-            }
-            (None, Some(_), None) => {
-                report.failed.push((
-                    letter.id.clone(),
-                    "a raw payload needs a listener translator to be replayed".to_owned(),
-                ));
+impl ReplayPlan {
+    /// Reads the letters `select` picks from `store`; raw payloads are
+    /// translated with `translator` (without one they cannot be replayed).
+    pub async fn read(
+        store: &dyn DeadLetterStore,
+        translator: Option<&dyn Translate>,
+        select: impl Fn(&DeadLetter) -> bool + Send,
+    ) -> Result<Self, DeadLetterError> {
+        let mut plan = Self::default();
+        for letter in store.list().await? {
+            if !select(&letter) {
                 continue;
             }
-            (None, None, _) => None,
+            match (letter.message, letter.raw, translator) {
+                (Some(mut message), _, _) => {
+                    message.attempt = 0;
+                    plan.messages.push((letter.id, message));
+                }
+                (None, Some(raw), Some(translator)) => {
+                    match translator.translate(&RawPayload::new(raw)) {
+                        Ok(Translation::Message(message)) => {
+                            plan.messages.push((letter.id, message));
+                        }
+                        Ok(Translation::Ignore(_)) => plan.ignored.push(letter.id),
+                        Err(error) => plan.failed.push((letter.id, error.to_string())),
+                    }
+                }
+                (None, Some(_), None) => plan.failed.push((
+                    letter.id,
+                    "a raw payload needs a listener translator to be replayed".to_owned(),
+                )),
+                (None, None, _) => plan.ignored.push(letter.id),
+            }
+        }
+        Ok(plan)
+    }
+
+    /// How many letters the plan covers.
+    pub fn len(&self) -> usize {
+        self.messages.len() + self.ignored.len() + self.failed.len()
+    }
+
+    /// `true` when nothing was selected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Replays to a durable event queue: each message is sent, and its letter
+/// is removed once the queue accepted it (a crash in between replays it
+/// twice rather than never). Stops at the first send that fails (the rest
+/// stay in the store) or when `stop` completes.
+pub async fn replay_to(
+    store: &dyn DeadLetterStore,
+    sink: &dyn Sink<Message>,
+    plan: ReplayPlan,
+    stop: impl Future<Output = ()> + Send,
+) -> Result<ReplayReport, DeadLetterError> {
+    let mut report = ReplayReport {
+        failed: plan.failed,
+        ..ReplayReport::default()
+    };
+    let mut settled = plan.ignored;
+    report.ignored = settled.len();
+    let mut messages = plan.messages.into_iter();
+    tokio::pin!(stop);
+    while let Some((id, message)) = messages.next() {
+        let sent = tokio::select! {
+            biased;
+            () = &mut stop => {
+                report.interrupted = 1 + messages.len();
+                break;
+            }
+            sent = sink.send(message) => sent,
         };
-        match message {
-            Some(mut message) => {
-                message.attempt = 0;
-                sink.send(message)
-                    .await
-                    .map_err(|e| DeadLetterError::new("cannot send to the event queue", e))?;
+        match sent {
+            Ok(()) => {
+                settled.push(id);
                 report.replayed += 1;
             }
-            None => report.ignored += 1,
+            Err(error) => {
+                report
+                    .failed
+                    .push((id, format!("the event queue refused it: {error}")));
+                report.interrupted = messages.len();
+                break;
+            }
         }
-        store.remove(std::slice::from_ref(&letter.id)).await?;
+        if settled.len() >= 100 {
+            store.remove(&settled).await?;
+            settled.clear();
+        }
     }
+    store.remove(&settled).await?;
     Ok(report)
+}
+
+/// The messages of a [`ReplayPlan`] as a [`Source`] for the runtime (when
+/// the event queue is in memory): a letter is settled when its message is
+/// (handled, or dead-lettered again). [`settled`](Self::settled) lists the
+/// letters to remove; the others stay in the store.
+#[derive(Debug)]
+pub struct ReplaySource {
+    queue: MemoryQueue<(String, Message)>,
+    settled: Arc<Mutex<Vec<String>>>,
+}
+
+impl ReplaySource {
+    /// A closed source of `messages` (letter id, message).
+    pub fn new(messages: Vec<(String, Message)>) -> Self {
+        let queue = MemoryQueue::new("replay", messages.len().max(1));
+        for item in messages {
+            queue.push_now(item);
+        }
+        queue.close();
+        Self {
+            queue,
+            settled: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The letters whose message was settled so far.
+    pub fn settled(&self) -> Vec<String> {
+        self.settled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[async_trait]
+impl Source<Message> for ReplaySource {
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery<Message>>, QueueError> {
+        let batch = self.queue.receive(max, wait).await?;
+        Ok(batch
+            .into_iter()
+            .map(|delivery| {
+                let (id, message) = delivery.item().clone();
+                let settled = Arc::clone(&self.settled);
+                delivery.with_item(message).on_ack(move || {
+                    settled
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(id);
+                })
+            })
+            .collect())
+    }
 }

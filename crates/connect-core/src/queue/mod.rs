@@ -11,6 +11,7 @@ mod memory;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -109,6 +110,12 @@ pub trait Sink<T: Send + 'static>: Send + Sync {
     }
 }
 
+/// A settlement in progress (an ack or a nack), as returned by
+/// [`Delivery::ack`] and [`Delivery::nack`]: it owns everything it needs, so
+/// many can be started at once and awaited together (a wire backend then
+/// batches them).
+pub type Settlement = Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'static>>;
+
 /// Settles one delivery with its backend.
 #[async_trait]
 pub trait Acker<T>: Send + Sync {
@@ -171,7 +178,7 @@ impl<T: Send + 'static> Delivery<T> {
 
     /// Removes the item from its queue. The item is dropped before the
     /// returned future runs, so awaiting it holds no copy of the item.
-    pub fn ack(mut self) -> impl Future<Output = Result<(), QueueError>> + Send + 'static {
+    pub fn ack(mut self) -> Settlement {
         match self.state.take() {
             Some((item, acker)) => {
                 drop(item);
@@ -182,10 +189,7 @@ impl<T: Send + 'static> Delivery<T> {
     }
 
     /// Returns the item to its queue, to be delivered again after `delay`.
-    pub fn nack(
-        mut self,
-        delay: Duration,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send + 'static {
+    pub fn nack(mut self, delay: Duration) -> Settlement {
         match self.state.take() {
             Some((item, acker)) => acker.nack(item, delay),
             None => Box::pin(std::future::ready(Ok(()))),
@@ -197,6 +201,117 @@ impl<T: Send + 'static> Delivery<T> {
         if let Some((item, acker)) = self.state.take() {
             acker.release(item);
         }
+    }
+
+    /// This delivery, carrying `item` instead: settling the returned
+    /// delivery settles this one (with the same receive count). The CT queue
+    /// listener uses it so that a raw payload stays unsettled in its queue
+    /// until the message it became is settled (end-to-end acknowledgement).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use connect_core::queue::{MemoryQueue, Sink, Source};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let raw = MemoryQueue::new("ct-queue", 10);
+    /// raw.send("{\"id\": 1}".to_owned()).await.unwrap();
+    /// let delivery = raw.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    /// let parsed = delivery.with_item(1_u32);
+    /// assert_eq!(raw.in_flight(), 1, "held until the parsed item is settled");
+    /// parsed.ack().await.unwrap();
+    /// assert!(raw.is_idle());
+    /// # });
+    /// ```
+    pub fn with_item<U: Send + 'static>(self, item: U) -> Delivery<U>
+    where
+        T: Sync,
+    {
+        let receive_count = self.receive_count;
+        Delivery::new(item, receive_count, Box::new(Upstream(self)))
+    }
+}
+
+impl<T: Send + Sync + 'static> Delivery<T> {
+    /// This delivery, calling `on_ack` once it has been acknowledged
+    /// successfully (not when it is nacked, released or dropped). Used to
+    /// learn which items are done, e.g. to remove replayed dead letters or
+    /// to know where an interrupted backfill can resume.
+    pub fn on_ack(mut self, on_ack: impl FnOnce() + Send + Sync + 'static) -> Self {
+        match self.state.take() {
+            Some((item, acker)) => Delivery::new(
+                item,
+                self.receive_count,
+                Box::new(OnAck {
+                    acker,
+                    on_ack: Box::new(on_ack),
+                }),
+            ),
+            None => self,
+        }
+    }
+}
+
+/// Calls a function once the inner acker acknowledged.
+struct OnAck<T> {
+    acker: Box<dyn Acker<T>>,
+    on_ack: Box<dyn FnOnce() + Send + Sync>,
+}
+
+impl<T: Send + 'static> Acker<T> for OnAck<T> {
+    fn ack<'a>(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'a>>
+    where
+        Self: 'a,
+    {
+        let OnAck { acker, on_ack } = *self;
+        Box::pin(async move {
+            acker.ack().await?;
+            on_ack();
+            Ok(())
+        })
+    }
+
+    fn nack<'a>(
+        self: Box<Self>,
+        item: T,
+        delay: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'a>>
+    where
+        Self: 'a,
+    {
+        self.acker.nack(item, delay)
+    }
+
+    fn release(self: Box<Self>, item: T) {
+        self.acker.release(item);
+    }
+}
+
+/// Settles an upstream delivery on behalf of the item that replaced it.
+struct Upstream<T: Send + 'static>(Delivery<T>);
+
+// Written out rather than through `#[async_trait]`: the upstream settlement
+// is already a boxed future, so it is returned as it is.
+impl<T: Send + Sync + 'static, U: Send + 'static> Acker<U> for Upstream<T> {
+    fn ack<'a>(self: Box<Self>) -> Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'a>>
+    where
+        Self: 'a,
+    {
+        self.0.ack()
+    }
+
+    fn nack<'a>(
+        self: Box<Self>,
+        _item: U,
+        delay: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'a>>
+    where
+        Self: 'a,
+    {
+        self.0.nack(delay)
+    }
+
+    fn release(self: Box<Self>, _item: U) {
+        self.0.release();
     }
 }
 

@@ -21,6 +21,7 @@ pub struct Metrics {
     dead_lettered: AtomicU64,
     coalesced: AtomicU64,
     in_flight: AtomicU64,
+    waiting: AtomicU64,
     latency: Latency,
     // Few labels per connector: a short list beats a map.
     outcomes: Mutex<Vec<(String, u64)>>,
@@ -119,6 +120,8 @@ pub struct MetricsSnapshot {
     pub coalesced: u64,
     /// Being handled right now.
     pub in_flight: u64,
+    /// Waiting for a dependency that is down (their attempts untouched).
+    pub waiting: u64,
     /// Successful outcomes by label (`done`, `created`, `unchanged`, ...).
     pub outcomes: BTreeMap<String, u64>,
     /// Handler latency.
@@ -163,6 +166,7 @@ impl Metrics {
             dead_lettered: self.dead_lettered.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
+            waiting: self.waiting.load(Relaxed),
             outcomes: self
                 .outcomes
                 .lock()
@@ -206,6 +210,12 @@ impl Metrics {
     pub(crate) fn finished(&self) {
         self.in_flight.fetch_sub(1, SeqCst);
         self.changed.notify();
+    }
+
+    pub(crate) fn waiting_now(&self, n: u64) {
+        if self.waiting.swap(n, SeqCst) != n {
+            self.changed.notify();
+        }
     }
 
     pub(crate) fn filtered(&self) {

@@ -1,47 +1,67 @@
-//! The [`Runtime`]: receives messages from the event queue and runs their
+//! The [`Runtime`]: receives messages from its sources and runs their
 //! handlers with bounded concurrency, per-resource ordering, coalescing,
-//! retries with backoff, dead letters and graceful shutdown.
+//! retries with backoff, dead letters, circuit breakers for dependencies
+//! that are down, and a two-stage shutdown.
 //!
 //! ```text
-//!  event queue ──fetcher──▶ router ──▶ scheduler ──▶ worker tasks ──▶ ack / nack / dead letter
-//!              (prefetch    (filter,   (one message    (≤ concurrency)
-//!               permits)     route)     per resource)
+//!  sources ──intake──▶ router ──▶ scheduler ──▶ worker tasks ──▶ settlements ──▶ ack / nack / dead letter
+//!          (prefetch    (filter,   (one message    (≤ concurrency)   (started together,
+//!           permits)     route)     per resource)                      awaited together)
 //! ```
+//!
+//! Nothing is acknowledged before it is done. A message is settled in its
+//! source when it was handled, filtered, coalesced into a newer one that was
+//! handled, or written to the dead-letter store. At shutdown, whatever is not
+//! finished goes back to its source (`nack` with no delay); a crash leaves it
+//! unsettled there, to be delivered again.
 
 mod backoff;
+mod breaker;
+mod health;
+mod intake;
 mod metrics;
 mod panic;
+mod process;
 mod scheduler;
+mod settle;
 mod shutdown;
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::Instrument;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::RuntimeConfig;
 use crate::dead_letter::{DeadLetter, DeadLetterStore, FailureKind, MemoryDeadLetters};
-use crate::error::HandlerError;
-use crate::handler::HandlerContext;
 use crate::message::Message;
 use crate::queue::{Delivery, Sink, Source};
 use crate::router::{Decision, Router};
 use crate::services::Services;
 
 pub use backoff::Backoff;
+pub use health::{DependencyStatus, Health};
 pub use metrics::{LatencySummary, Metrics, MetricsSnapshot, WaitTimeout};
+pub use process::DEAD_LETTERS;
 pub use shutdown::Shutdown;
 
+use breaker::Breakers;
+use intake::Intake;
 pub(crate) use metrics::Signal;
-use panic::CatchUnwind;
+use process::{Finished, Guard, Shared, process};
 use scheduler::{Pending, Scheduler, Work};
+use settle::{Kind, Settling};
 
-/// Runs handlers for the messages of one event queue.
+/// Runs handlers for the messages of one or more sources (the event queue;
+/// with an in-memory event queue, the CT queue through its listener too).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -84,17 +104,26 @@ use scheduler::{Pending, Scheduler, Work};
 /// ```
 pub struct Runtime {
     router: Arc<Router>,
-    source: Arc<dyn Source<Message>>,
+    sources: Vec<(&'static str, Arc<dyn Source<Message>>)>,
     publisher: Option<Arc<dyn Sink<Message>>>,
     dead_letters: Arc<dyn DeadLetterStore>,
     services: Arc<Services>,
     settings: Settings,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
+            .field(
+                "sources",
+                &self
+                    .sources
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -106,6 +135,7 @@ struct Settings {
     prefetch: usize,
     max_attempts: u32,
     backoff: Backoff,
+    breaker: crate::config::BreakerConfig,
     shutdown_timeout: Duration,
     receive_batch: usize,
     receive_wait: Duration,
@@ -119,10 +149,17 @@ impl Settings {
             prefetch: config.prefetch.unwrap_or(concurrency * 4).max(concurrency),
             max_attempts: config.max_attempts.max(1),
             backoff: Backoff::new(config.backoff.clone()),
+            breaker: config.circuit_breaker.clone(),
             shutdown_timeout: config.shutdown_timeout,
             receive_batch: 64,
             receive_wait: Duration::from_secs(1),
         }
+    }
+
+    /// Under load, wait for a quarter of the prefetch window to free up
+    /// rather than receiving one message per settlement.
+    fn min_batch(&self) -> usize {
+        (self.prefetch / 4).clamp(1, self.receive_batch)
     }
 }
 
@@ -131,26 +168,55 @@ impl Settings {
 pub struct RunReport {
     /// The counters at the end of the run.
     pub metrics: MetricsSnapshot,
-    /// Deliveries returned to the queue unstarted at shutdown.
-    pub released: usize,
-    /// Handlers still running when the shutdown timeout passed; their
-    /// messages were returned to the queue.
+    /// Messages returned to their source unstarted at shutdown (received
+    /// but not yet handled, or waiting for a dependency).
+    pub returned: usize,
+    /// Messages whose handler was still running when the shutdown timeout
+    /// passed (or a second signal came): interrupted and returned to their
+    /// source.
     pub interrupted: usize,
 }
 
+/// How long shutdown waits for settlements (acknowledgements, returns) to
+/// reach the queues once handlers are done.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The same, after a second signal.
+const FORCED_SETTLE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A parked message that failed this many probes gives way to fresh
+/// messages as probes (a message failing on its own must not pass for an
+/// outage forever).
+const PROBES_BEFORE_FRESH: u32 = 2;
+
 impl Runtime {
-    /// A runtime for `router` reading `source`, with default settings, an
-    /// in-memory dead-letter store and no shared services.
+    /// A runtime for `router` reading `source` (named `event-queue` in
+    /// logs and [`Health`]), with default settings, an in-memory dead-letter
+    /// store and no shared services.
     pub fn new(router: Arc<Router>, source: Arc<dyn Source<Message>>) -> Self {
         Self {
             router,
-            source,
+            sources: vec![("event-queue", source)],
             publisher: None,
             dead_letters: Arc::new(MemoryDeadLetters::new()),
             services: Arc::new(Services::new()),
             settings: Settings::from_config(&RuntimeConfig::default()),
             metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::new()),
         }
+    }
+
+    /// Names the first source (default `event-queue`).
+    #[must_use]
+    pub fn with_source_name(mut self, name: &'static str) -> Self {
+        self.sources[0].0 = name;
+        self
+    }
+
+    /// Also receives from `source`, named `name`. The runtime stops by
+    /// itself once every source is closed and drained.
+    #[must_use]
+    pub fn with_source(mut self, name: &'static str, source: Arc<dyn Source<Message>>) -> Self {
+        self.sources.push((name, source));
+        self
     }
 
     /// Applies the `runtime` block of the configuration.
@@ -164,8 +230,8 @@ impl Runtime {
         self
     }
 
-    /// Where handlers' [`publish`](HandlerContext::publish) sends messages
-    /// (normally the event queue itself).
+    /// Where handlers' [`publish`](crate::HandlerContext::publish) sends
+    /// messages (normally the event queue).
     #[must_use]
     pub fn with_publisher(mut self, publisher: Arc<dyn Sink<Message>>) -> Self {
         self.publisher = Some(publisher);
@@ -186,6 +252,14 @@ impl Runtime {
         self
     }
 
+    /// Where dependency states are reported (shared with the rest of the
+    /// connector).
+    #[must_use]
+    pub fn with_health(mut self, health: Arc<Health>) -> Self {
+        self.health = health;
+        self
+    }
+
     /// How many messages one receive asks for, and how long it waits.
     #[must_use]
     pub fn with_receive(mut self, batch: usize, wait: Duration) -> Self {
@@ -199,11 +273,24 @@ impl Runtime {
         Arc::clone(&self.metrics)
     }
 
-    /// Runs until `shutdown` fires, then stops receiving, releases unstarted
-    /// messages, waits up to the shutdown timeout for running handlers and
-    /// releases what is still running after that.
+    /// The dependencies' states, live.
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
+    /// Runs until `shutdown` fires (or every source is closed and drained).
+    ///
+    /// On the graceful stage it stops receiving, returns unstarted messages
+    /// to their source, waits up to the shutdown timeout for running
+    /// handlers, then interrupts the rest and returns them too. The forced
+    /// stage interrupts at once. Either way it waits (briefly) for every
+    /// acknowledgement and return to reach its queue before it reports.
     pub async fn run(self, shutdown: Shutdown) -> RunReport {
         let settings = self.settings.clone();
+        for (name, _) in &self.sources {
+            self.health.register(name);
+        }
+        let interrupt = CancellationToken::new();
         let shared = Arc::new(Shared {
             publisher: self.publisher.clone(),
             dead_letters: Arc::clone(&self.dead_letters),
@@ -211,420 +298,419 @@ impl Runtime {
             metrics: Arc::clone(&self.metrics),
             max_attempts: settings.max_attempts,
             backoff: settings.backoff.clone(),
+            interrupt: interrupt.clone(),
         });
-        let (done_tx, mut done) = mpsc::unbounded_channel::<Settled>();
-        let mut scheduler = Scheduler::default();
-        let mut tasks = JoinSet::new();
-        let mut intake = Intake::new(Arc::clone(&self.source), &settings);
-        // Deliveries received and not yet settled (prefetch bound).
-        let mut held = 0usize;
-        let mut running = 0usize;
+        let mut intakes: Vec<Intake> = self
+            .sources
+            .iter()
+            .map(|(name, source)| {
+                Intake::new(
+                    name,
+                    Arc::clone(source),
+                    settings.receive_batch,
+                    settings.receive_wait,
+                )
+            })
+            .collect();
+        let (done_tx, mut done) = mpsc::unbounded_channel::<Finished>();
+        let mut d = Dispatch {
+            router: &self.router,
+            dead_letters: &*self.dead_letters,
+            metrics: &self.metrics,
+            health: &self.health,
+            shared,
+            settings: &settings,
+            scheduler: Scheduler::default(),
+            breakers: Breakers::new(settings.breaker.clone()),
+            parked: VecDeque::new(),
+            suspects: HashMap::new(),
+            tasks: JoinSet::new(),
+            done_tx,
+            settling: FuturesUnordered::new(),
+            held: 0,
+            running: 0,
+            returned: 0,
+            interrupted: 0,
+            stopping: false,
+        };
         let stopping = shutdown.triggered();
         tokio::pin!(stopping);
 
         loop {
-            while running < settings.concurrency {
-                let Some(work) = scheduler.next_ready() else {
-                    break;
-                };
-                running += 1;
-                self.metrics.started();
-                let guard = Done::armed(&work, done_tx.clone());
-                let mut handling = Box::pin(process(Arc::clone(&shared), work, guard));
-                // Poll once here: work that completes without waiting (a
-                // handler that decides from the message alone) settles
-                // without a task; anything that waits continues as a task.
-                match handling
-                    .as_mut()
-                    .poll(&mut Context::from_waker(Waker::noop()))
-                {
-                    Poll::Ready(settled) => {
-                        running -= 1;
-                        held -= settled.count;
-                        self.metrics.finished();
-                        scheduler.complete(settled.key);
-                    }
-                    Poll::Pending => {
-                        let done = done_tx.clone();
-                        tasks.spawn(async move {
-                            let settled = handling.await;
-                            let _ = done.send(settled);
-                        });
-                    }
-                }
-            }
-            while tasks.try_join_next().is_some() {}
-            if !intake.open && held == 0 {
-                tracing::info!("event queue closed and drained; stopping");
+            d.start_work();
+            while d.tasks.try_join_next().is_some() {}
+            if d.held == 0 && intakes.iter().all(|i| !i.open) {
+                tracing::info!("every source closed and drained; stopping");
                 break;
             }
-            intake.arm(held);
-
+            let room = settings.prefetch.saturating_sub(d.held);
+            if d.intake_allowed() && (room >= settings.min_batch() || d.held == 0) {
+                for intake in &mut intakes {
+                    intake.arm(room);
+                }
+            }
+            let next_probe = d.breakers.next_probe();
             tokio::select! {
                 biased;
                 () = &mut stopping => break,
-                Some(settled) = done.recv() => {
-                    running -= 1;
-                    held -= settled.count;
-                    self.metrics.finished();
-                    scheduler.complete(settled.key);
+                Some(finished) = done.recv() => d.finished(finished),
+                Some(()) = d.settling.next(), if !d.settling.is_empty() => {}
+                batch = poll_fn(|cx| poll_intakes(&mut intakes, cx, &self.health)) => {
+                    d.accept_batch(batch).await;
                 }
-                batch = intake.next() => {
-                    self.metrics.received(batch.len() as u64);
-                    held += batch.len();
-                    for delivery in batch {
-                        if !self.accept(&mut scheduler, delivery).await {
-                            held -= 1;
+                () = sleep_until_some(next_probe), if next_probe.is_some() => {}
+            }
+        }
+
+        // Shutdown: stop intake, return unstarted and parked work, give
+        // running handlers the shutdown timeout, then interrupt them.
+        d.stopping = true;
+        for intake in &mut intakes {
+            intake.stop();
+        }
+        let unstarted: Vec<Delivery<Message>> = d
+            .scheduler
+            .take_all()
+            .into_iter()
+            .chain(d.parked.drain(..).flat_map(Work::into_deliveries))
+            .collect();
+        d.returned += unstarted.len();
+        d.held -= unstarted.len();
+        d.return_now(unstarted);
+        let deadline = Instant::now() + settings.shutdown_timeout;
+        let forced = shutdown.forced();
+        tokio::pin!(forced);
+        while d.running > 0 {
+            tokio::select! {
+                biased;
+                Some(finished) = done.recv() => d.finished(finished),
+                () = &mut forced, if !interrupt.is_cancelled() => {
+                    tracing::warn!(running = d.running, "interrupting running handlers now");
+                    interrupt.cancel();
+                }
+                () = tokio::time::sleep_until(deadline), if !interrupt.is_cancelled() => {
+                    tracing::warn!(
+                        running = d.running,
+                        "shutdown timeout passed; interrupting running handlers and returning their messages"
+                    );
+                    interrupt.cancel();
+                }
+                Some(()) = d.settling.next(), if !d.settling.is_empty() => {}
+                () = tokio::time::sleep_until(deadline + SETTLE_TIMEOUT), if interrupt.is_cancelled() => {
+                    tracing::error!(running = d.running, "handlers ignored the interruption; aborting their tasks");
+                    d.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        while d.tasks.join_next().await.is_some() {}
+        while let Ok(finished) = done.try_recv() {
+            d.finished(finished);
+        }
+        let settle_for = if shutdown.is_forced() {
+            FORCED_SETTLE_TIMEOUT
+        } else {
+            SETTLE_TIMEOUT
+        };
+        let settle_deadline = Instant::now() + settle_for;
+        while !d.settling.is_empty() {
+            tokio::select! {
+                biased;
+                Some(()) = d.settling.next() => {}
+                () = &mut forced, if settle_for != FORCED_SETTLE_TIMEOUT => break,
+                () = tokio::time::sleep_until(settle_deadline) => {
+                    tracing::warn!(
+                        pending = d.settling.len(),
+                        "settlements did not complete in time; those messages will be delivered again"
+                    );
+                    break;
+                }
+            }
+        }
+        let (returned, interrupted) = (d.returned, d.interrupted);
+        tracing::info!(returned, interrupted, "runtime stopped");
+        RunReport {
+            metrics: self.metrics.snapshot(),
+            returned,
+            interrupted,
+        }
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn poll_intakes(
+    intakes: &mut [Intake],
+    cx: &mut Context<'_>,
+    health: &Health,
+) -> Poll<Vec<Delivery<Message>>> {
+    for intake in intakes.iter_mut() {
+        if let Poll::Ready(batch) = intake.poll_next(cx, health) {
+            return Poll::Ready(batch);
+        }
+    }
+    Poll::Pending
+}
+
+/// The dispatcher's state during one run.
+struct Dispatch<'a> {
+    router: &'a Router,
+    dead_letters: &'a dyn DeadLetterStore,
+    metrics: &'a Metrics,
+    health: &'a Health,
+    shared: Arc<Shared>,
+    settings: &'a Settings,
+    scheduler: Scheduler,
+    breakers: Breakers,
+    /// Work waiting for a dependency, oldest first.
+    parked: VecDeque<Work>,
+    /// Resources whose last failure was systemic: the dependency and its
+    /// recovery count then.
+    suspects: HashMap<u64, (&'static str, u64)>,
+    tasks: JoinSet<()>,
+    done_tx: mpsc::UnboundedSender<Finished>,
+    /// Settlements in progress.
+    settling: FuturesUnordered<Settling>,
+    /// Deliveries received and not yet settled (the prefetch bound).
+    held: usize,
+    running: usize,
+    returned: usize,
+    interrupted: usize,
+    stopping: bool,
+}
+
+impl Dispatch<'_> {
+    /// Intake runs while no dependency is down, or to find a fresh probe
+    /// when the parked messages keep failing theirs.
+    fn intake_allowed(&self) -> bool {
+        self.breakers.all_closed()
+            || self
+                .parked
+                .front()
+                .is_none_or(|w| w.failed_probes >= PROBES_BEFORE_FRESH)
+    }
+
+    /// Starts ready work: as much as concurrency allows while every
+    /// dependency is up, else one probe when one is due.
+    fn start_work(&mut self) {
+        if self.breakers.all_closed() {
+            while self.running < self.settings.concurrency {
+                let Some(work) = self.scheduler.next_ready() else {
+                    break;
+                };
+                self.launch(work);
+            }
+            return;
+        }
+        let Some(dependency) = self.breakers.due(Instant::now()) else {
+            return;
+        };
+        let fresh_first = self
+            .parked
+            .front()
+            .is_none_or(|w| w.failed_probes >= PROBES_BEFORE_FRESH);
+        let candidate = if fresh_first {
+            self.scheduler
+                .next_ready()
+                .or_else(|| self.parked.pop_front())
+        } else {
+            self.parked
+                .pop_front()
+                .or_else(|| self.scheduler.next_ready())
+        };
+        if let Some(mut work) = candidate {
+            tracing::debug!(dependency, "probing with one message");
+            self.breakers.probing(dependency);
+            work.probe = Some(dependency);
+            self.launch(work);
+        }
+    }
+
+    fn launch(&mut self, mut work: Work) {
+        work.counts_systemic = match self.suspects.get(&work.key) {
+            Some(&(dependency, generation))
+                if work.probe.is_none() && self.breakers.generation(dependency) > generation =>
+            {
+                Some(dependency)
+            }
+            _ => None,
+        };
+        self.running += 1;
+        self.metrics.started();
+        let guard = Guard::new(&work, self.done_tx.clone());
+        let mut handling = Box::pin(process(Arc::clone(&self.shared), work, guard));
+        // Poll once here: work that completes without waiting (a handler
+        // that decides from the message alone) settles without a task;
+        // anything that waits continues as a task.
+        match handling
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(finished) => self.finished(finished),
+            Poll::Pending => {
+                let done = self.done_tx.clone();
+                self.tasks.spawn(async move {
+                    let finished = handling.await;
+                    let _ = done.send(finished);
+                });
+            }
+        }
+    }
+
+    fn finished(&mut self, finished: Finished) {
+        self.running -= 1;
+        self.metrics.finished();
+        let now = Instant::now();
+        match finished {
+            Finished::Settled {
+                key,
+                count,
+                probe,
+                done,
+                settling,
+            } => {
+                self.held -= count;
+                self.scheduler.complete(key);
+                if done {
+                    self.suspects.remove(&key);
+                }
+                if let Some(settling) = settling {
+                    self.settling.push(settling);
+                }
+                if let Some(dependency) = probe {
+                    self.breakers.passed(dependency, self.health, now);
+                    if self.breakers.all_closed() {
+                        for work in self.parked.drain(..).rev() {
+                            self.scheduler.resume(work);
                         }
                     }
                 }
             }
-        }
-
-        // Shutdown: stop intake, return unstarted work, drain in-flight work.
-        drop(intake);
-        let mut released = scheduler.release_all();
-        let deadline = Instant::now() + settings.shutdown_timeout;
-        while running > 0 {
-            match tokio::time::timeout_at(deadline, done.recv()).await {
-                Ok(Some(_)) => {
-                    running -= 1;
-                    self.metrics.finished();
+            Finished::Parked {
+                mut work,
+                dependency,
+                error,
+            } => {
+                let generation = self.breakers.generation(dependency);
+                if self.suspects.len() >= 100_000 {
+                    self.suspects.clear();
                 }
-                Ok(None) | Err(_) => break,
-            }
-        }
-        let interrupted = running;
-        if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "shutdown timeout passed; releasing messages still being handled"
-            );
-            tasks.abort_all();
-        }
-        while tasks.join_next().await.is_some() {}
-        for _ in 0..interrupted {
-            self.metrics.finished();
-        }
-        released += scheduler.release_all();
-        tracing::info!(released, interrupted, "runtime stopped");
-        RunReport {
-            metrics: self.metrics.snapshot(),
-            released,
-            interrupted,
-        }
-    }
-
-    /// Routes one delivery; returns `true` when it is kept for a handler and
-    /// `false` when it was settled at once (filtered or unroutable).
-    async fn accept(&self, scheduler: &mut Scheduler, delivery: Delivery<Message>) -> bool {
-        match self.router.decide(delivery.item()) {
-            Decision::Deliver(route) => {
-                scheduler.accept(Pending {
-                    route: Arc::clone(route),
-                    delivery,
-                });
-                true
-            }
-            Decision::Filtered(route) => {
-                tracing::debug!(
-                    route = route.name(),
-                    event_type = delivery.item().event_type.as_deref().unwrap_or(""),
-                    "filtered by the route's inclusion filter"
-                );
-                if let Err(error) = delivery.ack().await {
-                    tracing::warn!(%error, "cannot acknowledge a filtered message; it will be delivered again");
+                self.suspects.insert(work.key, (dependency, generation));
+                if let Some(probed) = work.probe.take() {
+                    work.failed_probes += 1;
+                    if probed != dependency {
+                        self.breakers.failed(probed, &error, self.health, now);
+                    }
                 }
-                self.metrics.filtered();
-                false
+                self.breakers.failed(dependency, &error, self.health, now);
+                if self.stopping {
+                    self.held -= work.len();
+                    self.returned += work.len();
+                    self.return_now(work.into_deliveries());
+                } else {
+                    self.parked.push_back(work);
+                }
             }
-            Decision::Unroutable => {
-                let message = delivery.item().clone();
-                let error = format!(
-                    "no route is named `{}`; add it under `routes` or fix `route-mapping`",
-                    message.name
-                );
-                tracing::error!(route = %message.name, message_id = %message.id, "{error}");
-                let attempts = delivery.receive_count();
-                let letter =
-                    DeadLetter::for_message(message, FailureKind::Unroutable, error, attempts);
-                settle_dead_letter(&*self.dead_letters, &self.metrics, delivery, letter, None)
-                    .await;
-                false
+            Finished::Interrupted { mut work } => {
+                if let Some(dependency) = work.probe.take() {
+                    self.breakers.inconclusive(dependency, now);
+                }
+                self.held -= work.len();
+                self.interrupted += work.len();
+                self.return_now(work.into_deliveries());
+            }
+            Finished::Lost { key, count, probe } => {
+                self.held -= count;
+                self.scheduler.complete(key);
+                if let Some(dependency) = probe {
+                    self.breakers.inconclusive(dependency, now);
+                }
             }
         }
-    }
-}
-
-/// Everything a worker task needs.
-struct Shared {
-    publisher: Option<Arc<dyn Sink<Message>>>,
-    dead_letters: Arc<dyn DeadLetterStore>,
-    services: Arc<Services>,
-    metrics: Arc<Metrics>,
-    max_attempts: u32,
-    backoff: Backoff,
-}
-
-/// Receives from the source. The receive in progress is kept across loop
-/// iterations (never cancelled mid-flight, which would strand messages in a
-/// wire queue until their visibility timeout) and re-armed only while the
-/// prefetch bound leaves room for a worthwhile batch.
-struct Intake {
-    source: Arc<dyn Source<Message>>,
-    receiving: Option<ReceiveFuture>,
-    open: bool,
-    failures: u32,
-    prefetch: usize,
-    max_batch: usize,
-    min_batch: usize,
-    wait: Duration,
-}
-
-type ReceiveFuture = std::pin::Pin<
-    Box<dyn Future<Output = Result<Vec<Delivery<Message>>, crate::error::QueueError>> + Send>,
->;
-
-impl Intake {
-    fn new(source: Arc<dyn Source<Message>>, settings: &Settings) -> Self {
-        Self {
-            source,
-            receiving: None,
-            open: true,
-            failures: 0,
-            prefetch: settings.prefetch,
-            max_batch: settings.receive_batch,
-            // Under load, wait for a quarter of the prefetch window to free
-            // up rather than receiving one message per settlement.
-            min_batch: (settings.prefetch / 4).clamp(1, settings.receive_batch),
-            wait: settings.receive_wait,
-        }
+        self.metrics.waiting_now(self.parked.len() as u64);
     }
 
-    /// Starts a receive if none is running and there is room.
-    fn arm(&mut self, held: usize) {
-        let room = self.prefetch.saturating_sub(held);
-        let worthwhile = room >= self.min_batch || held == 0;
-        if !self.open || self.receiving.is_some() || room == 0 || !worthwhile {
+    /// Returns deliveries to their source at once (`nack` without delay);
+    /// the returns join the settlements in progress.
+    fn return_now(&mut self, deliveries: impl IntoIterator<Item = Delivery<Message>>) {
+        let returns: Vec<_> = deliveries
+            .into_iter()
+            .map(|d| (Kind::Return, d.nack(Duration::ZERO)))
+            .collect();
+        if returns.is_empty() {
             return;
         }
-        let source = Arc::clone(&self.source);
-        let max = room.min(self.max_batch);
-        let wait = self.wait;
-        let backoff = (self.failures > 0)
-            .then(|| Duration::from_millis(100 * u64::from(self.failures.min(50))));
-        self.receiving = Some(Box::pin(async move {
-            if let Some(delay) = backoff {
-                tokio::time::sleep(delay).await;
+        self.settling.push(Box::pin(async move {
+            if let Some(pending) = settle::start(returns).await {
+                pending.await;
             }
-            source.receive(max, wait).await
         }));
     }
 
-    /// The next batch (empty after a failed or closing receive); pending
-    /// forever while no receive is armed.
-    async fn next(&mut self) -> Vec<Delivery<Message>> {
-        let Some(receiving) = self.receiving.as_mut() else {
-            return std::future::pending().await;
-        };
-        let result = receiving.await;
-        self.receiving = None;
-        match result {
-            Ok(batch) => {
-                self.failures = 0;
-                batch
+    async fn accept_batch(&mut self, batch: Vec<Delivery<Message>>) {
+        self.metrics.received(batch.len() as u64);
+        self.held += batch.len();
+        let mut acks = Vec::new();
+        for delivery in batch {
+            match self.router.decide(delivery.item()) {
+                Decision::Deliver(route) => {
+                    self.scheduler.accept(Pending {
+                        route: Arc::clone(route),
+                        delivery,
+                    });
+                }
+                Decision::Filtered(route) => {
+                    tracing::debug!(
+                        route = route.name(),
+                        event_type = delivery.item().event_type.as_deref().unwrap_or(""),
+                        "filtered by the route's inclusion filter"
+                    );
+                    self.held -= 1;
+                    self.metrics.filtered();
+                    acks.push((Kind::Ack, delivery.ack()));
+                }
+                Decision::Unroutable => {
+                    self.held -= 1;
+                    self.unroutable(delivery, &mut acks).await;
+                }
             }
-            Err(crate::error::QueueError::Closed(queue)) => {
-                tracing::info!(%queue, "event queue closed; no more messages");
-                self.open = false;
-                Vec::new()
+        }
+        if let Some(pending) = settle::start(acks).await {
+            self.settling.push(pending);
+        }
+    }
+
+    /// Dead-letters a message no route has a name for. When the store
+    /// fails, the message goes back to its queue after a delay.
+    async fn unroutable(
+        &mut self,
+        delivery: Delivery<Message>,
+        acks: &mut Vec<(Kind, crate::queue::Settlement)>,
+    ) {
+        let message = delivery.item().clone();
+        let error = format!(
+            "no route is named `{}`; add it under `routes` or fix `route-mapping`",
+            message.name
+        );
+        tracing::error!(route = %message.name, message_id = %message.id, "{error}");
+        let attempts = delivery.receive_count();
+        let letter = DeadLetter::for_message(message, FailureKind::Unroutable, error, attempts);
+        match self.dead_letters.put(letter).await {
+            Ok(()) => {
+                self.metrics.dead_lettered();
+                acks.push((Kind::Ack, delivery.ack()));
             }
             Err(error) => {
-                self.failures = self.failures.saturating_add(1);
-                tracing::warn!(%error, failures = self.failures, "cannot receive from the event queue; retrying");
-                Vec::new()
-            }
-        }
-    }
-}
-
-/// What one processed work item settled.
-#[derive(Debug, Clone, Copy)]
-struct Settled {
-    key: u64,
-    /// Deliveries settled (the lead and its coalesced followers).
-    count: usize,
-}
-
-/// Hands the settlement back to the dispatcher if processing ends without
-/// returning it (a cancelled task), so the resource is never left blocked.
-struct Done {
-    settled: Settled,
-    tx: Option<mpsc::UnboundedSender<Settled>>,
-}
-
-impl Done {
-    fn armed(work: &Work, tx: mpsc::UnboundedSender<Settled>) -> Self {
-        Self {
-            settled: Settled {
-                key: work.key,
-                count: 1 + work.followers.len(),
-            },
-            tx: Some(tx),
-        }
-    }
-
-    /// Processing finished normally: the caller reports the settlement.
-    fn disarm(mut self) -> Settled {
-        self.tx = None;
-        self.settled
-    }
-}
-
-impl Drop for Done {
-    fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(self.settled);
-        }
-    }
-}
-
-/// Handles one work item and settles its deliveries.
-///
-/// Kept small on purpose (it is allocated per message): deliveries are
-/// moved out only to be settled, and the rare paths (dead letters) run in
-/// futures of their own.
-async fn process(shared: Arc<Shared>, work: Work, done: Done) -> Settled {
-    let route = Arc::clone(&work.lead.route);
-    let attempt = work.lead.delivery.receive_count().max(1);
-    let span = {
-        let message = work.lead.delivery.item();
-        tracing::info_span!(
-            "message",
-            route = route.name(),
-            handler = route.handler_name(),
-            resource_id = message.resource_id().unwrap_or(""),
-            message_id = %message.id,
-            event_type = message.event_type.as_deref().unwrap_or(""),
-            attempt,
-        )
-    };
-    let mut work = work;
-    work.lead.delivery.item_mut().attempt = attempt;
-    let started = Instant::now();
-    let result = {
-        let ctx = HandlerContext::new(route.config(), &shared.services)
-            .with_attempt(attempt, shared.max_attempts);
-        let ctx = match &shared.publisher {
-            Some(publisher) => ctx.with_publisher(publisher.as_ref()),
-            None => ctx,
-        };
-        CatchUnwind::new(route.handler().handle(&ctx, work.lead.delivery.item()))
-            .instrument(span.clone())
-            .await
-    };
-    let elapsed = started.elapsed();
-    let Work {
-        lead, followers, ..
-    } = work;
-    let delivery = lead.delivery;
-    let coalesced = followers.len() as u64;
-    match result {
-        Ok(Ok(outcome)) => {
-            let acked = delivery.ack();
-            if let Err(error) = acked.await {
-                tracing::warn!(parent: &span, %error, "cannot acknowledge; the message will be delivered again");
-            }
-            tracing::debug!(parent: &span, outcome = outcome.label(), ?elapsed, "handled");
-            shared.metrics.succeeded(outcome.label(), elapsed);
-        }
-        Ok(Err(error)) if error.is_retryable() && attempt < shared.max_attempts => {
-            let delay = shared.backoff.delay(attempt, error.retry_after());
-            tracing::warn!(parent: &span, error = %error, ?delay, "retryable failure; will retry");
-            let nacked = delivery.nack(delay);
-            if let Err(nack_error) = nacked.await {
-                tracing::warn!(parent: &span, error = %nack_error, "cannot return the message to its queue; it will reappear after its visibility timeout");
-            }
-            shared.metrics.retried(elapsed);
-        }
-        Ok(Err(error)) => {
-            let kind = if error.is_retryable() {
-                FailureKind::AttemptsExhausted
-            } else {
-                FailureKind::Unprocessable
-            };
-            Box::pin(dead_letter(&shared, &route, delivery, kind, error, attempt))
-                .instrument(span.clone())
-                .await;
-        }
-        Err(panic) => {
-            tracing::error!(parent: &span, panic = %panic, "handler panicked");
-            let error = HandlerError::unprocessable(format!("handler panicked: {panic}"));
-            Box::pin(dead_letter(
-                &shared,
-                &route,
-                delivery,
-                FailureKind::Panic,
-                error,
-                attempt,
-            ))
-            .instrument(span.clone())
-            .await;
-        }
-    }
-    for follower in followers {
-        let acked = follower.delivery.ack();
-        if let Err(error) = acked.await {
-            tracing::warn!(parent: &span, %error, "cannot acknowledge a coalesced message; it will be delivered again");
-        }
-    }
-    shared.metrics.coalesced(coalesced);
-    done.disarm()
-}
-
-async fn dead_letter(
-    shared: &Shared,
-    route: &crate::router::Route,
-    delivery: Delivery<Message>,
-    kind: FailureKind,
-    error: HandlerError,
-    attempt: u32,
-) {
-    tracing::error!(error = %error, kind = kind.as_str(), "message failed; moving it to the dead-letter store");
-    let letter = DeadLetter::for_message(delivery.item().clone(), kind, error.to_string(), attempt)
-        .with_handler(route.handler_name());
-    let retry = shared.backoff.delay(attempt, None);
-    settle_dead_letter(
-        &*shared.dead_letters,
-        &shared.metrics,
-        delivery,
-        letter,
-        Some(retry),
-    )
-    .await;
-}
-
-/// Stores the dead letter, then acknowledges. When the store fails, the
-/// message goes back to its queue instead, so it is never lost.
-async fn settle_dead_letter(
-    store: &dyn DeadLetterStore,
-    metrics: &Metrics,
-    delivery: Delivery<Message>,
-    letter: DeadLetter,
-    retry_delay: Option<Duration>,
-) {
-    match store.put(letter).await {
-        Ok(()) => {
-            if let Err(error) = delivery.ack().await {
-                tracing::warn!(%error, "cannot acknowledge a dead-lettered message; it will be delivered again");
-            }
-            metrics.dead_lettered();
-        }
-        Err(error) => {
-            let delay = retry_delay.unwrap_or(Duration::from_secs(1));
-            tracing::error!(%error, ?delay, "cannot store the dead letter; returning the message to its queue");
-            if let Err(error) = delivery.nack(delay).await {
-                tracing::warn!(%error, "cannot return the message to its queue");
+                if self.health.down(DEAD_LETTERS, &error.to_string()) {
+                    tracing::error!(%error, "cannot store a dead letter; the message goes back to its queue");
+                }
+                let delay = self.settings.breaker.max;
+                acks.push((Kind::Return, delivery.nack(delay)));
             }
         }
     }

@@ -26,6 +26,36 @@ pub(crate) struct Work {
     pub(crate) key: u64,
     pub(crate) lead: Pending,
     pub(crate) followers: Vec<Pending>,
+    /// The dependency this work probes while its breaker is open.
+    pub(crate) probe: Option<&'static str>,
+    /// A systemic failure of this dependency counts as a failure of the
+    /// message: it failed so before, and the dependency recovered since.
+    pub(crate) counts_systemic: Option<&'static str>,
+    /// Probes this work failed while parked.
+    pub(crate) failed_probes: u32,
+}
+
+impl Work {
+    fn new(key: u64, lead: Pending, followers: Vec<Pending>) -> Self {
+        Self {
+            key,
+            lead,
+            followers,
+            probe: None,
+            counts_systemic: None,
+            failed_probes: 0,
+        }
+    }
+
+    /// Deliveries this work settles.
+    pub(crate) fn len(&self) -> usize {
+        1 + self.followers.len()
+    }
+
+    /// Every delivery of this work, lead first.
+    pub(crate) fn into_deliveries(self) -> impl Iterator<Item = Delivery<Message>> {
+        std::iter::once(self.lead.delivery).chain(self.followers.into_iter().map(|p| p.delivery))
+    }
 }
 
 /// Resource keys are 64-bit hashes of the ordering key: no allocation per
@@ -105,11 +135,13 @@ impl Scheduler {
             return;
         }
         self.lines.insert(key, VecDeque::new());
-        self.ready.push_back(Work {
-            key,
-            lead: pending,
-            followers: Vec::new(),
-        });
+        self.ready.push_back(Work::new(key, pending, Vec::new()));
+    }
+
+    /// Puts back work taken with [`next_ready`](Self::next_ready) that did
+    /// not run (its resource stays active): it starts next.
+    pub(crate) fn resume(&mut self, work: Work) {
+        self.ready.push_front(work);
     }
 
     /// The next work to start.
@@ -128,11 +160,7 @@ impl Scheduler {
             return;
         };
         if !first.route.coalesces() || line.is_empty() {
-            self.ready.push_back(Work {
-                key,
-                lead: first,
-                followers: Vec::new(),
-            });
+            self.ready.push_back(Work::new(key, first, Vec::new()));
             return;
         }
         let mut group = vec![first];
@@ -147,21 +175,20 @@ impl Scheduler {
         *line = others;
         let lead_index = newest(&group);
         let lead = group.swap_remove(lead_index);
-        self.ready.push_back(Work {
-            key,
-            lead,
-            followers: group,
-        });
+        self.ready.push_back(Work::new(key, lead, group));
     }
 
-    /// Drops everything not yet started; their deliveries are released back
-    /// to the queue. Returns how many were released.
-    pub(crate) fn release_all(&mut self) -> usize {
-        let waiting: usize = self.lines.values().map(VecDeque::len).sum();
-        let ready: usize = self.ready.iter().map(|w| 1 + w.followers.len()).sum();
-        self.ready.clear();
-        self.lines.clear();
-        waiting + ready
+    /// Takes every delivery not yet started (ready, or waiting behind its
+    /// resource), to return them to their queue.
+    pub(crate) fn take_all(&mut self) -> Vec<Delivery<Message>> {
+        let mut deliveries = Vec::new();
+        for work in self.ready.drain(..) {
+            deliveries.extend(work.into_deliveries());
+        }
+        for (_, line) in self.lines.drain() {
+            deliveries.extend(line.into_iter().map(|p| p.delivery));
+        }
+        deliveries
     }
 }
 

@@ -1,0 +1,247 @@
+//! Handling one piece of work and deciding how its deliveries settle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::backoff::Backoff;
+use super::metrics::Metrics;
+use super::panic::CatchUnwind;
+use super::scheduler::Work;
+use super::settle::{self, Kind, Settling};
+use crate::dead_letter::{DeadLetter, DeadLetterStore, FailureKind};
+use crate::error::{ErrorKind, HandlerError};
+use crate::handler::HandlerContext;
+use crate::message::Message;
+use crate::queue::Sink;
+use crate::router::Route;
+use crate::services::Services;
+
+/// The dependency named when the dead-letter store cannot be written.
+pub const DEAD_LETTERS: &str = "dead-letters";
+
+/// Everything a worker needs.
+pub(crate) struct Shared {
+    pub(crate) publisher: Option<Arc<dyn Sink<Message>>>,
+    pub(crate) dead_letters: Arc<dyn DeadLetterStore>,
+    pub(crate) services: Arc<Services>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: Backoff,
+    /// Fired when shutdown stops waiting for handlers.
+    pub(crate) interrupt: CancellationToken,
+}
+
+/// How one piece of work ended.
+pub(crate) enum Finished {
+    /// Its deliveries are settled (acknowledged, returned for a retry, or
+    /// dead-lettered and acknowledged); `settling` drives what is pending.
+    Settled {
+        key: u64,
+        count: usize,
+        probe: Option<&'static str>,
+        /// `true` unless the message goes back for a retry.
+        done: bool,
+        settling: Option<Settling>,
+    },
+    /// A dependency is down: the work waits, untouched.
+    Parked {
+        work: Work,
+        dependency: &'static str,
+        error: String,
+    },
+    /// Shutdown interrupted the handler; the work goes back to its queue.
+    Interrupted { work: Work },
+    /// The processing was dropped before it ended (its deliveries were
+    /// released as they were dropped).
+    Lost {
+        key: u64,
+        count: usize,
+        probe: Option<&'static str>,
+    },
+}
+
+/// Reports [`Finished::Lost`] if processing is dropped before it returns,
+/// so the resource is never left blocked.
+pub(crate) struct Guard {
+    lost: Option<(u64, usize, Option<&'static str>)>,
+    tx: mpsc::UnboundedSender<Finished>,
+}
+
+impl Guard {
+    pub(crate) fn new(work: &Work, tx: mpsc::UnboundedSender<Finished>) -> Self {
+        Self {
+            lost: Some((work.key, work.len(), work.probe)),
+            tx,
+        }
+    }
+
+    fn disarm(mut self) {
+        self.lost = None;
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some((key, count, probe)) = self.lost.take() {
+            let _ = self.tx.send(Finished::Lost { key, count, probe });
+        }
+    }
+}
+
+/// Handles one work item and decides how its deliveries settle.
+///
+/// Kept small on purpose (it is allocated per message): the rare paths
+/// (dead letters) run in futures of their own.
+pub(crate) async fn process(shared: Arc<Shared>, mut work: Work, guard: Guard) -> Finished {
+    let route = Arc::clone(&work.lead.route);
+    let attempt = work.lead.delivery.receive_count().max(1);
+    let span = {
+        let message = work.lead.delivery.item();
+        tracing::info_span!(
+            "message",
+            route = route.name(),
+            handler = route.handler_name(),
+            resource_id = message.resource_id().unwrap_or(""),
+            message_id = %message.id,
+            event_type = message.event_type.as_deref().unwrap_or(""),
+            attempt,
+        )
+    };
+    work.lead.delivery.item_mut().attempt = attempt;
+    let started = Instant::now();
+    let result = {
+        let ctx = HandlerContext::new(route.config(), &shared.services)
+            .with_attempt(attempt, shared.max_attempts);
+        let ctx = match &shared.publisher {
+            Some(publisher) => ctx.with_publisher(publisher.as_ref()),
+            None => ctx,
+        };
+        let handling = CatchUnwind::new(route.handler().handle(&ctx, work.lead.delivery.item()))
+            .instrument(span.clone());
+        tokio::select! {
+            biased;
+            result = handling => Some(result),
+            () = shared.interrupt.cancelled() => None,
+        }
+    };
+    guard.disarm();
+    let Some(result) = result else {
+        tracing::warn!(parent: &span, "shutdown interrupted the handler; returning the message to its queue");
+        return Finished::Interrupted { work };
+    };
+    let elapsed = started.elapsed();
+    let error = match result {
+        Ok(Ok(outcome)) => {
+            tracing::debug!(parent: &span, outcome = outcome.label(), ?elapsed, "handled");
+            shared.metrics.succeeded(outcome.label(), elapsed);
+            return settled(&shared, work, None, true).await;
+        }
+        Ok(Err(error)) => error,
+        Err(panic) => {
+            tracing::error!(parent: &span, panic = %panic, "handler panicked");
+            let error = HandlerError::unprocessable(format!("handler panicked: {panic}"));
+            return Box::pin(dead_letter(
+                shared,
+                work,
+                FailureKind::Panic,
+                error,
+                attempt,
+            ))
+            .instrument(span)
+            .await;
+        }
+    };
+    match (error.kind(), error.dependency()) {
+        (ErrorKind::Systemic, Some(dependency))
+            if work.counts_systemic != Some(dependency) || work.probe.is_some() =>
+        {
+            tracing::debug!(parent: &span, %error, dependency, "dependency down; the message waits");
+            return Finished::Parked {
+                work,
+                dependency,
+                error: error.to_string(),
+            };
+        }
+        _ => {}
+    }
+    let error = error.into_retryable();
+    if error.is_retryable() && attempt < shared.max_attempts {
+        let delay = shared.backoff.delay(attempt, error.retry_after());
+        tracing::warn!(parent: &span, error = %error, ?delay, "retryable failure; will retry");
+        shared.metrics.retried(elapsed);
+        return settled(&shared, work, Some(delay), false).await;
+    }
+    let kind = if error.is_retryable() {
+        FailureKind::AttemptsExhausted
+    } else {
+        FailureKind::Unprocessable
+    };
+    Box::pin(dead_letter(shared, work, kind, error, attempt))
+        .instrument(span)
+        .await
+}
+
+/// Settles a work's deliveries: the lead is acknowledged, or returned for a
+/// retry after `retry`; the followers are acknowledged (the lead stands for
+/// them).
+async fn settled(shared: &Shared, work: Work, retry: Option<Duration>, done: bool) -> Finished {
+    let key = work.key;
+    let count = work.len();
+    let probe = work.probe;
+    let coalesced = work.followers.len() as u64;
+    let lead = match retry {
+        Some(delay) => (Kind::Return, work.lead.delivery.nack(delay)),
+        None => (Kind::Ack, work.lead.delivery.ack()),
+    };
+    let mut settlements = Vec::with_capacity(count);
+    settlements.push(lead);
+    for follower in work.followers {
+        settlements.push((Kind::Ack, follower.delivery.ack()));
+    }
+    let settling = settle::start(settlements).await;
+    shared.metrics.coalesced(coalesced);
+    Finished::Settled {
+        key,
+        count,
+        probe,
+        done,
+        settling,
+    }
+}
+
+/// Stores the dead letter durably, then acknowledges. When the store
+/// cannot be written, the work waits like any work whose dependency is
+/// down: nothing is acknowledged that was not stored.
+async fn dead_letter(
+    shared: Arc<Shared>,
+    work: Work,
+    kind: FailureKind,
+    error: HandlerError,
+    attempt: u32,
+) -> Finished {
+    tracing::error!(error = %error, kind = kind.as_str(), "message failed; moving it to the dead-letter store");
+    let route: &Route = &work.lead.route;
+    let letter = DeadLetter::for_message(
+        work.lead.delivery.item().clone(),
+        kind,
+        error.to_string(),
+        attempt,
+    )
+    .with_handler(route.handler_name());
+    match shared.dead_letters.put(letter).await {
+        Ok(()) => {
+            shared.metrics.dead_lettered();
+            settled(&shared, work, None, true).await
+        }
+        Err(store_error) => Finished::Parked {
+            work,
+            dependency: DEAD_LETTERS,
+            error: store_error.to_string(),
+        },
+    }
+}
