@@ -152,6 +152,13 @@ impl CommercetoolsClient {
         })
     }
 
+    /// Obtains an access token now (unless a valid one is cached), to find
+    /// refused credentials or scopes at startup rather than on the first
+    /// message.
+    pub async fn authenticate(&self) -> Result<(), Error> {
+        self.inner.auth.token().await.map(drop)
+    }
+
     /// The configuration the client was built with.
     pub fn config(&self) -> &CommercetoolsConfig {
         &self.inner.config
@@ -239,10 +246,11 @@ impl CommercetoolsClient {
             page: std::vec::IntoIter<Customer>,
             done: bool,
         }
+        let cursor = scan.after.clone();
         let state = State {
             client: self.clone(),
             scan,
-            cursor: None,
+            cursor,
             page: Vec::new().into_iter(),
             done: false,
         };

@@ -254,6 +254,20 @@ impl Error {
         }
     }
 
+    /// `true` when this failure would fail every call alike, whatever the
+    /// message: refused credentials or scopes (the token endpoint's 4xx, a
+    /// 401 with a fresh token, a 403), no connection, a timeout, or a 5xx
+    /// that outlasted the client's retries. A connector pauses instead of
+    /// failing messages (see `connect_core::ErrorKind::Systemic`).
+    pub fn is_systemic(&self) -> bool {
+        match &self.inner.kind {
+            Kind::Auth { status, .. } => *status != 429,
+            Kind::Status { status, .. } => matches!(status, 401 | 403) || (500..600).contains(status),
+            Kind::Timeout { .. } | Kind::Network { .. } => true,
+            Kind::Decode { .. } | Kind::InvalidRequest { .. } | Kind::Config { .. } => false,
+        }
+    }
+
     /// The delay commercetools asked for (`Retry-After`), if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match &self.inner.kind {
@@ -447,7 +461,15 @@ impl Retryability for Error {
     fn retry_after(&self) -> Option<Duration> {
         Error::retry_after(self)
     }
+
+    fn systemic(&self) -> Option<&'static str> {
+        self.is_systemic().then_some(DEPENDENCY)
+    }
 }
+
+/// The name commercetools goes by in logs, health and metrics
+/// (`commercetools`).
+pub const DEPENDENCY: &str = "commercetools";
 
 /// A source error kept as text (when an error shared by several callers is
 /// annotated).

@@ -65,7 +65,7 @@ pub use config::{
     CommercetoolsConfig, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RETRY_INITIAL_BACKOFF, Region, UnknownRegion,
 };
-pub use error::Error;
+pub use error::{DEPENDENCY, Error};
 pub use model::{
     Address, AuthenticationMode, CustomFields, CustomFieldsDraft, Customer, CustomerDraft,
     CustomerGroupAssignment, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,

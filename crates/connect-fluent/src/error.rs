@@ -261,7 +261,29 @@ impl Retryability for Error {
             _ => None,
         }
     }
+
+    /// Failures that would fail every message alike: refused credentials,
+    /// a 401 with a fresh token, a 403, no connection, and 5xx or broken
+    /// answers that outlasted the client's retries. Rate limits, GraphQL
+    /// errors and data errors are about the message.
+    fn systemic(&self) -> Option<&'static str> {
+        let systemic = match self {
+            Self::Auth { .. } | Self::Unauthorized { .. } | Self::Transport { .. } => true,
+            Self::InvalidResponse { .. } => true,
+            Self::Status { status, .. } => *status == 403 || (500..=599).contains(status),
+            Self::Config(_)
+            | Self::GraphQl { .. }
+            | Self::PayloadTooLarge { .. }
+            | Self::RateLimited { .. }
+            | Self::Decode { .. }
+            | Self::MissingData { .. } => false,
+        };
+        systemic.then_some(DEPENDENCY)
+    }
 }
+
+/// The name Fluent goes by in logs, health and metrics (`fluent`).
+pub const DEPENDENCY: &str = "fluent";
 
 /// 408, 429 and every 5xx are worth another try.
 pub(crate) fn is_retryable_status(status: u16) -> bool {

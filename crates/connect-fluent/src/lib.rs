@@ -80,4 +80,6 @@ pub use customer::{
     Attribute, AttributeInput, CREATE_CUSTOMER, CUSTOMER_BY_REF, CUSTOMER_FIELDS,
     CreateCustomerInput, Customer, RetailerId, RetailerRef, UPDATE_CUSTOMER, UpdateCustomerInput,
 };
-pub use error::{Error, ErrorClass, GraphQlError, MAX_REQUEST_BYTES, PathSegment, TransportKind};
+pub use error::{
+    DEPENDENCY, Error, ErrorClass, GraphQlError, MAX_REQUEST_BYTES, PathSegment, TransportKind,
+};

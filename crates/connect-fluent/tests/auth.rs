@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use connect_core::config::Secret;
-use connect_core::{HandlerError, Retryability};
+use connect_core::{ErrorKind, HandlerError, Retryability};
 use connect_fluent::{Error, FluentClient};
 use connect_testkit::Fault;
 use connect_testkit::fluent::FluentEmulator;
@@ -223,8 +223,11 @@ async fn a_wrong_password_is_an_auth_error_after_one_request() {
     assert!(text.contains("fluent.password"), "{text}");
     assert!(!text.contains("not-the-password"), "{text}");
     assert!(!format!("{error:?}").contains("not-the-password"));
+    // Refused credentials fail every message alike: the runtime pauses
+    // instead of dead-lettering (a systemic failure of `fluent`).
     let handler_error: HandlerError = error.into();
-    assert!(!handler_error.is_retryable());
+    assert_eq!(handler_error.kind(), ErrorKind::Systemic);
+    assert_eq!(handler_error.dependency(), Some("fluent"));
 
     assert_eq!(emulator.token_requests(), 1);
     assert!(emulator.graphql_requests().is_empty());

@@ -187,6 +187,25 @@ fn file_config(
         })
 }
 
+/// Checks, without connecting or writing anything, that a `type: file`
+/// store can be written (other stores are checked when opened).
+pub(crate) async fn check_dead_letter_path(
+    doc: &ConfigDocument,
+    backend: &BackendRef,
+) -> Result<(), RunnerError> {
+    if backend.kind != "file" {
+        return Ok(());
+    }
+    let path = file_config(doc, backend)?.path;
+    FileDeadLetters::new(path)
+        .check()
+        .await
+        .map_err(|error| RunnerError::Backend {
+            origin: doc.origin().to_owned(),
+            message: format!("runtime.dead-letter: {error}"),
+        })
+}
+
 /// Opens the dead-letter store a block describes.
 pub(crate) async fn open_dead_letters(
     doc: &ConfigDocument,

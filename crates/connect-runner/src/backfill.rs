@@ -1,13 +1,13 @@
 //! Backfill: every commercetools customer through the customer route.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use connect_commercetools::{CustomerQuery, CustomerScan};
-use connect_core::queue::{MemoryQueue, Sink};
+use connect_core::queue::{Delivery, MemoryQueue, Sink, Source};
 use connect_core::runtime::{MetricsSnapshot, Runtime, Shutdown};
-use connect_core::{Message, ResourceRef};
+use connect_core::{Message, QueueError, ResourceRef, async_trait};
 use futures_util::StreamExt;
 
 use crate::connector::Connector;
@@ -19,6 +19,9 @@ pub struct BackfillOptions {
     /// Only customers matching this commercetools predicate, e.g.
     /// `lastModifiedAt > "2024-01-01T00:00:00.000Z"`.
     pub predicate: Option<String>,
+    /// Start after this customer id (exclusive): the cursor an interrupted
+    /// backfill printed.
+    pub after: Option<String>,
     /// Customers per page (1 to 500).
     pub page_size: u32,
     /// How often progress is reported.
@@ -29,6 +32,7 @@ impl Default for BackfillOptions {
     fn default() -> Self {
         Self {
             predicate: None,
+            after: None,
             page_size: 500,
             progress_every: Duration::from_millis(250),
         }
@@ -72,6 +76,15 @@ pub struct BackfillSummary {
     pub outcomes: BTreeMap<String, u64>,
     /// How long it took.
     pub elapsed: Duration,
+    /// `true` when a signal (or a scan error) stopped the backfill before
+    /// every customer was handled.
+    pub interrupted: bool,
+    /// Customers read but not handled because the backfill was interrupted.
+    pub unfinished: u64,
+    /// Every customer up to this id (inclusive) was handled: resume with
+    /// `--after` this id. `None` when nothing was completed in order (start
+    /// again from the same place).
+    pub resume_after: Option<String>,
 }
 
 impl BackfillSummary {
@@ -81,14 +94,81 @@ impl BackfillSummary {
     }
 }
 
+/// Which customers, in id order, have been handled: the first unhandled
+/// one bounds where an interrupted backfill resumes.
+#[derive(Debug, Default)]
+struct Cursor {
+    /// Ids read and not yet all handled, ascending, with whether each one
+    /// was handled.
+    window: VecDeque<(String, bool)>,
+    /// Every id up to this one was handled.
+    done_through: Option<String>,
+}
+
+impl Cursor {
+    fn read(&mut self, id: &str) {
+        self.window.push_back((id.to_owned(), false));
+    }
+
+    fn handled(&mut self, id: &str) {
+        if let Ok(index) = self
+            .window
+            .binary_search_by(|(candidate, _)| candidate.as_str().cmp(id))
+        {
+            self.window[index].1 = true;
+        }
+        while self.window.front().is_some_and(|(_, handled)| *handled) {
+            if let Some((id, _)) = self.window.pop_front() {
+                self.done_through = Some(id);
+            }
+        }
+    }
+}
+
+/// The backfill queue, reporting every acknowledged message to the cursor.
+struct Tracked {
+    queue: MemoryQueue<Message>,
+    cursor: Arc<Mutex<Cursor>>,
+}
+
+#[async_trait]
+impl Source<Message> for Tracked {
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery<Message>>, QueueError> {
+        let batch = self.queue.receive(max, wait).await?;
+        Ok(batch
+            .into_iter()
+            .map(|delivery| {
+                let id = delivery.item().resource_id().unwrap_or_default().to_owned();
+                let cursor = Arc::clone(&self.cursor);
+                delivery.on_ack(move || {
+                    cursor
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .handled(&id);
+                })
+            })
+            .collect())
+    }
+}
+
 impl Connector {
     /// Streams every commercetools customer (cursor paging, one page in
     /// memory) through the route `route-mapping` gives `customer`, with the
-    /// route's handler, concurrency, retries and dead-letter store.
-    /// `progress` is called every `options.progress_every` and at the end.
+    /// route's handler, concurrency, retries, circuit breakers and
+    /// dead-letter store. `progress` is called every
+    /// `options.progress_every` and at the end.
+    ///
+    /// `shutdown` stops it: the first stage stops reading and lets running
+    /// handlers finish within `shutdown-timeout`; the second stops at once.
+    /// The summary then says it was interrupted and where to resume.
     pub async fn backfill_customers(
         &self,
         options: BackfillOptions,
+        shutdown: Shutdown,
         mut progress: impl FnMut(&BackfillProgress) + Send,
     ) -> Result<BackfillSummary, RunnerError> {
         let origin = self.plan().document().origin().to_owned();
@@ -141,6 +221,12 @@ impl Connector {
             if let Some(predicate) = &options.predicate {
                 query = query.predicate(predicate.clone());
             }
+            if let Some(after) = &options.after {
+                query = query.predicate(format!(
+                    "id > {}",
+                    connect_commercetools::string_literal(after)
+                ));
+            }
             match commercetools.query_customers(&query).await {
                 Ok(page) => page.total,
                 Err(error) => {
@@ -152,26 +238,47 @@ impl Connector {
 
         let capacity = (config.runtime.concurrency * 4).max(64);
         let queue = MemoryQueue::<Message>::new("backfill", capacity);
-        let runtime = Runtime::new(Arc::clone(self.router()), Arc::new(queue.clone()))
+        let cursor = Arc::new(Mutex::new(Cursor {
+            done_through: options.after.clone(),
+            ..Cursor::default()
+        }));
+        let source = Tracked {
+            queue: queue.clone(),
+            cursor: Arc::clone(&cursor),
+        };
+        let runtime = Runtime::new(Arc::clone(self.router()), Arc::new(source))
+            .with_source_name("backfill")
             .with_config(&config.runtime)
             .with_dead_letters(Arc::clone(self.dead_letters()))
             .with_services(Arc::clone(self.plan().services()))
+            .with_health(self.health())
             .with_receive(64, Duration::from_millis(50));
         let metrics = runtime.metrics();
-        let running = tokio::spawn(runtime.run(Shutdown::new()));
+        let running = tokio::spawn(runtime.run(shutdown.clone()));
 
         let mut scan = CustomerScan::all().page_size(options.page_size);
         if let Some(predicate) = &options.predicate {
             scan = scan.predicate(predicate.clone());
         }
+        if let Some(after) = &options.after {
+            scan = scan.after(after.clone());
+        }
         let mut customers = Box::pin(commercetools.scan_customers(scan));
         let mut scanned = 0u64;
         let mut last_report = Instant::now();
         let mut scan_error = None;
-        while let Some(customer) = customers.next().await {
-            let customer = match customer {
-                Ok(customer) => customer,
-                Err(error) => {
+        let stopping = shutdown.triggered();
+        tokio::pin!(stopping);
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = &mut stopping => break,
+                next = customers.next() => next,
+            };
+            let customer = match next {
+                None => break,
+                Some(Ok(customer)) => customer,
+                Some(Err(error)) => {
                     scan_error = Some(error);
                     break;
                 }
@@ -179,10 +286,20 @@ impl Connector {
             let message = Message::new(route_name.clone())
                 .with_event_type(event_type.clone())
                 .with_resource(
-                    ResourceRef::new("customer", customer.id).with_version(customer.version),
+                    ResourceRef::new("customer", customer.id.clone())
+                        .with_version(customer.version),
                 )
                 .with_attribute(connect_core::attributes::SOURCE, "backfill");
-            if queue.send(message).await.is_err() {
+            cursor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .read(&customer.id);
+            let sent = tokio::select! {
+                biased;
+                () = &mut stopping => break,
+                sent = queue.send(message) => sent,
+            };
+            if sent.is_err() {
                 break;
             }
             scanned += 1;
@@ -195,6 +312,10 @@ impl Connector {
                     elapsed: started.elapsed(),
                 });
             }
+        }
+        if scan_error.is_some() {
+            // Handle what was read; the summary says where to resume.
+            tracing::error!("the customer scan failed; finishing the customers already read");
         }
         queue.close();
         // Keep reporting while the last messages are handled.
@@ -211,7 +332,7 @@ impl Connector {
             }
         };
         let report = report.map_err(|e| RunnerError::Backend {
-            origin,
+            origin: origin.clone(),
             message: format!("the backfill runtime failed: {e}"),
         })?;
         progress(&BackfillProgress {
@@ -220,11 +341,11 @@ impl Connector {
             metrics: report.metrics.clone(),
             elapsed: started.elapsed(),
         });
-        if let Some(error) = scan_error {
-            return Err(error.into());
-        }
         let m = &report.metrics;
-        Ok(BackfillSummary {
+        let cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let unfinished = cursor.window.iter().filter(|(_, handled)| !handled).count() as u64;
+        let interrupted = shutdown.is_triggered() || scan_error.is_some() || unfinished > 0;
+        let summary = BackfillSummary {
             scanned,
             created: m.outcome(connect_customer_sync::outcome::CREATED),
             updated: m.outcome(connect_customer_sync::outcome::UPDATED),
@@ -232,6 +353,40 @@ impl Connector {
             failed: m.dead_lettered,
             outcomes: m.outcomes.clone(),
             elapsed: started.elapsed(),
-        })
+            interrupted,
+            unfinished,
+            resume_after: cursor.done_through.clone(),
+        };
+        drop(cursor);
+        match scan_error {
+            Some(error) => Err(RunnerError::Interrupted {
+                origin,
+                summary: Box::new(summary),
+                cause: error.to_string(),
+            }),
+            None => Ok(summary),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_advances_only_through_handled_ids_in_order() {
+        let mut cursor = Cursor::default();
+        for id in ["a", "b", "c", "d"] {
+            cursor.read(id);
+        }
+        cursor.handled("b");
+        assert_eq!(cursor.done_through, None, "a is not handled yet");
+        cursor.handled("a");
+        assert_eq!(cursor.done_through.as_deref(), Some("b"));
+        cursor.handled("d");
+        assert_eq!(cursor.done_through.as_deref(), Some("b"));
+        cursor.handled("c");
+        assert_eq!(cursor.done_through.as_deref(), Some("d"));
+        assert!(cursor.window.is_empty());
     }
 }

@@ -9,10 +9,12 @@
 //! }
 //! ```
 //!
-//! Exit codes: `0` success; `1` failure while running (a service or queue
-//! cannot be reached); `2` invalid command line or configuration (the
-//! message says what to fix); `3` finished, but some items failed (see the
-//! dead-letter store).
+//! Exit codes: `0` success (for `run`, also a stop by SIGINT/SIGTERM);
+//! `1` failure while running (a service or queue cannot be reached); `2`
+//! invalid command line, configuration or credentials (the message says what
+//! to fix); `3` finished, but some items failed (see the dead-letter store);
+//! `130` a backfill or replay interrupted by a signal before it finished (the
+//! summary says where to resume).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal, Write};
@@ -39,13 +41,15 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 /// Finished, but some items failed.
 pub const EXIT_PARTIAL: u8 = 3;
+/// A backfill or replay stopped by a signal before it finished.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "connect",
     version,
     about = "Run and operate a commercetools → Fluent OMS connector",
-    after_help = "Exit codes: 0 success, 1 failure while running, 2 invalid command line or configuration, 3 finished with failed items.\nDocs: docs/operations.md and docs/configuration.md."
+    after_help = "Exit codes: 0 success, 1 failure while running, 2 invalid command line, configuration or credentials, 3 finished with failed items, 130 backfill or replay interrupted by a signal.\nSignals: the first SIGINT/SIGTERM stops intake and finishes or returns in-flight work within runtime.shutdown-timeout; a second one returns everything to its queue at once.\nDocs: docs/operations.md and docs/configuration.md."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -90,6 +94,9 @@ enum Backfill {
         /// Only customers matching this commercetools predicate, e.g. 'lastModifiedAt > "2024-01-01T00:00:00.000Z"'.
         #[arg(long = "where", value_name = "PREDICATE")]
         predicate: Option<String>,
+        /// Start after this customer id: the cursor an interrupted backfill printed.
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
         /// Customers per commercetools page (1 to 500).
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=500))]
         page_size: u32,
@@ -168,7 +175,7 @@ pub fn main() -> ExitCode {
 async fn dispatch(command: Command) -> u8 {
     let result = match command {
         Command::Run(args) => run(&args).await,
-        Command::Validate(args) => validate(&args),
+        Command::Validate(args) => validate(&args).await,
         Command::Handlers => {
             handlers();
             Ok(EXIT_OK)
@@ -176,8 +183,9 @@ async fn dispatch(command: Command) -> u8 {
         Command::Backfill(Backfill::Customers {
             config,
             predicate,
+            after,
             page_size,
-        }) => backfill(&config, predicate, page_size).await,
+        }) => backfill(&config, predicate, after, page_size).await,
         Command::DeadLetters(DeadLetters::List { config, json }) => {
             list_dead_letters(&config, json).await
         }
@@ -190,6 +198,15 @@ async fn dispatch(command: Command) -> u8 {
     };
     match result {
         Ok(code) => code,
+        Err(RunnerError::Interrupted {
+            origin,
+            summary,
+            cause,
+        }) => {
+            print_backfill(&summary, &origin);
+            eprintln!("error: the backfill stopped: {cause}");
+            EXIT_FAILURE
+        }
         Err(error) => {
             eprintln!("error: {error}");
             if error.is_configuration() {
@@ -206,16 +223,20 @@ fn document(args: &ConfigArg) -> Result<ConfigDocument, RunnerError> {
 }
 
 async fn run(args: &ConfigArg) -> Result<u8, RunnerError> {
+    // Listen for signals before connecting to anything: a signal during
+    // startup stops the connector cleanly too.
+    let shutdown = Shutdown::on_signals();
     let connector = Connector::builder(document(args)?).build().await?;
+    connector.check().await?;
     if connector.config().ct_queue.kind == "in-memory" {
         tracing::warn!(
             "listeners.ct-queue is in-memory: nothing outside this process can deliver to it; use `type: sqs` to receive commercetools subscriptions"
         );
     }
-    let report = connector.run(Shutdown::on_signals()).await;
+    let report = connector.run(shutdown).await;
     let m = &report.runtime.metrics;
     println!(
-        "stopped: {} received, {} succeeded, {} filtered, {} coalesced, {} retried, {} dead-lettered ({} malformed payloads); {} released to the queue",
+        "stopped: {} received, {} succeeded, {} filtered, {} coalesced, {} retried, {} dead-lettered ({} malformed payloads); {} returned to their queue ({} interrupted while being handled)",
         report.listener.metrics.received,
         m.succeeded,
         m.filtered,
@@ -223,13 +244,16 @@ async fn run(args: &ConfigArg) -> Result<u8, RunnerError> {
         m.retried,
         m.dead_lettered,
         report.listener.metrics.dead_lettered,
-        report.runtime.released + report.runtime.interrupted,
+        report.runtime.returned + report.runtime.interrupted,
+        report.runtime.interrupted,
     );
     Ok(EXIT_OK)
 }
 
-fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
+async fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
     let plan = Plan::new(document(args)?, &HandlerRegistry::linked(), Services::new())?;
+    crate::backends::check_dead_letter_path(plan.document(), &plan.config().runtime.dead_letter)
+        .await?;
     let config = plan.config();
     println!(
         "{} is valid: connector `{}`",
@@ -293,21 +317,46 @@ fn handlers() {
 async fn backfill(
     args: &ConfigArg,
     predicate: Option<String>,
+    after: Option<String>,
     page_size: u32,
 ) -> Result<u8, RunnerError> {
+    let shutdown = Shutdown::on_signals();
     let connector = Connector::builder(document(args)?).build().await?;
+    connector.check().await?;
     let options = BackfillOptions {
         predicate,
+        after,
         page_size,
         ..BackfillOptions::default()
     };
     let mut bar = ProgressBar::new(std::io::stderr().is_terminal());
     let summary = connector
-        .backfill_customers(options, |progress| bar.update(progress))
-        .await?;
+        .backfill_customers(options, shutdown, |progress| bar.update(progress))
+        .await;
     bar.finish();
+    let summary = summary?;
+    let origin = args.config.display().to_string();
+    print_backfill(&summary, &origin);
+    if summary.interrupted {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    if summary.failed > 0 {
+        println!(
+            "failed customers are in the dead-letter store: `connect dead-letters list --config {origin}`"
+        );
+        return Ok(EXIT_PARTIAL);
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_backfill(summary: &crate::backfill::BackfillSummary, config: &str) {
+    let verb = if summary.interrupted {
+        "interrupted after"
+    } else {
+        "finished in"
+    };
     println!(
-        "backfill finished in {:.1}s ({:.0} customers/s)",
+        "backfill {verb} {:.1}s ({:.0} customers/s)",
         summary.elapsed.as_secs_f64(),
         summary.rate()
     );
@@ -321,14 +370,17 @@ async fn backfill(
         }
     }
     println!("  failed     {:>8}", summary.failed);
-    if summary.failed > 0 {
-        println!(
-            "failed customers are in the dead-letter store: `connect dead-letters list --config {}`",
-            args.config.display()
-        );
-        return Ok(EXIT_PARTIAL);
+    if summary.interrupted {
+        println!("  unfinished {:>8}", summary.unfinished);
+        match &summary.resume_after {
+            Some(id) => println!(
+                "resume with: connect backfill customers --config {config} --after {id}"
+            ),
+            None => println!(
+                "no customer was completed in order: run the same backfill again to resume"
+            ),
+        }
     }
-    Ok(EXIT_OK)
 }
 
 async fn list_dead_letters(args: &ConfigArg, json: bool) -> Result<u8, RunnerError> {
@@ -405,37 +457,46 @@ async fn replay(
         eprintln!("error: choose what to replay: --all, --id ID (repeatable) or --kind KIND");
         return Ok(EXIT_CONFIG);
     }
+    let shutdown = Shutdown::on_signals();
     let connector = Connector::builder(document(args)?).build().await?;
-    let in_memory = connector.config().event_queue.kind == "in-memory";
+    connector.check().await?;
+    let connector_handled = connector.is_end_to_end();
+    if connector_handled {
+        println!("the event queue is in-memory: handling the replayed messages here");
+    } else {
+        println!("sending the dead letters to the event queue");
+    }
+    let interrupted_by_signal = shutdown.clone();
     let report = connector
-        .replay_dead_letters(|letter| {
-            all || ids.contains(&letter.id) || kind.is_some_and(|k| k.matches(letter.kind))
-        })
+        .replay_dead_letters(
+            |letter| all || ids.contains(&letter.id) || kind.is_some_and(|k| k.matches(letter.kind)),
+            shutdown,
+        )
         .await?;
     println!(
-        "replayed {} dead letter(s); {} ignored",
-        report.replayed, report.ignored
+        "replayed {} dead letter(s); {} ignored; {} kept",
+        report.replayed,
+        report.ignored,
+        report.failed.len() + report.interrupted
     );
     for (id, why) in &report.failed {
         println!("  kept {id}: {why}");
     }
-    if in_memory && report.replayed > 0 {
-        // Nothing else would ever read an in-memory event queue: handle the
-        // replayed messages here.
-        println!("the event queue is in-memory: handling the replayed messages now");
-        let processed = connector
-            .drain(report.replayed as u64, Shutdown::on_signals())
-            .await;
-        let m = &processed.metrics;
+    if connector_handled {
         println!(
             "  {} succeeded, {} dead-lettered again",
-            m.succeeded, m.dead_lettered
+            report.replayed - report.failed_again,
+            report.failed_again
         );
-        if m.dead_lettered > 0 {
-            return Ok(EXIT_PARTIAL);
-        }
     }
-    Ok(if report.failed.is_empty() {
+    if report.interrupted > 0 && interrupted_by_signal.is_triggered() {
+        println!(
+            "interrupted: {} dead letter(s) not replayed are still in the store",
+            report.interrupted
+        );
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(if report.failed.is_empty() && report.interrupted == 0 && report.failed_again == 0 {
         EXIT_OK
     } else {
         EXIT_PARTIAL

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use connect_commercetools::{CommercetoolsClient, CommercetoolsConfig, SubscriptionTranslator};
 use connect_core::config::{ConfigDocument, ConnectorConfig};
-use connect_core::dead_letter::{self, DeadLetter, DeadLetterStore, ReplayReport};
-use connect_core::listener::{Listener, ListenerMetrics, ListenerReport};
+use connect_core::dead_letter::{
+    DeadLetter, DeadLetterStore, ReplayPlan, ReplayReport, ReplaySource, replay_to,
+};
+use connect_core::listener::{Listener, ListenerMetrics, ListenerReport, Translate, Translating};
 use connect_core::queue::RawPayload;
-use connect_core::runtime::{Metrics, Runtime, Shutdown};
+use connect_core::runtime::{Health, Metrics, Runtime, Shutdown};
 use connect_core::{HandlerRegistry, Message, Router, Services};
 use connect_fluent::{FluentClient, FluentConfig};
 
@@ -167,12 +169,17 @@ impl ConnectorBuilder {
     pub async fn build(self) -> Result<Connector, RunnerError> {
         let registry = self.registry.unwrap_or_else(HandlerRegistry::linked);
         let plan = Plan::new(self.doc, &registry, self.services)?;
+        let max_attempts = Some(plan.config.runtime.max_attempts);
         let (ct_queue, ct_receive) = match self.ct_queue {
             Some(queue) => (queue, None),
             None => {
-                let opened =
-                    backends::open_queue(&plan.doc, &plan.config.ct_queue, "ct-queue", None)
-                        .await?;
+                let opened = backends::open_queue(
+                    &plan.doc,
+                    &plan.config.ct_queue,
+                    "ct-queue",
+                    max_attempts,
+                )
+                .await?;
                 (opened.pair, opened.receive)
             }
         };
@@ -183,7 +190,7 @@ impl ConnectorBuilder {
                     &plan.doc,
                     &plan.config.event_queue,
                     "event-queue",
-                    Some(plan.config.runtime.max_attempts),
+                    max_attempts,
                 )
                 .await?;
                 (opened.pair, opened.receive)
@@ -195,47 +202,117 @@ impl ConnectorBuilder {
                 backends::open_dead_letters(&plan.doc, &plan.config.runtime.dead_letter).await?
             }
         };
-        let mut listener = Listener::new(
-            "ct-queue",
-            Arc::clone(&ct_queue.source),
-            Arc::clone(&plan.translator) as Arc<dyn connect_core::listener::Translate>,
-            Arc::clone(&event_queue.sink),
-        )
-        .with_dead_letters(Arc::clone(&dead_letters));
-        let mut runtime = Runtime::new(Arc::clone(&plan.router), Arc::clone(&event_queue.source))
+        let health = Arc::new(Health::new());
+        for dependency in [CT_QUEUE, EVENT_QUEUE] {
+            health.register(dependency);
+        }
+        if plan.services.get::<CommercetoolsClient>().is_some() {
+            health.register(connect_commercetools::DEPENDENCY);
+        }
+        if plan.services.get::<FluentClient>().is_some() {
+            health.register(connect_fluent::DEPENDENCY);
+        }
+        let translator = Arc::clone(&plan.translator) as Arc<dyn Translate>;
+        let ct_receive = self.receive.or(ct_receive);
+        let event_receive = self.receive.or(event_receive);
+        let durable = event_queue.sink.is_durable();
+        let (intake, runtime) = if durable {
+            // The event queue keeps messages across restarts: forward each
+            // batch to it, then acknowledge the batch's payloads.
+            let mut listener = Listener::new(
+                CT_QUEUE,
+                Arc::clone(&ct_queue.source),
+                translator,
+                Arc::clone(&event_queue.sink),
+            )
+            .with_dead_letters(Arc::clone(&dead_letters))
+            .with_health(Arc::clone(&health));
+            if let Some((batch, wait)) = ct_receive {
+                listener = listener.with_receive(batch, wait);
+            }
+            let mut runtime =
+                Runtime::new(Arc::clone(&plan.router), Arc::clone(&event_queue.source));
+            if let Some((batch, wait)) = event_receive {
+                runtime = runtime.with_receive(batch, wait);
+            }
+            (Intake::Forwarding(listener), runtime)
+        } else {
+            // The event queue lives and dies with this process: the runtime
+            // reads the CT queue itself, and a payload stays unsettled there
+            // until its message is settled (end-to-end acknowledgement).
+            // The in-memory event queue still carries handlers' follow-up
+            // messages.
+            let translating = Translating::new(CT_QUEUE, Arc::clone(&ct_queue.source), translator)
+                .with_dead_letters(Arc::clone(&dead_letters))
+                .with_health(Arc::clone(&health));
+            let metrics = translating.metrics();
+            let mut runtime = Runtime::new(Arc::clone(&plan.router), Arc::new(translating))
+                .with_source_name(CT_QUEUE)
+                .with_source(EVENT_QUEUE, Arc::clone(&event_queue.source));
+            if let Some((batch, wait)) = ct_receive {
+                runtime = runtime.with_receive(batch, wait);
+            }
+            (Intake::EndToEnd(metrics), runtime)
+        };
+        let runtime = runtime
             .with_config(&plan.config.runtime)
             .with_publisher(Arc::clone(&event_queue.sink))
             .with_dead_letters(Arc::clone(&dead_letters))
-            .with_services(Arc::clone(&plan.services));
-        if let Some((batch, wait)) = self.receive.or(ct_receive) {
-            listener = listener.with_receive(batch, wait);
-        }
-        if let Some((batch, wait)) = self.receive.or(event_receive) {
-            runtime = runtime.with_receive(batch, wait);
-        }
+            .with_services(Arc::clone(&plan.services))
+            .with_health(Arc::clone(&health));
         Ok(Connector {
             metrics: runtime.metrics(),
-            listener_metrics: listener.metrics(),
+            listener_metrics: intake.metrics(),
+            health,
             plan,
             ct_queue,
             event_queue,
             dead_letters,
-            listener,
+            intake,
             runtime,
         })
     }
 }
 
+/// The name of the CT queue in logs and health.
+pub const CT_QUEUE: &str = "ct-queue";
+/// The name of the event queue in logs and health.
+pub const EVENT_QUEUE: &str = "event-queue";
+
+/// How raw payloads reach the runtime.
+enum Intake {
+    /// A listener task forwards them to a durable event queue.
+    Forwarding(Listener),
+    /// The runtime reads the CT queue through the translation; its counters.
+    EndToEnd(Arc<ListenerMetrics>),
+}
+
+impl Intake {
+    fn metrics(&self) -> Arc<ListenerMetrics> {
+        match self {
+            Self::Forwarding(listener) => listener.metrics(),
+            Self::EndToEnd(metrics) => Arc::clone(metrics),
+        }
+    }
+}
+
 /// A connector ready to run: CT queue → listener → event queue → runtime.
+///
+/// With a durable event queue (SQS), a listener task forwards payloads to
+/// it and the runtime reads it. With an in-memory event queue, the runtime
+/// reads the CT queue directly through the listener's translation, so that
+/// a payload leaves the CT queue only when its message was handled,
+/// filtered, coalesced or dead-lettered.
 pub struct Connector {
     plan: Plan,
     ct_queue: QueuePair<RawPayload>,
     event_queue: QueuePair<Message>,
     dead_letters: Arc<dyn DeadLetterStore>,
-    listener: Listener,
+    intake: Intake,
     runtime: Runtime,
     metrics: Arc<Metrics>,
     listener_metrics: Arc<ListenerMetrics>,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -321,90 +398,171 @@ impl Connector {
         self.plan.services.get::<FluentClient>()
     }
 
-    /// Runs the listener and the runtime until `shutdown` fires (or, for
-    /// closed in-memory queues, until everything was handled), then stops
-    /// intake, finishes or releases in-flight messages, and reports.
+    /// Which dependencies are up, live.
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
+    /// `true` when the runtime reads the CT queue itself (in-memory event
+    /// queue): payloads are settled end to end.
+    pub fn is_end_to_end(&self) -> bool {
+        matches!(self.intake, Intake::EndToEnd(_))
+    }
+
+    /// Startup checks that need the network: the dead-letter store can be
+    /// written, and the commercetools and Fluent credentials are accepted.
+    /// Refused credentials and an unusable store are errors (the message
+    /// names the setting); a dependency that cannot be reached is only
+    /// logged: it is reported down and the connector waits for it.
+    pub async fn check(&self) -> Result<(), RunnerError> {
+        let origin = self.plan.doc.origin().to_owned();
+        self.dead_letters
+            .check()
+            .await
+            .map_err(|error| RunnerError::Backend {
+                origin: origin.clone(),
+                message: format!("runtime.dead-letter: {error}"),
+            })?;
+        if let Some(commercetools) = self.commercetools() {
+            match commercetools.authenticate().await {
+                Ok(()) => {}
+                Err(error) if error.is_auth() => {
+                    return Err(RunnerError::Credentials {
+                        origin,
+                        dependency: connect_commercetools::DEPENDENCY,
+                        message: error.to_string(),
+                    });
+                }
+                Err(error) => {
+                    self.health
+                        .down(connect_commercetools::DEPENDENCY, &error.to_string());
+                    tracing::warn!(%error, "commercetools cannot be reached now; starting anyway, messages wait until it answers");
+                }
+            }
+        }
+        if let Some(fluent) = self.fluent() {
+            match fluent.authenticate().await {
+                Ok(()) => {}
+                Err(error) if error.is_auth() => {
+                    return Err(RunnerError::Credentials {
+                        origin,
+                        dependency: connect_fluent::DEPENDENCY,
+                        message: error.to_string(),
+                    });
+                }
+                Err(error) => {
+                    self.health.down(connect_fluent::DEPENDENCY, &error.to_string());
+                    tracing::warn!(%error, "Fluent cannot be reached now; starting anyway, messages wait until it answers");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` fires (or, for closed in-memory queues, until
+    /// everything was handled): the first stage stops intake and finishes
+    /// or returns in-flight messages within `shutdown-timeout`; the second
+    /// returns everything at once.
     pub async fn run(self, shutdown: Shutdown) -> RunReport {
         tracing::info!(
             connector = %self.plan.config.connector_name,
             routes = self.plan.config.routes.len(),
             ct_queue = %self.plan.config.ct_queue.kind,
             event_queue = %self.plan.config.event_queue.kind,
+            end_to_end = self.is_end_to_end(),
             "connector starting"
         );
-        let listening = tokio::spawn(self.listener.run(shutdown.clone()));
-        let running = tokio::spawn(self.runtime.run(shutdown.clone()));
-        let listener = match listening.await {
-            Ok(report) => report,
-            Err(error) => {
-                tracing::error!(%error, "the listener task failed");
-                ListenerReport {
-                    metrics: self.listener_metrics.snapshot(),
-                }
-            }
+        let listening = match self.intake {
+            Intake::Forwarding(listener) => Some(tokio::spawn(listener.run(shutdown.clone()))),
+            Intake::EndToEnd(_) => None,
         };
-        let runtime = match running.await {
-            Ok(report) => report,
-            Err(error) => {
-                tracing::error!(%error, "the runtime task failed");
-                connect_core::runtime::RunReport {
-                    metrics: self.metrics.snapshot(),
-                    released: 0,
-                    interrupted: 0,
+        let runtime = self.runtime.run(shutdown.clone()).await;
+        let listener = match listening {
+            Some(listening) => match listening.await {
+                Ok(report) => report,
+                Err(error) => {
+                    tracing::error!(%error, "the listener task failed");
+                    ListenerReport {
+                        metrics: self.listener_metrics.snapshot(),
+                    }
                 }
-            }
+            },
+            None => ListenerReport {
+                metrics: self.listener_metrics.snapshot(),
+            },
         };
         tracing::info!(
             received = listener.metrics.received,
             succeeded = runtime.metrics.succeeded,
             dead_lettered = runtime.metrics.dead_lettered + listener.metrics.dead_lettered,
+            returned = runtime.returned + runtime.interrupted,
             "connector stopped"
         );
         RunReport { runtime, listener }
     }
 
-    /// Sends the dead letters `select` picks back to the event queue (raw
-    /// payloads through the listener's translation) and removes them.
+    /// Replays the dead letters `select` picks, until done or `shutdown`.
+    ///
+    /// A durable event queue (SQS) receives each message, and its letter is
+    /// removed once the queue accepted it. With an in-memory event queue the
+    /// messages are handled here, by this connector's runtime, and a letter
+    /// is removed only once its message was settled (handled, or
+    /// dead-lettered again as a new letter). Either way, a letter is never
+    /// removed before its message is safe, and an interrupted replay leaves
+    /// the rest in the store.
     pub async fn replay_dead_letters(
-        &self,
+        self,
         select: impl Fn(&DeadLetter) -> bool + Send,
+        shutdown: Shutdown,
     ) -> Result<ReplayReport, RunnerError> {
-        dead_letter::replay(
+        let plan = ReplayPlan::read(
             self.dead_letters.as_ref(),
-            self.event_queue.sink.as_ref(),
             Some(self.plan.translator.as_ref()),
             select,
         )
-        .await
-        .map_err(Into::into)
-    }
-
-    /// Runs only the runtime (no listener) until `expected` messages have
-    /// settled (succeeded, filtered, coalesced or dead-lettered) or `shutdown`
-    /// fires. Used after a replay into an in-memory event queue, which
-    /// nothing else would read.
-    pub async fn drain(
-        self,
-        expected: u64,
-        shutdown: Shutdown,
-    ) -> connect_core::runtime::RunReport {
-        let metrics = Arc::clone(&self.metrics);
-        let stop = shutdown.clone();
-        let watcher = tokio::spawn(async move {
-            loop {
-                if metrics
-                    .wait_until(|m| m.settled() >= expected, Duration::from_secs(3600))
-                    .await
-                    .is_ok()
-                {
-                    break;
-                }
-            }
-            stop.trigger();
-        });
-        let report = self.runtime.run(shutdown).await;
-        watcher.abort();
-        report
+        .await?;
+        if self.event_queue.sink.is_durable() {
+            let stop = shutdown.triggered();
+            return Ok(replay_to(
+                self.dead_letters.as_ref(),
+                self.event_queue.sink.as_ref(),
+                plan,
+                stop,
+            )
+            .await?);
+        }
+        let mut report = ReplayReport {
+            failed: plan.failed,
+            ignored: plan.ignored.len(),
+            ..ReplayReport::default()
+        };
+        self.dead_letters.remove(&plan.ignored).await?;
+        let total = plan.messages.len();
+        if total == 0 {
+            return Ok(report);
+        }
+        let source = Arc::new(ReplaySource::new(plan.messages));
+        let runtime = Runtime::new(Arc::clone(&self.plan.router), Arc::clone(&source) as _)
+            .with_source_name("dead-letters")
+            .with_config(&self.plan.config.runtime)
+            .with_receive(64, Duration::from_millis(50))
+            .with_dead_letters(Arc::clone(&self.dead_letters))
+            .with_services(Arc::clone(&self.plan.services))
+            .with_health(Arc::clone(&self.health));
+        let metrics = runtime.metrics();
+        runtime.run(shutdown).await;
+        let settled = source.settled();
+        self.dead_letters.remove(&settled).await?;
+        report.replayed = settled.len();
+        report.interrupted = total - settled.len();
+        report.failed_again = usize::try_from(metrics.snapshot().dead_lettered).unwrap_or(usize::MAX);
+        if report.failed_again > 0 {
+            tracing::warn!(
+                failed_again = report.failed_again,
+                "some replayed messages failed again; they are back in the dead-letter store"
+            );
+        }
+        Ok(report)
     }
 
     pub(crate) fn router(&self) -> &Arc<Router> {

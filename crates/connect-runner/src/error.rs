@@ -27,12 +27,33 @@ pub enum RunnerError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A dependency refused the connector's credentials at startup.
+    #[error("{origin}: {dependency} refused the credentials: {message}")]
+    Credentials {
+        /// The configuration file.
+        origin: String,
+        /// `commercetools` or `fluent`.
+        dependency: &'static str,
+        /// The client's error, naming the settings to check.
+        message: String,
+    },
     /// The commercetools client cannot be created or failed.
     #[error("commercetools: {0}")]
     Commercetools(#[from] connect_commercetools::Error),
     /// The Fluent client cannot be created or failed.
     #[error("Fluent: {0}")]
     Fluent(#[from] connect_fluent::Error),
+    /// A backfill stopped early because commercetools failed; the summary
+    /// says what was done and where to resume.
+    #[error("{origin}: the backfill stopped: {cause}")]
+    Interrupted {
+        /// The configuration file.
+        origin: String,
+        /// What was done.
+        summary: Box<crate::backfill::BackfillSummary>,
+        /// Why it stopped.
+        cause: String,
+    },
     /// The dead-letter store failed.
     #[error(transparent)]
     DeadLetters(#[from] DeadLetterError),
@@ -47,7 +68,7 @@ impl RunnerError {
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
-            Self::Config(_) | Self::Routes { .. } | Self::Backend { .. }
+            Self::Config(_) | Self::Routes { .. } | Self::Backend { .. } | Self::Credentials { .. }
         )
     }
 }

@@ -34,15 +34,16 @@ use connect_customer_sync as _;
 
 pub use backends::QueuePair;
 pub use backfill::{BackfillOptions, BackfillProgress, BackfillSummary};
-pub use connector::{Connector, ConnectorBuilder, Plan, RunReport};
+pub use connector::{CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, RunReport};
 pub use error::RunnerError;
 pub use logging::{LogFormat, init as init_logging};
 
-/// Reads `path`, builds the connector with every linked handler, and runs it
-/// until SIGINT or SIGTERM.
+/// Reads `path`, builds the connector with every linked handler, checks the
+/// credentials and the dead-letter store, and runs it until SIGINT or
+/// SIGTERM (a second signal stops it at once).
 pub async fn run(path: impl AsRef<std::path::Path>) -> Result<RunReport, RunnerError> {
+    let shutdown = connect_core::runtime::Shutdown::on_signals();
     let connector = Connector::from_file(path).await?;
-    Ok(connector
-        .run(connect_core::runtime::Shutdown::on_signals())
-        .await)
+    connector.check().await?;
+    Ok(connector.run(shutdown).await)
 }

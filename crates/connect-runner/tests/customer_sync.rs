@@ -11,6 +11,7 @@ use common::{Harness, yaml_with_filter};
 use connect_commercetools::{Address, CustomerDraft, CustomerUpdateAction};
 use connect_core::dead_letter::{DeadLetterStore, FailureKind};
 use connect_core::queue::{MemoryQueue, RawPayload, Sink};
+use connect_core::runtime::Shutdown;
 use connect_runner::BackfillOptions;
 use connect_testkit::Fault;
 use connect_testkit::commercetools::NotificationFormat;
@@ -367,6 +368,7 @@ async fn backfill_pushes_every_customer_through_the_same_route() {
                 page_size: 300,
                 ..BackfillOptions::default()
             },
+            Shutdown::new(),
             |_| reports += 1,
         )
         .await
@@ -383,7 +385,7 @@ async fn backfill_pushes_every_customer_through_the_same_route() {
 
     // Running it again writes nothing: everything is unchanged.
     let again = connector
-        .backfill_customers(BackfillOptions::default(), |_| {})
+        .backfill_customers(BackfillOptions::default(), Shutdown::new(), |_| {})
         .await
         .unwrap();
     assert_eq!(again.unchanged, 2_000, "{again:?}");

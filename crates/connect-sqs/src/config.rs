@@ -91,6 +91,16 @@ pub struct SqsQueueConfig {
     /// visibility timeout, so a handler that runs longer keeps its message.
     #[serde(default = "default_true")]
     pub heartbeat: bool,
+    /// How long an acknowledgement (a delete) or a visibility change waits
+    /// for others to share its batch call (up to 10 entries per call).
+    /// Longer windows mean fewer SQS requests per message; a crash loses at
+    /// most this much of acknowledgements (those messages are delivered
+    /// again, which is harmless).
+    #[serde(
+        default = "default_batch_window",
+        deserialize_with = "connect_core::config::duration"
+    )]
+    pub batch_window: Duration,
     /// How long a body that cannot be decoded stays hidden before it is
     /// received again (and counted again towards the queue's
     /// `maxReceiveCount`, after which SQS moves it to the queue's
@@ -122,6 +132,9 @@ fn default_visibility_timeout() -> Duration {
 fn default_true() -> bool {
     true
 }
+fn default_batch_window() -> Duration {
+    Duration::from_millis(50)
+}
 fn default_undecodable_delay() -> Duration {
     Duration::from_secs(15 * 60)
 }
@@ -141,6 +154,7 @@ impl SqsQueueConfig {
             batch_size: default_batch_size(),
             visibility_timeout: default_visibility_timeout(),
             heartbeat: true,
+            batch_window: default_batch_window(),
             undecodable_delay: default_undecodable_delay(),
             message_group_id: default_message_group(),
             max_message_size: None,
@@ -186,6 +200,13 @@ impl SqsQueueConfig {
     #[must_use]
     pub fn with_heartbeat(mut self, heartbeat: bool) -> Self {
         self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Sets how long settlements wait to share a batch call.
+    #[must_use]
+    pub fn with_batch_window(mut self, window: Duration) -> Self {
+        self.batch_window = window;
         self
     }
 
@@ -256,6 +277,12 @@ impl SqsQueueConfig {
             return Err(format!(
                 "wait-time is {:?}; SQS long polling waits at most 20s, write `wait-time: 20s` or less",
                 self.wait_time
+            ));
+        }
+        if self.batch_window > Duration::from_secs(5) {
+            return Err(format!(
+                "batch-window is {:?}; keep it short (at most 5s, default 50ms): acknowledgements wait that long",
+                self.batch_window
             ));
         }
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {

@@ -14,7 +14,7 @@ use connect_core::QueueError;
 use connect_core::queue::{Acker, Delivery, QueueItem, Sink, Source};
 use tokio::time::Instant;
 
-use crate::batcher::Deleter;
+use crate::batcher::Settler;
 use crate::client::{Outgoing, QueueClient, chunk_batches, client_for};
 use crate::config::{DEFAULT_MAX_MESSAGE_SIZE, MAX_VISIBILITY_TIMEOUT, SqsQueueConfig, ceil_secs};
 use crate::error::SqsError;
@@ -43,15 +43,18 @@ pub const ATTR_SEQUENCE_NUMBER: &str = "sqs-sequence-number";
 ///   `RawPayload`'s attributes carry the transport's (`sqs-message-id`,
 ///   `sqs-receive-count`, `sqs-sent-timestamp`, FIFO group and sequence
 ///   number, and every string message attribute under its own name).
-/// - **ack** deletes the message. Deletes are gathered into
-///   `DeleteMessageBatch` calls (flushed at 10 or after 5 ms); the ack
-///   resolves once SQS confirmed the delete.
+/// - **ack** deletes the message. Deletes of many messages are gathered
+///   into `DeleteMessageBatch` calls (flushed at 10 entries, or when the
+///   oldest has waited `batch-window`); the ack resolves once SQS confirmed
+///   the delete.
 /// - **nack(delay)** sets the message's visibility timeout to `delay`
 ///   (whole seconds, rounded up, capped at SQS's 12 hours from receipt), so
 ///   SQS delivers it again after the delay with a higher receive count.
+///   Visibility changes are batched like deletes
+///   (`ChangeMessageVisibilityBatch`); `nack(0)` returns a message at once.
 /// - **release** (a delivery dropped unsettled) makes the message visible
-///   at once, best effort, from a task on the current tokio runtime; without
-///   one it reappears when its visibility timeout passes.
+///   at once, best effort, through the same batches; if the process dies
+///   first, it reappears when its visibility timeout passes.
 /// - **heartbeat** (on by default): every half visibility timeout, messages
 ///   still held get their visibility extended, so handlers that outlive the
 ///   timeout keep their message and nobody else receives it meanwhile.
@@ -71,7 +74,7 @@ pub const ATTR_SEQUENCE_NUMBER: &str = "sqs-sequence-number";
 /// long poll) may leave the messages of that answer hidden until their
 /// visibility timeout passes; they are then delivered again, nothing is lost.
 ///
-/// Clones share the client, the delete batcher and the heartbeat.
+/// Clones share the client, the settlement batcher and the heartbeat.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -121,7 +124,7 @@ pub(crate) struct Shared {
     config: SqsQueueConfig,
     fifo: bool,
     max_message_size: AtomicUsize,
-    deleter: Deleter,
+    settler: Settler,
     tracker: Option<Tracker>,
 }
 
@@ -168,7 +171,7 @@ impl<T: QueueItem> SqsQueue<T> {
 
     /// Uses `client` (built by the caller, e.g. with explicit credentials)
     /// for the queue in `config`. Must be called inside a tokio runtime: it
-    /// starts the delete batcher and the heartbeat. The size limit is
+    /// starts the settlement batcher and the heartbeat. The size limit is
     /// `max-message-size`, else 256 KiB until [`info`](Self::info) reads the
     /// queue's own.
     pub fn from_client(client: Client, config: &SqsQueueConfig) -> Result<Self, SqsError> {
@@ -176,7 +179,7 @@ impl<T: QueueItem> SqsQueue<T> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| SqsError::NoRuntime)?;
         let client = QueueClient::new(client, config.queue_url.trim());
         let shared = Arc::new(Shared {
-            deleter: Deleter::spawn(client.clone(), &handle),
+            settler: Settler::spawn(client.clone(), config.batch_window, &handle),
             tracker: config
                 .heartbeat
                 .then(|| Tracker::new(config.visibility_timeout)),
@@ -443,6 +446,10 @@ impl<T: QueueItem> Sink<T> for SqsQueue<T> {
         }
         Ok(())
     }
+
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
 
 struct SqsAcker {
@@ -468,11 +475,7 @@ impl<T: Send + 'static> Acker<T> for SqsAcker {
         if let (Some(tracker), Some(id)) = (&self.shared.tracker, self.tracked) {
             tracker.untrack(id);
         }
-        let receipt = self.receipt;
-        self.shared
-            .deleter
-            .delete(&self.shared.client, receipt)
-            .await?;
+        self.shared.settler.delete(self.receipt).await?;
         Ok(())
     }
 
@@ -482,8 +485,8 @@ impl<T: Send + 'static> Acker<T> for SqsAcker {
         }
         let secs = self.delay_secs(delay);
         self.shared
-            .client
-            .change_visibility(&self.receipt, secs)
+            .settler
+            .change_visibility(self.receipt, secs)
             .await?;
         Ok(())
     }
@@ -492,22 +495,7 @@ impl<T: Send + 'static> Acker<T> for SqsAcker {
         if let (Some(tracker), Some(id)) = (&self.shared.tracker, self.tracked) {
             tracker.untrack(id);
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move {
-                    if let (Some(tracker), Some(id)) = (&self.shared.tracker, self.tracked) {
-                        tracker.untrack_and_settle(id).await;
-                    }
-                    if let Err(error) = self.shared.client.change_visibility(&self.receipt, 0).await {
-                        tracing::debug!(%error, "cannot release a message; it reappears after its visibility timeout");
-                    }
-                });
-            }
-            Err(_) => tracing::debug!(
-                queue = %self.shared.client.name,
-                "released outside a tokio runtime; the message reappears after its visibility timeout"
-            ),
-        }
+        self.shared.settler.change_visibility_later(self.receipt, 0);
     }
 }
 

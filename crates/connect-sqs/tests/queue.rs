@@ -243,9 +243,13 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_after_max_receive_count(
 
     // Replaying it puts it back through the event queue and removes it.
     let replay_target = MemoryQueue::new("replayed", 10);
-    let report = connect_core::dead_letter::replay(&store, &replay_target, None, |_| true)
+    let plan = connect_core::dead_letter::ReplayPlan::read(&store, None, |_| true)
         .await
         .unwrap();
+    let report =
+        connect_core::dead_letter::replay_to(&store, &replay_target, plan, std::future::pending())
+            .await
+            .unwrap();
     assert_eq!(report.replayed, 1);
     assert_eq!(replay_target.len(), 1);
     assert!(store.list().await.unwrap().is_empty());

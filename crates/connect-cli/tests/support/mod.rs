@@ -596,7 +596,10 @@ pub struct Stopped {
     pub dead_lettered: u64,
     /// Payloads the listener dead-lettered (not commercetools payloads).
     pub malformed: u64,
-    pub released: u64,
+    /// Messages returned to their queue (unstarted, waiting or interrupted).
+    pub returned: u64,
+    /// Of those, messages interrupted while being handled.
+    pub interrupted: u64,
 }
 
 impl Stopped {
@@ -626,7 +629,8 @@ impl Stopped {
             retried: number(" retried"),
             dead_lettered: number(" dead-lettered"),
             malformed: number(" malformed payloads"),
-            released: number(" released"),
+            returned: number(" returned"),
+            interrupted: number(" interrupted"),
         }
     }
 }

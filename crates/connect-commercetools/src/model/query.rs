@@ -147,6 +147,7 @@ impl CustomerQuery {
 pub struct CustomerScan {
     pub(crate) predicate: Option<String>,
     pub(crate) page_size: u32,
+    pub(crate) after: Option<String>,
 }
 
 impl Default for CustomerScan {
@@ -161,7 +162,16 @@ impl CustomerScan {
         Self {
             predicate: None,
             page_size: MAX_LIMIT,
+            after: None,
         }
+    }
+
+    /// Starts after the customer with id `id` (exclusive): resumes an
+    /// interrupted scan from its cursor.
+    #[must_use]
+    pub fn after(mut self, id: impl Into<String>) -> Self {
+        self.after = Some(id.into());
+        self
     }
 
     /// Only customers matching `predicate` (combined with the cursor by `and`),

@@ -189,6 +189,9 @@ pub struct ReplayReport {
     pub failed: Vec<(String, String)>,
     /// Dead letters left in the store because the replay was interrupted.
     pub interrupted: usize,
+    /// Replayed messages that were handled here and failed again (they are
+    /// back in the store as new dead letters).
+    pub failed_again: usize,
 }
 
 /// The dead letters a replay will send, read and translated.

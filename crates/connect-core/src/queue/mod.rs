@@ -108,6 +108,14 @@ pub trait Sink<T: Send + 'static>: Send + Sync {
         }
         Ok(())
     }
+
+    /// `true` when items sent survive the end of this process (a wire
+    /// queue such as SQS); `false` (the default) for in-memory queues. A
+    /// connector whose event queue is not durable keeps each raw payload
+    /// unsettled in the CT queue until its message is settled.
+    fn is_durable(&self) -> bool {
+        false
+    }
 }
 
 /// A settlement in progress (an ack or a nack), as returned by
