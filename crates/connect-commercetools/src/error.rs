@@ -262,7 +262,9 @@ impl Error {
     pub fn is_systemic(&self) -> bool {
         match &self.inner.kind {
             Kind::Auth { status, .. } => *status != 429,
-            Kind::Status { status, .. } => matches!(status, 401 | 403) || (500..600).contains(status),
+            Kind::Status { status, .. } => {
+                matches!(status, 401 | 403) || (500..600).contains(status)
+            }
             Kind::Timeout { .. } | Kind::Network { .. } => true,
             Kind::Decode { .. } | Kind::InvalidRequest { .. } | Kind::Config { .. } => false,
         }

@@ -373,9 +373,9 @@ fn print_backfill(summary: &crate::backfill::BackfillSummary, config: &str) {
     if summary.interrupted {
         println!("  unfinished {:>8}", summary.unfinished);
         match &summary.resume_after {
-            Some(id) => println!(
-                "resume with: connect backfill customers --config {config} --after {id}"
-            ),
+            Some(id) => {
+                println!("resume with: connect backfill customers --config {config} --after {id}")
+            }
             None => println!(
                 "no customer was completed in order: run the same backfill again to resume"
             ),
@@ -469,7 +469,9 @@ async fn replay(
     let interrupted_by_signal = shutdown.clone();
     let report = connector
         .replay_dead_letters(
-            |letter| all || ids.contains(&letter.id) || kind.is_some_and(|k| k.matches(letter.kind)),
+            |letter| {
+                all || ids.contains(&letter.id) || kind.is_some_and(|k| k.matches(letter.kind))
+            },
             shutdown,
         )
         .await?;
@@ -496,11 +498,13 @@ async fn replay(
         );
         return Ok(EXIT_INTERRUPTED);
     }
-    Ok(if report.failed.is_empty() && report.interrupted == 0 && report.failed_again == 0 {
-        EXIT_OK
-    } else {
-        EXIT_PARTIAL
-    })
+    Ok(
+        if report.failed.is_empty() && report.interrupted == 0 && report.failed_again == 0 {
+            EXIT_OK
+        } else {
+            EXIT_PARTIAL
+        },
+    )
 }
 
 /// Backfill progress: a redrawn bar on a terminal, plain lines otherwise.

@@ -451,7 +451,8 @@ impl Connector {
                     });
                 }
                 Err(error) => {
-                    self.health.down(connect_fluent::DEPENDENCY, &error.to_string());
+                    self.health
+                        .down(connect_fluent::DEPENDENCY, &error.to_string());
                     tracing::warn!(%error, "Fluent cannot be reached now; starting anyway, messages wait until it answers");
                 }
             }
@@ -555,7 +556,8 @@ impl Connector {
         self.dead_letters.remove(&settled).await?;
         report.replayed = settled.len();
         report.interrupted = total - settled.len();
-        report.failed_again = usize::try_from(metrics.snapshot().dead_lettered).unwrap_or(usize::MAX);
+        report.failed_again =
+            usize::try_from(metrics.snapshot().dead_lettered).unwrap_or(usize::MAX);
         if report.failed_again > 0 {
             tracing::warn!(
                 failed_again = report.failed_again,

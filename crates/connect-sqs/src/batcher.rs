@@ -59,7 +59,11 @@ impl Settler {
 
     /// Makes the message visible again after `secs`; resolves once SQS
     /// confirmed it.
-    pub(crate) async fn change_visibility(&self, receipt: String, secs: i32) -> Result<(), SqsError> {
+    pub(crate) async fn change_visibility(
+        &self,
+        receipt: String,
+        secs: i32,
+    ) -> Result<(), SqsError> {
         self.settle(receipt, Action::Visibility(secs)).await
     }
 
@@ -162,7 +166,10 @@ async fn run(client: QueueClient, window: Duration, mut rx: mpsc::UnboundedRecei
         let now = Instant::now();
         for pending in [&mut deletes, &mut changes] {
             let expired = pending.since.is_some_and(|since| since + window <= now);
-            if pending.requests.len() >= MAX_BATCH_SIZE || expired || (!open && !pending.requests.is_empty()) {
+            if pending.requests.len() >= MAX_BATCH_SIZE
+                || expired
+                || (!open && !pending.requests.is_empty())
+            {
                 let batch = pending.take();
                 let Ok(permit) = Arc::clone(&flushes).acquire_owned().await else {
                     return;

@@ -552,18 +552,44 @@ impl Connect {
         child.wait().await.expect("reap the child")
     }
 
-    /// SIGTERM, then waits (at most `limit`) for the graceful exit.
-    pub async fn terminate(mut self, limit: Duration) -> Finished {
+    /// Sends `signal` (e.g. `TERM`, `INT`) to the process.
+    pub fn signal(&mut self, signal: &str) {
         let pid = self.pid().to_string();
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{signal}"), &pid])
             .status()
-            .expect("run kill -TERM");
-        assert!(sent.success(), "kill -TERM {pid} failed");
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// SIGTERM, then waits (at most `limit`) for the graceful exit.
+    pub async fn terminate(mut self, limit: Duration) -> Finished {
+        self.signal("TERM");
+        self.wait_finished(limit).await
+    }
+
+    /// SIGTERM; once the process logged that it is shutting down, a second
+    /// SIGTERM; then waits (at most `limit`) for the exit.
+    pub async fn terminate_twice(mut self, limit: Duration) -> Finished {
+        self.signal("TERM");
+        let stderr = self.stderr.clone();
+        eventually(
+            "the first SIGTERM to be seen",
+            Duration::from_secs(10),
+            || async { read(&stderr).contains("shutdown requested").then_some(()) },
+            || tail(&read(&stderr), 20),
+        )
+        .await;
+        self.signal("TERM");
+        self.wait_finished(limit).await
+    }
+
+    /// Waits (at most `limit`) for the process to exit.
+    pub async fn wait_finished(mut self, limit: Duration) -> Finished {
         let status = match tokio::time::timeout(limit, self.child_mut().wait()).await {
             Ok(status) => status.expect("wait for connect"),
             Err(_) => panic!(
-                "`connect` {} did not stop within {limit:?} after SIGTERM\n{}",
+                "`connect` {} did not stop within {limit:?} after the signal\n{}",
                 self.name,
                 self.log_tail(40)
             ),
