@@ -147,6 +147,29 @@ impl ConfigDocument {
         Ok(config)
     }
 
+    /// An error about the node at `path`, with that node's line and column
+    /// (or those of its deepest enclosing node that exists). `path` is
+    /// written like the paths in error messages: keys separated by `.`,
+    /// list positions in brackets, e.g. `routes[0].props.on-delete`.
+    ///
+    /// For checks made after the file was read (e.g. by a handler when its
+    /// route is built), so that their errors point into the file too:
+    ///
+    /// ```
+    /// use connect_core::config::ConfigDocument;
+    ///
+    /// let yaml = "connector-name: x\nroutes:\n  - route: r\n    handler: H\n    props:\n      on-delete: deactivate\n";
+    /// let doc = ConfigDocument::from_yaml("app.yml", yaml);
+    /// let error = doc.error_at("routes[0].props.on-delete", "needs ResourceDeleted in the inclusion filter");
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "app.yml:6:18: routes[0].props.on-delete: needs ResourceDeleted in the inclusion filter"
+    /// );
+    /// ```
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        self.locate(&Problem::at(parse_path(path), message))
+    }
+
     /// The error for `problem`, at the line and column of its node.
     fn locate(&self, problem: &Problem) -> ConfigError {
         match Resolver::prepare(&self.text, self.env.as_ref()) {
@@ -656,6 +679,27 @@ impl ConnectorConfig {
         }
         Ok(())
     }
+}
+
+/// `routes[0].props.on-delete` → `routes`, 0, `props`, `on-delete`.
+fn parse_path(path: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (key, mut rest) = segment
+            .split_once('[')
+            .map_or((segment, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            steps.push(Step::key(key));
+        }
+        while let Some((index, after)) = rest.split_once(']') {
+            match index.parse() {
+                Ok(index) => steps.push(Step::Index(index)),
+                Err(_) => steps.push(Step::key(index)),
+            }
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    steps
 }
 
 /// `true` for a props key that is almost certainly a misspelt
