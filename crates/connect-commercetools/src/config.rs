@@ -94,7 +94,11 @@ impl FromStr for Region {
 
 impl<'de> Deserialize<'de> for Region {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(deserializer)?;
+        let name = connect_core::config::text_where(deserializer, |name| {
+            name.parse::<Region>()
+                .map(drop)
+                .map_err(|error| error.to_string())
+        })?;
         name.parse().map_err(serde::de::Error::custom)
     }
 }
@@ -275,20 +279,23 @@ fn check_url(key: &str, value: &str) -> Result<(), String> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawConfig {
+    #[serde(deserialize_with = "connect_core::config::required_text")]
     project_key: String,
+    #[serde(deserialize_with = "connect_core::config::required_text")]
     client_id: String,
+    #[serde(deserialize_with = "connect_core::config::required_secret")]
     client_secret: Secret,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_http_url")]
     auth_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_http_url")]
     api_url: Option<String>,
     #[serde(default)]
     region: Option<Region>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scope_list")]
     scopes: Option<Vec<String>>,
     #[serde(
         default = "default_request_timeout",
-        deserialize_with = "connect_core::config::duration"
+        deserialize_with = "positive_duration"
     )]
     request_timeout: Duration,
     #[serde(default = "default_max_retries")]
@@ -298,6 +305,87 @@ struct RawConfig {
         deserialize_with = "connect_core::config::duration"
     )]
     retry_initial_backoff: Duration,
+}
+
+/// Reads `auth-url` / `api-url`: an http(s) URL with a host, or empty
+/// (then `region` decides).
+fn optional_http_url<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    struct Url;
+    impl<'de> serde::de::Visitor<'de> for Url {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an http(s) URL")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<String>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<String>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+            let text = connect_core::config::text_where(d, |text| {
+                if text.trim().is_empty() {
+                    return Ok(());
+                }
+                match url::Url::parse(text.trim()) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                        Ok(())
+                    }
+                    Ok(_) | Err(_) => Err(format!(
+                        "`{text}` is not an http(s) URL; write e.g. `https://api.europe-west1.gcp.commercetools.com` (or the auth host for auth-url), or leave both URLs out and set `region`"
+                    )),
+                }
+            })?;
+            Ok(Some(text).filter(|t| !t.trim().is_empty()))
+        }
+    }
+    deserializer.deserialize_option(Url)
+}
+
+/// Reads `scopes`: a list with at least one scope.
+fn scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+    struct Scopes;
+    impl<'de> serde::de::Visitor<'de> for Scopes {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of scopes, e.g. [view_customers:my-project]")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut scopes = Vec::new();
+            while let Some(scope) = seq.next_element::<String>()? {
+                scopes.push(scope);
+            }
+            if scopes.iter().all(|s| s.trim().is_empty()) {
+                return Err(serde::de::Error::custom(
+                    "no scope is listed; customer sync needs `view_customers:{project-key}`, or leave `scopes` out for that default",
+                ));
+            }
+            Ok(scopes)
+        }
+    }
+    struct Wrapper(Vec<String>);
+    impl<'de> Deserialize<'de> for Wrapper {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_seq(Scopes).map(Wrapper)
+        }
+    }
+    Ok(Option::<Wrapper>::deserialize(deserializer)?.map(|w| w.0))
+}
+
+/// Reads `request-timeout`: a duration of more than zero.
+fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    connect_core::config::duration_where(deserializer, |duration| {
+        if duration.is_zero() {
+            Err("the timeout must be more than zero, e.g. `30s`".to_owned())
+        } else {
+            Ok(())
+        }
+    })
 }
 
 fn default_request_timeout() -> Duration {

@@ -7,7 +7,7 @@ use connect_core::listener::{Listener, Translate, Translation};
 use connect_core::queue::{RawPayload, Sink, Source};
 use connect_core::{BoxError, ConnectorConfig, Message, ResourceRef, attributes};
 
-use crate::payload::SubscriptionEvent;
+use crate::payload::{Notification, SubscriptionEvent};
 
 /// The `source` attribute of messages from commercetools.
 pub const SOURCE: &str = "commercetools";
@@ -28,8 +28,18 @@ pub const CT_QUEUE_LISTENER: &str = "ct-queue";
 /// - attributes `source=commercetools`, `project-key`, `format`.
 /// - `id`: the upstream event id when there is one, else a fresh UUID.
 ///
-/// A payload that is not JSON or misses a required field is an `Err` naming
-/// what is missing; the [`Listener`] dead-letters it with its raw body.
+/// A payload that is not JSON, misses a required field, or names a resource
+/// id no commercetools resource can have (empty, over
+/// [`MAX_RESOURCE_ID_CHARS`](crate::payload::MAX_RESOURCE_ID_CHARS)) is an
+/// `Err` naming the problem; the [`Listener`] dead-letters it with its raw
+/// body at once.
+///
+/// Payloads that are about no single resource are acknowledged with one
+/// `INFO` line and [`Translation::Ignore`]: the check commercetools sends
+/// when a Subscription is created, and Event (beta) payloads. With
+/// [`with_project_key`](Self::with_project_key), a payload naming another
+/// project is ignored with a `WARN` line (a Subscription of another project
+/// writes to this queue: fix the Subscription).
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -52,6 +62,7 @@ pub const CT_QUEUE_LISTENER: &str = "ct-queue";
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionTranslator {
     routes: BTreeMap<String, String>,
+    project_key: Option<String>,
 }
 
 impl SubscriptionTranslator {
@@ -59,6 +70,80 @@ impl SubscriptionTranslator {
     pub fn new(route_mapping: BTreeMap<String, String>) -> Self {
         Self {
             routes: route_mapping,
+            project_key: None,
+        }
+    }
+
+    /// Accepts only payloads of project `project_key` (the configuration's
+    /// `commercetools.project-key`): a payload that names another project is
+    /// ignored with a warning instead of being processed against this one.
+    /// Payloads that name no project are accepted.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use connect_commercetools::SubscriptionTranslator;
+    /// use connect_core::listener::{Translate, Translation};
+    /// use connect_core::queue::RawPayload;
+    ///
+    /// let translator = SubscriptionTranslator::new(BTreeMap::from([(
+    ///     "customer".to_owned(),
+    ///     "commercetools.connect.customer.upsert".to_owned(),
+    /// )]))
+    /// .with_project_key("shop");
+    /// let other = RawPayload::new(r#"{"notificationType": "ResourceCreated", "projectKey": "other-shop",
+    ///     "resource": {"typeId": "customer", "id": "c-1"}, "version": 1,
+    ///     "modifiedAt": "2024-01-30T08:00:00.000Z"}"#);
+    /// assert!(matches!(translator.translate(&other).unwrap(), Translation::Ignore(_)));
+    /// ```
+    #[must_use]
+    pub fn with_project_key(mut self, project_key: impl Into<String>) -> Self {
+        self.project_key = Some(project_key.into());
+        self
+    }
+
+    /// The project accepted, when set with [`with_project_key`](Self::with_project_key).
+    pub fn project_key(&self) -> Option<&str> {
+        self.project_key.as_deref()
+    }
+
+    /// Translates a parsed payload: a message, or why it is ignored (logged
+    /// at `INFO`, or `WARN` for another project).
+    pub fn translate_notification(&self, notification: Notification) -> Translation {
+        if let (Some(ours), Some(theirs)) = (&self.project_key, notification.project_key())
+            && ours != theirs
+        {
+            let reason = format!(
+                "payload of commercetools project `{theirs}`, but this connector serves `{ours}`; a Subscription of `{theirs}` writes to this queue: point it elsewhere"
+            );
+            tracing::warn!(project_key = theirs, expected = %ours, "{reason}");
+            return Translation::Ignore(reason);
+        }
+        match notification {
+            Notification::Resource(event) => self.translate_event(event),
+            Notification::SubscriptionCheck {
+                subscription_id,
+                format,
+                ..
+            } => {
+                let reason = format!(
+                    "subscription check for new Subscription {subscription_id} ({format}): the destination works"
+                );
+                tracing::info!(%subscription_id, %format, "commercetools subscription check received; acknowledged");
+                Translation::Ignore(reason)
+            }
+            Notification::Event {
+                event_type,
+                resource_type,
+                format,
+                ..
+            } => {
+                let resource_type = resource_type.unwrap_or_default();
+                let reason = format!(
+                    "commercetools Event `{event_type}` ({resource_type}, {format}) is about no single resource; Events are not routed"
+                );
+                tracing::info!(%event_type, %resource_type, %format, "commercetools Event payload ignored: Events are not routed");
+                Translation::Ignore(reason)
+            }
         }
     }
 
@@ -105,8 +190,8 @@ impl SubscriptionTranslator {
 
 impl Translate for SubscriptionTranslator {
     fn translate(&self, raw: &RawPayload) -> Result<Translation, BoxError> {
-        let event = SubscriptionEvent::parse(&raw.body)?;
-        Ok(self.translate_event(event))
+        let notification = Notification::parse(&raw.body)?;
+        Ok(self.translate_notification(notification))
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connect_commercetools::payload::{PayloadFormat, SubscriptionEvent};
+use connect_commercetools::payload::{
+    Notification, PayloadError, PayloadFormat, SubscriptionEvent,
+};
 use connect_commercetools::{Customer, SubscriptionTranslator, ct_queue_listener};
 use connect_core::Message;
 use connect_core::dead_letter::MemoryDeadLetters;
@@ -407,4 +409,278 @@ fn escaped_strings_and_wrong_types_are_handled() {
 
     let array = SubscriptionEvent::parse("[1, 2]").unwrap_err().to_string();
     assert!(array.contains("is an array, not a JSON object"), "{array}");
+}
+
+/// The check commercetools sends when a Subscription is created: a
+/// `ResourceCreated` notification about the Subscription itself (what
+/// commercetools' own SDK tests wait for after creating one).
+const SUBSCRIPTION_CHECK: &str = r#"{"notificationType": "ResourceCreated", "projectKey": "fluent-ct-dev",
+    "resource": {"typeId": "subscription", "id": "8062243c-46fc-40b5-88a4-75e2216aef75"},
+    "version": 1, "modifiedAt": "2024-01-30T08:00:00.000Z"}"#;
+
+/// An Event (beta) payload, as in commercetools' Events reference.
+const IMPORT_EVENT: &str = r#"{"id": "3b364ca2-cbe5-42b4-a85a-37d4e57d659e", "notificationType": "Event",
+    "resourceType": "import-api", "type": "ImportContainerCreated",
+    "data": {"version": 1, "key": "my-import-container"}, "createdAt": "2025-03-26T17:28:20.397Z"}"#;
+
+fn ignored(translator: &SubscriptionTranslator, body: &str) -> String {
+    match translator.translate(&RawPayload::new(body)) {
+        Ok(Translation::Ignore(reason)) => reason,
+        Ok(Translation::Message(message)) => panic!("routed: {message:?}"),
+        Err(error) => panic!("refused: {error}"),
+    }
+}
+
+#[test]
+fn the_subscription_check_is_acknowledged_in_every_format() {
+    // Even when someone maps `subscription` to a route.
+    let translator = SubscriptionTranslator::new(BTreeMap::from([
+        ("customer".to_owned(), ROUTE.to_owned()),
+        ("subscription".to_owned(), ROUTE.to_owned()),
+    ]));
+    let cloudevent = format!(
+        r#"{{"specversion": "1.0", "id": "e-1", "type": "com.commercetools.subscription.change.ResourceCreated",
+            "source": "/fluent-ct-dev/subscriptions", "data": {SUBSCRIPTION_CHECK}}}"#
+    );
+    let eventbridge = format!(
+        r#"{{"version": "0", "id": "e-2", "detail-type": "ResourceCreated",
+            "source": "aws.partner/commercetools.com/fluent-ct-dev/sub", "detail": {SUBSCRIPTION_CHECK}}}"#
+    );
+    for body in [SUBSCRIPTION_CHECK, &cloudevent, &eventbridge] {
+        let reason = ignored(&translator, body);
+        assert!(
+            reason.contains("subscription check for new Subscription 8062243c"),
+            "{reason}"
+        );
+    }
+    assert!(matches!(
+        Notification::parse(SUBSCRIPTION_CHECK).unwrap(),
+        Notification::SubscriptionCheck { .. }
+    ));
+    let error = SubscriptionEvent::parse(SUBSCRIPTION_CHECK).unwrap_err();
+    assert!(
+        matches!(error, PayloadError::NotAboutAResource(_)),
+        "{error}"
+    );
+}
+
+#[test]
+fn event_payloads_are_acknowledged_not_dead_lettered() {
+    let cloudevent = r#"{"specversion": "1.0", "id": "e-3", "source": "/fluent-ct-dev/import-api",
+        "type": "com.commercetools.import-api.event.ImportContainerCreated", "data": {"key": "c"}}"#;
+    for body in [IMPORT_EVENT, cloudevent] {
+        let reason = ignored(&translator(), body);
+        assert!(
+            reason.contains("Event `ImportContainerCreated` (import-api"),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn payloads_of_another_project_are_ignored_once_the_project_is_known() {
+    let ours = translator().with_project_key("fluent-ct-dev");
+    assert_eq!(ours.project_key(), Some("fluent-ct-dev"));
+    let other = fixtures::CHANGE_RESOURCE_CREATED.replace("fluent-ct-dev", "someone-else");
+    let reason = ignored(&ours, &other);
+    assert!(
+        reason.contains("payload of commercetools project `someone-else`, but this connector serves `fluent-ct-dev`"),
+        "{reason}"
+    );
+    // The envelope's project counts when the payload names none.
+    let eventbridge = fixtures::EVENTBRIDGE_RESOURCE_CREATED
+        .replace("\"projectKey\": \"fluent-ct-dev\",", "")
+        .replace(
+            "commercetools.com/fluent-ct-dev/",
+            "commercetools.com/someone-else/",
+        );
+    assert!(ignored(&ours, &eventbridge).contains("`someone-else`"));
+    // Our project, and payloads naming none, are processed.
+    for body in [
+        fixtures::CHANGE_RESOURCE_CREATED.to_owned(),
+        fixtures::CHANGE_RESOURCE_CREATED.replace("\"projectKey\": \"fluent-ct-dev\",", ""),
+    ] {
+        assert!(matches!(
+            ours.translate(&RawPayload::new(body)).unwrap(),
+            Translation::Message(_)
+        ));
+    }
+    // Without a project key, every project is processed (as before).
+    assert!(matches!(
+        translator().translate(&RawPayload::new(other)).unwrap(),
+        Translation::Message(_)
+    ));
+}
+
+#[test]
+fn impossible_resource_ids_are_refused_at_once() {
+    let long = "a".repeat(100_000);
+    let cases = [
+        ("", "`resource.id` is empty"),
+        ("   ", "`resource.id` is empty"),
+        (
+            long.as_str(),
+            "`resource.id` is 100000 characters long (at most 256",
+        ),
+        ("c-1\\u0000", "`resource.id` holds control characters"),
+    ];
+    for (id, needle) in cases {
+        let body = fixtures::CHANGE_RESOURCE_CREATED.replace(CUSTOMER_ID, id);
+        let error = translator()
+            .translate(&RawPayload::new(body))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(needle), "{error}");
+        assert!(
+            error.contains("commercetools resource id is a UUID"),
+            "{error}"
+        );
+    }
+    // A 256-character id is still accepted.
+    let body = fixtures::CHANGE_RESOURCE_CREATED.replace(CUSTOMER_ID, &"b".repeat(256));
+    assert!(matches!(
+        translator().translate(&RawPayload::new(body)).unwrap(),
+        Translation::Message(_)
+    ));
+}
+
+#[tokio::test]
+async fn the_listener_acknowledges_checks_and_events_and_dead_letters_bad_ids() {
+    let ct_queue = MemoryQueue::<RawPayload>::new("ct-queue", 100);
+    let events = MemoryQueue::<Message>::new("events", 100);
+    let dead_letters = Arc::new(MemoryDeadLetters::new());
+    let bodies = [
+        SUBSCRIPTION_CHECK.to_owned(),
+        IMPORT_EVENT.to_owned(),
+        fixtures::CHANGE_RESOURCE_CREATED.replace(CUSTOMER_ID, ""),
+        fixtures::CHANGE_RESOURCE_CREATED.replace("fluent-ct-dev", "someone-else"),
+        fixtures::CHANGE_RESOURCE_UPDATED.to_owned(),
+    ];
+    for body in &bodies {
+        ct_queue.send(RawPayload::new(body.clone())).await.unwrap();
+    }
+    ct_queue.close();
+    let listener = ct_queue_listener(
+        Arc::new(ct_queue.clone()),
+        translator().with_project_key("fluent-ct-dev"),
+        Arc::new(events.clone()),
+    )
+    .with_dead_letters(dead_letters.clone());
+    let report = tokio::time::timeout(Duration::from_secs(10), listener.run(Shutdown::new()))
+        .await
+        .expect("the listener stops when the closed CT queue is drained");
+    assert_eq!(report.metrics.received, 5);
+    assert_eq!(report.metrics.ignored, 3, "check, Event, other project");
+    assert_eq!(report.metrics.dead_lettered, 1, "the empty id");
+    assert_eq!(report.metrics.forwarded, 1);
+    assert!(ct_queue.is_idle(), "every payload was acknowledged");
+    let letters = dead_letters.snapshot();
+    assert!(
+        letters[0].error.contains("`resource.id` is empty"),
+        "{}",
+        letters[0].error
+    );
+    let messages = take(&events, 1).await;
+    assert_eq!(messages[0].event_type.as_deref(), Some("ResourceUpdated"));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values shaped like subscription payloads, with random holes.
+    fn payloadish() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            Just(json!("")),
+            Just(json!("customer")),
+            Just(json!("subscription")),
+            Just(json!("Message")),
+            Just(json!("Event")),
+            Just(json!("ResourceCreated")),
+            Just(json!("fluent-ct-dev")),
+            Just(json!("1.0")),
+            Just(json!("aws.partner/commercetools.com/p/s")),
+            Just(json!(null)),
+            Just(json!(7)),
+            Just(json!(-1)),
+            Just(json!(1.5)),
+            Just(json!([1])),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        let leaf = text.boxed();
+        leaf.prop_recursive(3, 40, 8, |inner| {
+            let keys = prop_oneof![
+                Just("notificationType"),
+                Just("type"),
+                Just("resource"),
+                Just("typeId"),
+                Just("id"),
+                Just("projectKey"),
+                Just("version"),
+                Just("resourceVersion"),
+                Just("sequenceNumber"),
+                Just("payloadNotIncluded"),
+                Just("payloadType"),
+                Just("specversion"),
+                Just("data"),
+                Just("detail"),
+                Just("detail-type"),
+                Just("source"),
+                Just("resourceType"),
+            ];
+            prop::collection::btree_map(keys, inner, 0..8).prop_map(|map| {
+                Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            })
+        })
+    }
+
+    fn check(translator: &SubscriptionTranslator, body: &str) {
+        match translator.translate(&RawPayload::new(body)) {
+            Ok(Translation::Message(message)) => {
+                let resource = message
+                    .resource
+                    .expect("a routed message names its resource");
+                assert!(!resource.id.trim().is_empty(), "{body}");
+                assert!(resource.id.chars().count() <= 256, "{body}");
+            }
+            Ok(Translation::Ignore(reason)) => assert!(!reason.is_empty()),
+            Err(error) => assert!(!error.to_string().is_empty()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_text_never_panics(body in "\\PC{0,300}") {
+            check(&translator().with_project_key("fluent-ct-dev"), &body);
+        }
+
+        #[test]
+        fn arbitrary_payload_shaped_json_never_panics(value in payloadish()) {
+            check(&translator().with_project_key("fluent-ct-dev"), &value.to_string());
+        }
+
+        #[test]
+        fn mangled_fixtures_never_panic(
+            fixture in prop::sample::select(vec![
+                fixtures::CHANGE_RESOURCE_CREATED,
+                fixtures::CLOUDEVENTS_RESOURCE_UPDATED,
+                fixtures::EVENTBRIDGE_RESOURCE_CREATED,
+                fixtures::PLATFORM_MESSAGE_CUSTOMER_CREATED,
+            ]),
+            cut in 0usize..2000,
+            insert in "\\PC{0,5}",
+        ) {
+            let mut body = fixture.to_owned();
+            let mut at = cut.min(body.len());
+            while !body.is_char_boundary(at) {
+                at -= 1;
+            }
+            body.insert_str(at, &insert);
+            check(&translator(), &body);
+            body.truncate(at);
+            check(&translator(), &body);
+        }
+    }
 }

@@ -297,3 +297,24 @@ fn reading_a_missing_file_names_it() {
         "{error}"
     );
 }
+
+#[test]
+fn error_at_points_at_the_node_or_its_deepest_existing_parent() {
+    let doc = doc(FULL);
+    let at = |path: &str| {
+        let error = doc.error_at(path, "checked later");
+        (error.line(), error.to_string())
+    };
+    let (line, text) = at("routes[0].props.username-template");
+    assert_eq!(line, Some(35), "{text}");
+    assert!(
+        text.ends_with(": routes[0].props.username-template: checked later"),
+        "{text}"
+    );
+    assert_eq!(at("runtime.backoff.max").0, Some(24));
+    // A key that is not written: its enclosing block.
+    let (line, text) = at("routes[0].props.on-delete");
+    assert_eq!(line, Some(33), "the props block: {text}");
+    // A position past the end of a list: the list.
+    assert_eq!(at("routes[5]").0, Some(30));
+}

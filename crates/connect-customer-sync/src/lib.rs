@@ -5,9 +5,11 @@
 //! the route [`CUSTOMER_ROUTE`]. For each message it fetches the customer
 //! from commercetools by id, maps it ([`CustomerMapper`]), looks it up in
 //! Fluent by `ref`, and creates it or updates only what changed. It never
-//! overwrites Fluent with an older commercetools version, treats a deleted
-//! customer as done (or marks it deleted, with `on-delete: deactivate`), and
-//! handles over-long values as configured (`overlong-fields`).
+//! overwrites Fluent with an older commercetools version, never writes to a
+//! Fluent customer of another retailer, treats a deleted customer as done
+//! (or marks it deleted, with `on-delete: deactivate`), and handles
+//! over-long values as configured (`overlong-fields`) without ever cutting
+//! a value a cut would make wrong. The whole mapping is in `docs/mapping.md`.
 //!
 //! Partners extend it by reusing [`CustomerSync`] in their own handler:
 //!
@@ -49,7 +51,8 @@ pub use mapping::{
     CustomerMapper, FluentCustomerDraft, MappingError, attribute, contact_address, limits,
 };
 pub use settings::{
-    CustomFieldSelection, CustomerSyncSettings, Field, OnDelete, Overlong, UsernameTemplate,
+    CustomFieldSelection, CustomerSyncSettings, DELETION_EVENTS, Field, OnDelete, Overlong, PROPS,
+    UsernameTemplate,
 };
 pub use sync::{CustomerSync, outcome};
 

@@ -42,6 +42,9 @@ pub mod attribute {
     pub const CUSTOM: &str = "custom.";
     /// Fields that were cut to Fluent's limits, comma-separated.
     pub const TRUNCATED: &str = "truncated";
+    /// Fields left out because they were over Fluent's limits and a cut
+    /// would have made them wrong (phone, country), comma-separated.
+    pub const OMITTED: &str = "omitted";
     /// `true` once the customer was deleted in commercetools.
     pub const DELETED: &str = "deleted";
 }
@@ -61,7 +64,8 @@ pub enum MappingError {
         /// The template.
         template: String,
     },
-    /// A value is longer than Fluent accepts and cannot be cut.
+    /// A value is longer than Fluent accepts and may not be cut (or
+    /// `overlong-fields: reject` is set).
     #[error(
         "customer {customer_id}: {field} is {length} characters, Fluent accepts at most {limit}{hint}"
     )]
@@ -105,8 +109,12 @@ pub struct FluentCustomerDraft {
     pub attributes: Vec<AttributeInput>,
     /// The commercetools version this draft was mapped from.
     pub version: u64,
-    /// Fields cut to Fluent's limits.
+    /// Fields cut to Fluent's limits (names and titles only).
     pub truncated: Vec<&'static str>,
+    /// Fields left out of every write because they were over Fluent's
+    /// limits and cutting them would have made them wrong (a cut phone
+    /// number is a wrong phone number): Fluent keeps what it has.
+    pub omitted: Vec<&'static str>,
 }
 
 impl FluentCustomerDraft {
@@ -147,7 +155,8 @@ impl FluentCustomerDraft {
 
     /// The `updateCustomer` input that brings `existing` to this draft:
     /// only changed fields and attributes, nothing when nothing changed. A
-    /// field cleared in commercetools is cleared with an empty string. The
+    /// field cleared in commercetools is cleared with an empty string; a
+    /// field in [`omitted`](Self::omitted) is not written at all. The
     /// version attribute is written only along with a real change.
     pub fn diff(
         &self,
@@ -162,8 +171,12 @@ impl FluentCustomerDraft {
         update.first_name = changed(&self.first_name, &existing.first_name);
         update.last_name = changed(&self.last_name, &existing.last_name);
         update.title = changed(&self.title, &existing.title);
-        update.country = changed(&self.country, &existing.country);
-        update.primary_phone = changed(&self.primary_phone, &existing.primary_phone);
+        if !self.omitted.contains(&"country") {
+            update.country = changed(&self.country, &existing.country);
+        }
+        if !self.omitted.contains(&"primaryPhone") {
+            update.primary_phone = changed(&self.primary_phone, &existing.primary_phone);
+        }
         update.timezone = changed(&self.timezone, &existing.timezone);
         if existing.primary_email.as_deref() != Some(self.primary_email.as_str()) {
             update.primary_email = Some(self.primary_email.clone());
@@ -273,26 +286,39 @@ impl CustomerMapper {
         identity("primaryEmail", &customer.email, limits::PRIMARY_EMAIL)?;
 
         let address = contact_address(customer);
-        let mut truncated = Vec::new();
-        let mut fit = |field: &'static str, value: Option<&str>, limit: usize| {
-            self.fit(&customer.id, field, value, limit, &mut truncated)
+        let mut marks = Marks::default();
+        let mut fit = |field: &'static str, value: Option<&str>, limit: usize, cut: Cut| {
+            self.fit(&customer.id, field, value, limit, cut, &mut marks)
         };
         let first_name = fit(
             "firstName",
             customer.first_name.as_deref(),
             limits::FIRST_NAME,
+            Cut::Allowed,
         )?;
-        let last_name = fit("lastName", customer.last_name.as_deref(), limits::LAST_NAME)?;
-        let title = fit("title", customer.title.as_deref(), limits::TITLE)?;
+        let last_name = fit(
+            "lastName",
+            customer.last_name.as_deref(),
+            limits::LAST_NAME,
+            Cut::Allowed,
+        )?;
+        let title = fit(
+            "title",
+            customer.title.as_deref(),
+            limits::TITLE,
+            Cut::Allowed,
+        )?;
         let country = fit(
             "country",
             address
                 .map(|a| a.country.as_str())
                 .filter(|c| !c.is_empty()),
             limits::COUNTRY,
+            Cut::Destroys,
         )?;
         let phone = address.and_then(|a| a.phone.as_deref().or(a.mobile.as_deref()));
-        let primary_phone = fit("primaryPhone", phone, limits::PRIMARY_PHONE)?;
+        let primary_phone = fit("primaryPhone", phone, limits::PRIMARY_PHONE, Cut::Destroys)?;
+        let Marks { truncated, omitted } = marks;
 
         let mut draft = FluentCustomerDraft {
             username,
@@ -307,6 +333,7 @@ impl CustomerMapper {
             attributes: Vec::new(),
             version: customer.version,
             truncated,
+            omitted,
         };
         self.add_attributes(customer, &mut draft);
         Ok(draft)
@@ -318,7 +345,8 @@ impl CustomerMapper {
         field: &'static str,
         value: Option<&str>,
         limit: usize,
-        truncated: &mut Vec<&'static str>,
+        cut: Cut,
+        marks: &mut Marks,
     ) -> Result<Option<String>, MappingError> {
         let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
             return Ok(None);
@@ -327,15 +355,22 @@ impl CustomerMapper {
         if length <= limit {
             return Ok(Some(value.to_owned()));
         }
-        match self.settings.overlong_fields {
-            Overlong::Reject => Err(MappingError::TooLong {
+        match (self.settings.overlong_fields, cut) {
+            (Overlong::Reject, Cut::Allowed) => Err(MappingError::TooLong {
                 customer_id: customer_id.to_owned(),
                 field,
                 length,
                 limit,
                 hint: "; shorten it in commercetools, or set `overlong-fields: truncate`",
             }),
-            Overlong::Truncate => {
+            (Overlong::Reject, Cut::Destroys) => Err(MappingError::TooLong {
+                customer_id: customer_id.to_owned(),
+                field,
+                length,
+                limit,
+                hint: "; it is never cut (a cut value would be a wrong value): correct it in commercetools, or set `overlong-fields: truncate` to leave it out",
+            }),
+            (Overlong::Truncate, Cut::Allowed) => {
                 tracing::warn!(
                     customer_id,
                     field,
@@ -343,8 +378,19 @@ impl CustomerMapper {
                     limit,
                     "value longer than Fluent accepts; truncated"
                 );
-                truncated.push(field);
+                marks.truncated.push(field);
                 Ok(Some(value.chars().take(limit).collect()))
+            }
+            (Overlong::Truncate, Cut::Destroys) => {
+                tracing::warn!(
+                    customer_id,
+                    field,
+                    length,
+                    limit,
+                    "value longer than Fluent accepts, and cutting it would make it wrong; left out of the write"
+                );
+                marks.omitted.push(field);
+                Ok(None)
             }
         }
     }
@@ -396,7 +442,29 @@ impl CustomerMapper {
                 draft.truncated.join(","),
             ));
         }
+        if !draft.omitted.is_empty() {
+            draft.set_attribute(AttributeInput::string(
+                name(attribute::OMITTED),
+                draft.omitted.join(","),
+            ));
+        }
     }
+}
+
+/// Whether a value over its limit may be cut.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// A cut name or title is still the start of the right one.
+    Allowed,
+    /// A cut phone number or country code is a wrong one.
+    Destroys,
+}
+
+/// Fields cut and fields left out while mapping one customer.
+#[derive(Debug, Default)]
+struct Marks {
+    truncated: Vec<&'static str>,
+    omitted: Vec<&'static str>,
 }
 
 /// The address whose phone and country represent the customer: the default

@@ -2,8 +2,25 @@
 
 use std::fmt;
 
+use connect_core::config::{INCLUSION_FILTER, nearest};
 use connect_core::{HandlerSetup, SetupError};
 use serde::Deserialize;
+
+/// Every prop a customer-sync route accepts, `inclusion-filter` (read by
+/// the router) included.
+pub const PROPS: &[&str] = &[
+    INCLUSION_FILTER,
+    "name",
+    "username-template",
+    "promotion-opt-in-field",
+    "on-delete",
+    "overlong-fields",
+    "attribute-prefix",
+    "custom-fields",
+];
+
+/// Event types that say a customer is gone.
+pub const DELETION_EVENTS: [&str; 2] = ["ResourceDeleted", "CustomerDeleted"];
 
 /// The props of a customer-sync route:
 ///
@@ -63,11 +80,19 @@ impl Default for CustomerSyncSettings {
 }
 
 impl CustomerSyncSettings {
-    /// Reads and checks the props of `setup`'s route.
+    /// Reads and checks the props of `setup`'s route: unknown props (with
+    /// the nearest known one), values, and combinations with the route's
+    /// inclusion filter.
     pub fn from_setup(setup: &HandlerSetup<'_>) -> Result<Self, SetupError> {
+        check_prop_names(setup.props().keys().map(String::as_str))
+            .map_err(|message| setup.error(message))?;
         let settings: Self = setup.props_as()?;
+        let filter = setup
+            .route()
+            .inclusion_filter()
+            .map_err(|error| setup.error(error.0))?;
         settings
-            .validate()
+            .validate_with_filter(filter.as_deref())
             .map_err(|message| setup.error(message))?;
         Ok(settings)
     }
@@ -82,6 +107,43 @@ impl CustomerSyncSettings {
         }
         Ok(())
     }
+
+    /// [`validate`](Self::validate), and checks the settings against the
+    /// route's inclusion filter (`None`: every event type passes).
+    pub fn validate_with_filter(&self, filter: Option<&[String]>) -> Result<(), String> {
+        self.validate()?;
+        if self.on_delete == OnDelete::Deactivate
+            && let Some(filter) = filter
+            && !filter.iter().any(|t| DELETION_EVENTS.contains(&t.as_str()))
+        {
+            return Err(format!(
+                "on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but props.inclusion-filter [{}] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to props.inclusion-filter, or set on-delete: acknowledge",
+                filter.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a prop name customer sync does not know, naming the nearest
+/// known one and listing them all.
+fn check_prop_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    for name in names {
+        if PROPS.contains(&name) {
+            continue;
+        }
+        let hint = nearest(name, PROPS.iter().copied())
+            .map_or_else(String::new, |n| format!("did you mean `{n}`? "));
+        return Err(format!(
+            "unknown prop `{name}`; {hint}customer sync reads: {}",
+            PROPS
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// `on-delete`: what a deleted commercetools customer does in Fluent.

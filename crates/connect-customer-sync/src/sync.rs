@@ -8,7 +8,7 @@ use connect_core::{HandlerError, HandlerSetup, Message, Outcome, Retryability, S
 use connect_fluent::{AttributeInput, FluentClient, UpdateCustomerInput};
 
 use crate::mapping::{CustomerMapper, FluentCustomerDraft, attribute};
-use crate::settings::{CustomerSyncSettings, OnDelete};
+use crate::settings::{CustomerSyncSettings, DELETION_EVENTS, OnDelete};
 
 /// The outcome labels customer sync reports (counted by the runtime).
 pub mod outcome {
@@ -26,8 +26,9 @@ pub mod outcome {
     pub const DEACTIVATED: &str = "deactivated";
 }
 
-/// Event types that say the customer is gone.
-const DELETION_EVENTS: [&str; 2] = ["ResourceDeleted", "CustomerDeleted"];
+/// The longest customer id accepted, in characters (commercetools ids are
+/// 36-character UUIDs; see `connect_commercetools::payload::MAX_RESOURCE_ID_CHARS`).
+const MAX_CUSTOMER_ID_CHARS: usize = 256;
 
 /// The customer-sync logic, reusable by partner handlers.
 ///
@@ -108,6 +109,7 @@ impl CustomerSync {
                 message.id
             ))
         })?;
+        check_customer_id(&message.id, id)?;
         let deletion = message
             .event_type
             .as_deref()
@@ -136,7 +138,8 @@ impl CustomerSync {
     }
 
     /// Creates the Fluent customer, or updates only what changed, never
-    /// regressing to an older commercetools version.
+    /// regressing to an older commercetools version and never touching a
+    /// customer of another retailer (unprocessable, naming both retailers).
     pub async fn upsert(&self, draft: &FluentCustomerDraft) -> Result<Outcome, HandlerError> {
         let existing = match self.fluent.customer_by_ref(&draft.username).await? {
             Some(existing) => existing,
@@ -159,6 +162,7 @@ impl CustomerSync {
                 }
             }
         };
+        self.check_retailer(&existing, &draft.username)?;
         let version_attribute = self.mapper.attribute_name(attribute::VERSION);
         if let Some(written) = existing
             .attribute(&version_attribute)
@@ -168,6 +172,7 @@ impl CustomerSync {
             tracing::info!(username = %draft.username, written, fetched = draft.version, "Fluent holds a newer commercetools version; not overwriting");
             return Ok(Outcome::labeled(outcome::STALE));
         }
+        let draft = self.clear_stale_marks(draft, &existing);
         let update = draft.diff(&existing, &version_attribute);
         if update.is_empty() {
             tracing::debug!(username = %draft.username, "Fluent already up to date");
@@ -196,6 +201,7 @@ impl CustomerSync {
         let Some(existing) = self.fluent.customer_by_ref(&username).await? else {
             return Ok(Outcome::labeled(outcome::DELETED));
         };
+        self.check_retailer(&existing, &username)?;
         let deleted = self.mapper.attribute_name(attribute::DELETED);
         if existing
             .attribute(&deleted)
@@ -209,6 +215,75 @@ impl CustomerSync {
         tracing::info!(customer_id = id, %username, "customer deleted in commercetools; marked deleted in Fluent");
         Ok(Outcome::labeled(outcome::DEACTIVATED))
     }
+}
+
+impl CustomerSync {
+    /// Refuses a Fluent customer that does not belong to the configured
+    /// retailer: in an account with several retailers, a username may be
+    /// another retailer's customer, and updating it would corrupt that
+    /// retailer's data.
+    fn check_retailer(
+        &self,
+        existing: &connect_fluent::Customer,
+        username: &str,
+    ) -> Result<(), HandlerError> {
+        let ours = self.fluent.retailer_id();
+        let theirs = existing.retailer.as_ref().map(|r| r.id.as_str());
+        if theirs == Some(ours) {
+            return Ok(());
+        }
+        let theirs = theirs.map_or_else(
+            || "no retailer Fluent would name".to_owned(),
+            |id| format!("retailer {id}"),
+        );
+        tracing::error!(%username, retailer = ours, other = %theirs, "Fluent customer belongs to another retailer; not updated");
+        Err(HandlerError::unprocessable(format!(
+            "Fluent customer `{username}` belongs to {theirs}, not to the configured retailer {ours} (fluent.retailer-id); it was not changed. Usernames are unique in the whole Fluent account: use a retailer-scoped username-template such as \"{{retailerId}}-{{id}}\" (see docs/mapping.md)"
+        )))
+    }
+
+    /// A `truncated` or `omitted` attribute Fluent still holds from an
+    /// earlier version is emptied once the values fit again.
+    fn clear_stale_marks<'d>(
+        &self,
+        draft: &'d FluentCustomerDraft,
+        existing: &connect_fluent::Customer,
+    ) -> std::borrow::Cow<'d, FluentCustomerDraft> {
+        let mut draft = std::borrow::Cow::Borrowed(draft);
+        for mark in [attribute::TRUNCATED, attribute::OMITTED] {
+            let name = self.mapper.attribute_name(mark);
+            let stale = existing
+                .attribute(&name)
+                .is_some_and(|a| a.value.as_str().is_some_and(|v| !v.is_empty()));
+            if stale && draft.attribute(&name).is_none() {
+                draft
+                    .to_mut()
+                    .set_attribute(AttributeInput::string(name, ""));
+            }
+        }
+        draft
+    }
+}
+
+/// Refuses an id no commercetools customer can have before it reaches a
+/// URL: an empty id would address the customer list, a huge one fail like a
+/// network error and be retried in vain.
+fn check_customer_id(message_id: &str, id: &str) -> Result<(), HandlerError> {
+    let problem = if id.trim().is_empty() {
+        "is empty".to_owned()
+    } else if id.chars().count() > MAX_CUSTOMER_ID_CHARS {
+        format!(
+            "is {} characters long (at most {MAX_CUSTOMER_ID_CHARS}; commercetools ids are 36-character UUIDs)",
+            id.chars().count()
+        )
+    } else if id.chars().any(char::is_control) {
+        "holds control characters".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(HandlerError::unprocessable(format!(
+        "message {message_id}: the customer id {problem}; check what produced this message"
+    )))
 }
 
 fn version_of(value: &serde_json::Value) -> Option<u64> {

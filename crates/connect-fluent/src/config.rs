@@ -54,25 +54,33 @@ use serde::{Deserialize, Deserializer};
 #[non_exhaustive]
 pub struct FluentConfig {
     /// The account's API root, e.g. `https://ACME.sandbox.api.fluentretail.com`
-    /// (`/oauth/token` and `/graphql` are appended).
+    /// (`/oauth/token` and `/graphql` are appended). Must be an http(s) URL
+    /// with a host: anything else is an error at its line when the block is
+    /// read.
+    #[serde(deserialize_with = "http_url")]
     pub base_url: String,
     /// The Fluent account id (sent as the `fluent.account` header on login).
+    #[serde(deserialize_with = "connect_core::config::required_text")]
     pub account: String,
     /// The retailer customers are created under (`retailer { id }`).
     #[serde(deserialize_with = "string_or_number")]
     pub retailer_id: String,
     /// The API client id Fluent issued for the account.
+    #[serde(deserialize_with = "connect_core::config::required_text")]
     pub client_id: String,
     /// The API client secret.
+    #[serde(deserialize_with = "connect_core::config::required_secret")]
     pub client_secret: Secret,
     /// A retailer user allowed to use the API.
+    #[serde(deserialize_with = "connect_core::config::required_text")]
     pub username: String,
     /// That user's password.
+    #[serde(deserialize_with = "connect_core::config::required_secret")]
     pub password: Secret,
-    /// Time limit of one HTTP request (default `30s`).
+    /// Time limit of one HTTP request (default `30s`; more than zero).
     #[serde(
         default = "default_request_timeout",
-        deserialize_with = "connect_core::config::duration"
+        deserialize_with = "positive_duration"
     )]
     pub request_timeout: Duration,
     /// Retries of one call after a transient failure (429, 5xx, timeout,
@@ -190,18 +198,8 @@ impl FluentConfig {
         if self.request_timeout.is_zero() {
             return Err("fluent.request-timeout must be more than zero, e.g. `30s`".to_owned());
         }
-        let mut base = url::Url::parse(self.base_url.trim()).map_err(|error| {
-            format!(
-                "fluent.base-url `{}` is not a valid URL ({error}); write it like https://ACCOUNT.sandbox.api.fluentretail.com",
-                self.base_url
-            )
-        })?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(format!(
-                "fluent.base-url `{}` must start with https:// (or http:// for a local emulator)",
-                self.base_url
-            ));
-        }
+        let mut base =
+            check_base_url(&self.base_url).map_err(|error| format!("fluent.base-url: {error}"))?;
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);
@@ -210,7 +208,37 @@ impl FluentConfig {
     }
 }
 
-/// Accepts `retailer-id: 1` as well as `retailer-id: "1"` or `${VAR}`.
+/// Reads `base-url`: an http(s) URL with a host.
+fn http_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    connect_core::config::text_where(deserializer, |text| check_base_url(text).map(drop))
+}
+
+/// `Ok` for an http(s) URL with a host; the error says how to write one.
+fn check_base_url(text: &str) -> Result<url::Url, String> {
+    let example = "write it like https://ACCOUNT.sandbox.api.fluentretail.com (http:// only for a local emulator)";
+    match url::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        Ok(url) => Err(format!(
+            "`{text}` is not an http(s) URL (scheme `{}`); {example}",
+            url.scheme()
+        )),
+        Err(error) => Err(format!("`{text}` is not a valid URL ({error}); {example}")),
+    }
+}
+
+/// Reads `request-timeout`: a duration of more than zero.
+fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    connect_core::config::duration_where(deserializer, |duration| {
+        if duration.is_zero() {
+            Err("the timeout must be more than zero, e.g. `30s`".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// Accepts `retailer-id: 1` as well as `retailer-id: "1"` or `${VAR}`; an
+/// empty value is an error.
 fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     struct IdVisitor;
     impl Visitor<'_> for IdVisitor {
@@ -219,6 +247,11 @@ fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String
             f.write_str("a retailer id, e.g. `1`")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            if v.trim().is_empty() {
+                return Err(E::custom(
+                    "the retailer id is empty; set it to the id of the retailer customers belong to (the `Retailer_id` of the user's token)",
+                ));
+            }
             Ok(v.to_owned())
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
@@ -226,6 +259,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
             Ok(v.to_string())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+            self.visit_str("")
         }
     }
     deserializer.deserialize_any(IdVisitor)

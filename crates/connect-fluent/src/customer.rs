@@ -362,15 +362,27 @@ struct UpdateData {
 
 impl FluentClient {
     /// The customer whose `ref` (= username) is `reference`, or `None`.
+    ///
+    /// Fluent answers an unknown ref either with `customer: null` or with an
+    /// error whose code says the entity was not found (`C0120E`); both are
+    /// `Ok(None)`, so that the caller creates the customer rather than
+    /// giving up.
     pub async fn customer_by_ref(&self, reference: &str) -> Result<Option<Customer>, Error> {
-        let data: CustomerData = self
-            .typed(
+        let answer = self
+            .typed::<CustomerData>(
                 "CustomerByRef",
                 CUSTOMER_BY_REF,
                 &json!({ "ref": reference }),
             )
-            .await?;
-        Ok(data.customer)
+            .await;
+        match answer {
+            Ok(data) => Ok(data.customer),
+            Err(error) if is_not_found(&error) => {
+                tracing::debug!(reference, %error, "Fluent has no customer with this ref");
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Creates a customer (`createCustomer`).
@@ -416,6 +428,12 @@ impl FluentClient {
             message: format!("{operation}: {error}"),
         })
     }
+}
+
+/// `true` when every GraphQL error says "not found".
+fn is_not_found(error: &Error) -> bool {
+    let errors = error.graphql_errors();
+    !errors.is_empty() && errors.iter().all(crate::GraphQlError::is_not_found)
 }
 
 /// GraphQL `ID` arrives as a string, but accept a number too.

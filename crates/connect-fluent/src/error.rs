@@ -291,13 +291,20 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 }
 
 /// Who caused a Fluent error, from the first letter of its code.
+///
+/// Fluent codes are `<C|S|T><4 digits><E|W>`: the letter says who caused
+/// it, the suffix whether it is an error (`E`) or a warning (`W`, e.g.
+/// `C0002W`). A warning is classified by its letter like an error; a
+/// response whose `errors[]` holds only warnings and that carries `data`
+/// is not a failure at all (the warnings are logged, see
+/// [`GraphQlError::is_warning`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
-    /// `C....E`: the request or its data is wrong. Not retried.
+    /// `C....E` / `C....W`: the request or its data is wrong. Not retried.
     Client,
-    /// `S....E`: Fluent failed. Retried.
+    /// `S....E` / `S....W`: Fluent failed. Retried.
     Server,
-    /// `T....E`: a system Fluent depends on failed. Retried.
+    /// `T....E` / `T....W`: a system Fluent depends on failed. Retried.
     ThirdParty,
     /// No Fluent code (e.g. a schema validation error). Not retried.
     Unknown,
@@ -309,7 +316,8 @@ impl ErrorClass {
         matches!(self, Self::Server | Self::ThirdParty)
     }
 
-    /// The class of a code like `C0400E`; `Unknown` when it is not one.
+    /// The class of a code like `C0400E` or `C0002W`; `Unknown` when it is
+    /// not one.
     pub fn of_code(code: &str) -> Self {
         if !is_fluent_code(code) {
             return Self::Unknown;
@@ -323,14 +331,24 @@ impl ErrorClass {
     }
 }
 
-/// `^[CST]\d{4}E$`.
+/// `^[CST]\d{4}[EW]$`: an error (`E`) or warning (`W`) code.
 fn is_fluent_code(code: &str) -> bool {
     let bytes = code.as_bytes();
     bytes.len() == 6
         && matches!(bytes[0], b'C' | b'S' | b'T')
         && bytes[1..5].iter().all(u8::is_ascii_digit)
-        && bytes[5] == b'E'
+        && matches!(bytes[5], b'E' | b'W')
 }
+
+/// `true` for a Fluent warning code (`C0002W`, `S0003W`, ...).
+fn is_warning_code(code: &str) -> bool {
+    is_fluent_code(code) && code.ends_with('W')
+}
+
+/// Codes Fluent answers when the entity an operation names does not exist
+/// (`C0120E`: "an operation on an entity that could not be found", from
+/// Fluent's GraphQL error code reference).
+const NOT_FOUND_CODES: &[&str] = &["C0120E"];
 
 /// The Fluent code at the start of a message (`C0400E: ...`), if any.
 pub(crate) fn code_prefix(message: &str) -> Option<&str> {
@@ -382,6 +400,20 @@ impl GraphQlError {
         self.code
             .as_deref()
             .map_or(ErrorClass::Unknown, ErrorClass::of_code)
+    }
+
+    /// `true` when the code is a warning (`....W`, e.g. `C0002W`): Fluent
+    /// did what was asked and tells something about it.
+    pub fn is_warning(&self) -> bool {
+        self.code.as_deref().is_some_and(is_warning_code)
+    }
+
+    /// `true` when the code says the entity the operation names does not
+    /// exist (`C0120E`). A lookup treats such an answer like `null`.
+    pub fn is_not_found(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|code| NOT_FOUND_CODES.contains(&code))
     }
 }
 
@@ -460,7 +492,13 @@ fn describe_graphql(errors: &[GraphQlError]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ");
-    let advice = if !errors.is_empty() && errors.iter().all(|e| e.class().is_retryable()) {
+    let advice = if !errors.is_empty() && errors.iter().all(GraphQlError::is_warning) {
+        if errors.iter().all(|e| e.class().is_retryable()) {
+            "Fluent answered only with warnings (W codes) and no data; the call will be retried"
+        } else {
+            "Fluent answered only with warnings (W codes) and no data; check the data sent (not retried)"
+        }
+    } else if !errors.is_empty() && errors.iter().all(|e| e.class().is_retryable()) {
         "Fluent failed on its side (S/T code); the call will be retried"
     } else if errors.iter().any(|e| e.class() == ErrorClass::Client) {
         "fix the data sent (C code errors are never retried)"
@@ -567,6 +605,42 @@ mod tests {
                 ErrorClass::Unknown
             ]
         );
+    }
+
+    #[test]
+    fn warning_codes_are_codes_classified_by_their_letter() {
+        for (code, class, warning) in [
+            ("C0002W", ErrorClass::Client, true),
+            ("S0003W", ErrorClass::Server, true),
+            ("T0100W", ErrorClass::ThirdParty, true),
+            ("C0400E", ErrorClass::Client, false),
+            ("C0002X", ErrorClass::Unknown, false),
+            ("c0002w", ErrorClass::Unknown, false),
+            ("C002W", ErrorClass::Unknown, false),
+        ] {
+            assert_eq!(ErrorClass::of_code(code), class, "{code}");
+            let error = GraphQlError::new(format!("{code}: something"));
+            assert_eq!(error.is_warning(), warning, "{code}");
+            assert_eq!(error.class(), class, "{code}");
+        }
+        let warnings =
+            parse(r#"{"errors":[{"message":"heads up","extensions":{"code":"C0002W"}}]}"#);
+        assert_eq!(warnings[0].code.as_deref(), Some("C0002W"));
+        let error = Error::graphql(warnings);
+        assert!(
+            !error.is_retryable(),
+            "a client warning without data is not retried"
+        );
+        assert!(error.to_string().contains("only with warnings"), "{error}");
+        let server = Error::graphql(vec![GraphQlError::new("S0003W: degraded")]);
+        assert!(server.is_retryable());
+    }
+
+    #[test]
+    fn not_found_is_its_own_code() {
+        assert!(GraphQlError::new("C0120E: Customer not found").is_not_found());
+        assert!(!GraphQlError::new("C0400E: Validation failed").is_not_found());
+        assert!(!GraphQlError::new("not found").is_not_found());
     }
 
     #[test]

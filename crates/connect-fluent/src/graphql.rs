@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, RawGraphQlError, is_retryable_status};
+use crate::error::{Error, GraphQlError, RawGraphQlError, is_retryable_status};
 
 /// The JSON body of a GraphQL request.
 #[derive(Serialize)]
@@ -77,13 +77,21 @@ pub(crate) fn interpret(
         status,
         message: format!("the body is not a GraphQL JSON response ({error})"),
     })?;
+    let data = response.data.unwrap_or(serde_json::Value::Null);
     match response.errors {
         Some(errors) if !errors.is_empty() => {
-            Err(Error::graphql(errors.into_iter().map(Into::into).collect()))
+            let errors: Vec<GraphQlError> = errors.into_iter().map(Into::into).collect();
+            // Warnings only (`....W` codes), with data: Fluent did what was
+            // asked. Say what it warned about, and go on.
+            if !data.is_null() && errors.iter().all(GraphQlError::is_warning) {
+                for warning in &errors {
+                    tracing::warn!(code = warning.code.as_deref().unwrap_or(""), %warning, "Fluent answered with a warning");
+                }
+                return Ok(Exchange::Data(data));
+            }
+            Err(Error::graphql(errors))
         }
-        _ => Ok(Exchange::Data(
-            response.data.unwrap_or(serde_json::Value::Null),
-        )),
+        _ => Ok(Exchange::Data(data)),
     }
 }
 
@@ -135,6 +143,35 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.codes(), vec!["C0400E"]);
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn warnings_with_data_are_data_and_without_data_are_errors() {
+        let ok = interpret(
+            200,
+            None,
+            br#"{"data":{"x":1},"errors":[{"message":"C0002W: heads up","extensions":{"code":"C0002W"}}]}"#,
+            10,
+        )
+        .unwrap();
+        assert!(matches!(ok, Exchange::Data(v) if v["x"] == 1));
+        let mixed = interpret(
+            200,
+            None,
+            br#"{"data":{"x":1},"errors":[{"message":"C0002W: heads up"},{"message":"C0400E: bad"}]}"#,
+            10,
+        )
+        .unwrap_err();
+        assert_eq!(mixed.codes(), vec!["C0002W", "C0400E"]);
+        assert!(!mixed.is_retryable());
+        let no_data = interpret(
+            200,
+            None,
+            br#"{"data":null,"errors":[{"message":"S0003W: degraded"}]}"#,
+            10,
+        )
+        .unwrap_err();
+        assert!(no_data.is_retryable(), "{no_data}");
     }
 
     #[test]

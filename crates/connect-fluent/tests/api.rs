@@ -494,3 +494,45 @@ async fn any_operation_runs_through_the_generic_call() {
     assert!(matches!(mismatch, Error::Decode { .. }), "{mismatch}");
     assert!(!mismatch.is_retryable());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_ref_is_absent_whether_fluent_answers_null_or_not_found() {
+    use connect_testkit::fluent::UnknownRef;
+    for answer in [UnknownRef::Null, UnknownRef::NotFoundError] {
+        let emulator = FluentEmulator::builder()
+            .unknown_ref(answer)
+            .start()
+            .await
+            .unwrap();
+        let client = FluentClient::new(emulator.config()).unwrap();
+        assert_eq!(
+            client.customer_by_ref("nobody").await.unwrap(),
+            None,
+            "{answer:?}"
+        );
+        // The emulator really answered as configured.
+        let raw = client
+            .graphql_value(connect_fluent::CUSTOMER_BY_REF, &json!({ "ref": "nobody" }))
+            .await;
+        match answer {
+            UnknownRef::Null => assert_eq!(raw.unwrap()["customer"], Value::Null),
+            UnknownRef::NotFoundError => assert_eq!(raw.unwrap_err().codes(), vec!["C0120E"]),
+        }
+        // A customer that exists is still found.
+        client
+            .create_customer(&new_customer(&client, "somebody"))
+            .await
+            .unwrap();
+        assert!(client.customer_by_ref("somebody").await.unwrap().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_failing_for_another_reason_is_still_an_error() {
+    let (emulator, client) = setup().await;
+    emulator
+        .faults()
+        .inject_for("/graphql", Fault::unavailable(), 10);
+    let error = client.customer_by_ref("x").await.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+}

@@ -36,6 +36,9 @@ pub(super) struct Document<'a> {
     /// The Message type, e.g. `CustomerCreated`.
     #[serde(borrow, default, rename = "type")]
     pub(super) kind: Option<Text<'a>>,
+    /// Event payloads: the API the event is about, e.g. `import-api`.
+    #[serde(borrow, default, rename = "resourceType")]
+    pub(super) resource_type: Option<Text<'a>>,
     /// The project.
     #[serde(borrow, default, rename = "projectKey")]
     pub(super) project_key: Option<Text<'a>>,

@@ -3,13 +3,13 @@
 //! payload in `detail`, as an EventBridge rule delivers it to SQS.
 
 use super::document::Document;
-use super::{PayloadError, PayloadFormat, SubscriptionEvent, inner};
+use super::{Notification, PayloadError, PayloadFormat, inner};
 
 /// `source` is `aws.partner/commercetools.com/{projectKey}/{subscriptionKey}`.
 pub(super) const SOURCE_PREFIX: &str = "aws.partner/commercetools.com/";
 
-pub(super) fn parse(document: &Document<'_>) -> Result<SubscriptionEvent, PayloadError> {
-    let mut event = inner(
+pub(super) fn parse(document: &Document<'_>) -> Result<Notification, PayloadError> {
+    let notification = inner(
         PayloadFormat::EventBridge,
         document.detail,
         "`detail` (the commercetools payload)",
@@ -25,12 +25,5 @@ pub(super) fn parse(document: &Document<'_>) -> Result<SubscriptionEvent, Payloa
             (project, subscription)
         })
         .unwrap_or_default();
-    if let Some(id) = &document.id {
-        event.event_id = Some((**id).to_owned());
-    }
-    if event.project_key.is_none() {
-        event.project_key = project;
-    }
-    event.subscription_key = subscription;
-    Ok(event)
+    Ok(notification.with_envelope(document.id.as_deref(), project, subscription))
 }

@@ -17,6 +17,22 @@
 //! (`ResourceCreated`, `ResourceUpdated`, `ResourceDeleted`, and any future
 //! notification type, taken as the event type).
 //!
+//! Two payloads are not about one resource, and [`Notification::parse`]
+//! tells them apart instead of failing on them:
+//!
+//! - the **subscription check**: when a Subscription is created,
+//!   commercetools sends its destination a `ResourceCreated` notification
+//!   whose resource is the Subscription itself (`typeId: "subscription"`),
+//!   to prove the destination works;
+//! - **Event** (beta) payloads (`notificationType: "Event"`, e.g. Import API
+//!   events), which name a `resourceType` but carry no `resource`.
+//!
+//! A resource id that is empty, longer than [`MAX_RESOURCE_ID_CHARS`] or
+//! holds control characters is refused ([`PayloadError::InvalidResourceId`]):
+//! commercetools ids are UUIDs, and such an id would otherwise address the
+//! wrong endpoint (an empty id turns `GET /customers/{id}` into the list) or
+//! fail as if the network were down.
+//!
 //! ```
 //! use connect_commercetools::payload::{PayloadFormat, SubscriptionEvent};
 //!
@@ -76,6 +92,131 @@ impl fmt::Display for PayloadFormat {
 /// The `notificationType` of Messages.
 pub const MESSAGE: &str = "Message";
 
+/// The `notificationType` of Event (beta) payloads.
+pub const EVENT: &str = "Event";
+
+/// The `resource.typeId` of the check sent when a Subscription is created.
+pub const SUBSCRIPTION_TYPE_ID: &str = "subscription";
+
+/// The longest resource id accepted, in characters. commercetools ids are
+/// UUIDs (36 characters); this leaves room for any other identifier while
+/// keeping request URLs well under every server's limit.
+pub const MAX_RESOURCE_ID_CHARS: usize = 256;
+
+/// What a subscription payload is, once read.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Notification {
+    /// A Message or change notification about one resource.
+    Resource(SubscriptionEvent),
+    /// The check commercetools sends when a Subscription is created: a
+    /// `ResourceCreated` notification about the Subscription itself.
+    SubscriptionCheck {
+        /// How it was delivered.
+        format: PayloadFormat,
+        /// The id of the Subscription that was created.
+        subscription_id: String,
+        /// The project, when the payload names it.
+        project_key: Option<String>,
+    },
+    /// An Event (beta) payload: about an API, not one resource.
+    Event {
+        /// How it was delivered.
+        format: PayloadFormat,
+        /// The Event `type`, e.g. `ImportContainerCreated`.
+        event_type: String,
+        /// The `resourceType`, e.g. `import-api`.
+        resource_type: Option<String>,
+        /// The project, when the payload names it.
+        project_key: Option<String>,
+    },
+}
+
+impl Notification {
+    /// Reads a raw body in any delivery format.
+    ///
+    /// ```
+    /// use connect_commercetools::payload::Notification;
+    ///
+    /// let check = r#"{"notificationType": "ResourceCreated", "projectKey": "shop",
+    ///     "resource": {"typeId": "subscription", "id": "0f1e"}, "version": 1,
+    ///     "modifiedAt": "2024-01-30T08:00:00.000Z"}"#;
+    /// assert!(matches!(Notification::parse(check)?, Notification::SubscriptionCheck { .. }));
+    /// let event = r#"{"id": "3b36", "notificationType": "Event", "resourceType": "import-api",
+    ///     "type": "ImportContainerCreated", "data": {}, "createdAt": "2025-03-26T17:28:20.397Z"}"#;
+    /// assert!(matches!(Notification::parse(event)?, Notification::Event { .. }));
+    /// # Ok::<(), connect_commercetools::payload::PayloadError>(())
+    /// ```
+    pub fn parse(body: &str) -> Result<Self, PayloadError> {
+        let document: Document<'_> =
+            serde_json::from_str(body).map_err(|error| PayloadError::from_json(body, error))?;
+        if document.specversion.is_some() {
+            cloudevents::parse(&document)
+        } else if document.detail_type.is_some() || is_eventbridge(&document) {
+            eventbridge::parse(&document)
+        } else {
+            // The whole body is the Platform payload: keep it as it came
+            // (just parsed, so known to be JSON).
+            let payload = Payload::from_json_unchecked(body.to_owned());
+            platform::parse(PayloadFormat::Platform, &document, payload)
+        }
+    }
+
+    /// The project the payload names, if any.
+    pub fn project_key(&self) -> Option<&str> {
+        match self {
+            Self::Resource(event) => event.project_key.as_deref(),
+            Self::SubscriptionCheck { project_key, .. } | Self::Event { project_key, .. } => {
+                project_key.as_deref()
+            }
+        }
+    }
+
+    /// Applies what an envelope says: its event id, and the project and
+    /// subscription it names when the inner payload does not.
+    fn with_envelope(
+        mut self,
+        event_id: Option<&str>,
+        project: Option<String>,
+        subscription: Option<String>,
+    ) -> Self {
+        match &mut self {
+            Self::Resource(event) => {
+                if let Some(id) = event_id {
+                    event.event_id = Some(id.to_owned());
+                }
+                if event.project_key.is_none() {
+                    event.project_key = project;
+                }
+                event.subscription_key = subscription;
+            }
+            Self::SubscriptionCheck { project_key, .. } | Self::Event { project_key, .. } => {
+                if project_key.is_none() {
+                    *project_key = project;
+                }
+            }
+        }
+        self
+    }
+}
+
+/// Refuses an id no commercetools resource can have.
+fn check_resource_id(format: PayloadFormat, id: &str) -> Result<(), PayloadError> {
+    let problem = if id.trim().is_empty() {
+        "is empty".to_owned()
+    } else if id.chars().count() > MAX_RESOURCE_ID_CHARS {
+        format!(
+            "is {} characters long (at most {MAX_RESOURCE_ID_CHARS}; commercetools ids are 36-character UUIDs)",
+            id.chars().count()
+        )
+    } else if id.chars().any(char::is_control) {
+        "holds control characters".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(PayloadError::InvalidResourceId { format, problem })
+}
+
 /// A subscription payload, understood.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -112,19 +253,19 @@ pub struct SubscriptionEvent {
 }
 
 impl SubscriptionEvent {
-    /// Reads a raw body and detects its format.
+    /// Reads a raw body and detects its format. A payload that is not about
+    /// one resource (the subscription check, an Event) is
+    /// [`PayloadError::NotAboutAResource`]; use [`Notification::parse`] to
+    /// tell those apart.
     pub fn parse(body: &str) -> Result<Self, PayloadError> {
-        let document: Document<'_> =
-            serde_json::from_str(body).map_err(|error| PayloadError::from_json(body, error))?;
-        if document.specversion.is_some() {
-            cloudevents::parse(&document)
-        } else if document.detail_type.is_some() || is_eventbridge(&document) {
-            eventbridge::parse(&document)
-        } else {
-            // The whole body is the Platform payload: keep it as it came
-            // (just parsed, so known to be JSON).
-            let payload = Payload::from_json_unchecked(body.to_owned());
-            platform::parse(PayloadFormat::Platform, &document, payload)
+        match Notification::parse(body)? {
+            Notification::Resource(event) => Ok(event),
+            Notification::SubscriptionCheck { .. } => Err(PayloadError::NotAboutAResource(
+                "the check commercetools sends when a Subscription is created",
+            )),
+            Notification::Event { .. } => Err(PayloadError::NotAboutAResource(
+                "an Event payload (notificationType `Event`)",
+            )),
         }
     }
 
@@ -147,7 +288,7 @@ fn inner<'a>(
     format: PayloadFormat,
     raw: Option<&'a RawValue>,
     field: &'static str,
-) -> Result<SubscriptionEvent, PayloadError> {
+) -> Result<Notification, PayloadError> {
     let raw = raw.ok_or(PayloadError::missing(format, field))?;
     let document: Document<'a> = serde_json::from_str(raw.get()).map_err(|_| {
         PayloadError::missing(
@@ -249,6 +390,20 @@ pub enum PayloadError {
         /// The field, e.g. `` `resource.typeId` ``.
         field: &'static str,
     },
+    /// `resource.id` cannot be a commercetools id.
+    #[error(
+        "the {format} payload's `resource.id` {problem}; a commercetools resource id is a UUID such as 14a4ef54-957d-4148-b0be-de8d0fbc411d: check what else writes to the CT queue"
+    )]
+    InvalidResourceId {
+        /// The detected format.
+        format: PayloadFormat,
+        /// What is wrong with the id.
+        problem: String,
+    },
+    /// The payload is valid but about no single resource (see
+    /// [`Notification`]).
+    #[error("the payload is {0}, not about one resource")]
+    NotAboutAResource(&'static str),
 }
 
 impl PayloadError {

@@ -5,18 +5,32 @@ use std::borrow::Cow;
 use connect_core::Payload;
 
 use super::document::Document;
-use super::{MESSAGE, PayloadError, PayloadFormat, SubscriptionEvent, intern};
+use super::{
+    EVENT, MESSAGE, Notification, PayloadError, PayloadFormat, SUBSCRIPTION_TYPE_ID,
+    SubscriptionEvent, check_resource_id, intern,
+};
 
 /// Reads a Platform payload (possibly from inside an envelope, `format`).
 pub(super) fn parse(
     format: PayloadFormat,
     document: &Document<'_>,
     payload: Payload,
-) -> Result<SubscriptionEvent, PayloadError> {
+) -> Result<Notification, PayloadError> {
     let notification_type = document
         .notification_type
         .as_deref()
         .ok_or(PayloadError::missing(format, "`notificationType`"))?;
+    let project_key = document.project_key.as_deref().map(str::to_owned);
+    if notification_type == EVENT {
+        // Event (beta) payloads are about an API (`resourceType`), not a
+        // resource: they carry no `resource`.
+        return Ok(Notification::Event {
+            format,
+            event_type: document.kind.as_deref().unwrap_or_default().to_owned(),
+            resource_type: document.resource_type.as_deref().map(str::to_owned),
+            project_key,
+        });
+    }
     let resource = document
         .resource
         .as_ref()
@@ -29,7 +43,15 @@ pub(super) fn parse(
         .id
         .as_deref()
         .ok_or(PayloadError::missing(format, "`resource.id`"))?;
-    let project_key = document.project_key.as_deref().map(str::to_owned);
+    if type_id == SUBSCRIPTION_TYPE_ID && notification_type == "ResourceCreated" {
+        // The check commercetools sends to a new Subscription's destination.
+        return Ok(Notification::SubscriptionCheck {
+            format,
+            subscription_id: resource_id.to_owned(),
+            project_key,
+        });
+    }
+    check_resource_id(format, resource_id)?;
     let event = if notification_type == MESSAGE {
         let not_included = document.payload_not_included.as_ref();
         let message_type = document
@@ -71,5 +93,5 @@ pub(super) fn parse(
             payload,
         }
     };
-    Ok(event)
+    Ok(Notification::Resource(event))
 }

@@ -73,6 +73,36 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duratio
     deserializer.deserialize_str(DurationVisitor)
 }
 
+/// Like [`deserialize`], then checks the duration with `check` while the
+/// value is read, so that an error has the value's line and column:
+///
+/// ```
+/// use std::time::Duration;
+/// use connect_core::config::{ConfigDocument, duration_where};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Block {
+///     #[serde(deserialize_with = "positive")]
+///     timeout: Duration,
+/// }
+///
+/// fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+///     duration_where(d, |t| if t.is_zero() { Err("must be more than zero".into()) } else { Ok(()) })
+/// }
+///
+/// let doc = ConfigDocument::from_yaml("x.yml", "block:\n  timeout: 0s\n");
+/// let error = doc.section::<Block>("block").err().unwrap();
+/// assert_eq!(error.to_string(), "x.yml:2:12: block.timeout: must be more than zero");
+/// ```
+pub fn deserialize_where<'de, D, F>(deserializer: D, check: F) -> Result<Duration, D::Error>
+where
+    D: Deserializer<'de>,
+    F: FnOnce(Duration) -> Result<(), String>,
+{
+    let text = super::text_where(deserializer, |text| parse_duration(text).and_then(check))?;
+    parse_duration(&text).map_err(de::Error::custom)
+}
+
 /// Like [`deserialize`], for an optional duration (absent or `null` → `None`).
 pub fn deserialize_option<'de, D: Deserializer<'de>>(
     deserializer: D,

@@ -16,6 +16,13 @@ use serde::de::{
 pub trait EnvSource: Sync {
     /// The value of `name`, or `None` when it is not set.
     fn var(&self, name: &str) -> Option<String>;
+
+    /// Like [`var`](Self::var), but tells a variable that is set to a value
+    /// that is not valid UTF-8 ([`InterpolationError::NotUnicode`]) from one
+    /// that is not set. The default calls `var`.
+    fn lookup(&self, name: &str) -> Result<Option<String>, InterpolationError> {
+        Ok(self.var(name))
+    }
 }
 
 /// The process environment.
@@ -25,6 +32,16 @@ pub struct ProcessEnv;
 impl EnvSource for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
+    }
+
+    fn lookup(&self, name: &str) -> Result<Option<String>, InterpolationError> {
+        match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(InterpolationError::NotUnicode(name.to_owned()))
+            }
+        }
     }
 }
 
@@ -75,7 +92,7 @@ pub fn interpolate(input: &str, env: &dyn EnvSource) -> Result<String, Interpola
             if !is_var_name(name) {
                 return Err(InterpolationError::BadName(name.to_owned()));
             }
-            match (env.var(name), default) {
+            match (env.lookup(name)?, default) {
                 (Some(value), _) => out.push_str(&value),
                 (None, Some(default)) => out.push_str(default),
                 (None, None) => return Err(InterpolationError::Missing(name.to_owned())),
@@ -107,6 +124,12 @@ pub enum InterpolationError {
     /// `${` without a closing `}`.
     #[error("`${{` without a closing `}}` in `{0}`; write `$$` for a literal `$`")]
     Unterminated(String),
+    /// The variable is set, but its value is not valid UTF-8 (the file is
+    /// UTF-8, so the value could not be put in it).
+    #[error(
+        "environment variable `{0}` is set, but its value is not valid UTF-8; set it to UTF-8 text (check the encoding of the file or secret store it comes from)"
+    )]
+    NotUnicode(String),
     /// The name is not a valid variable name.
     #[error(
         "`{0}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"
@@ -250,7 +273,7 @@ impl<'a> Resolver<'a> {
             Some((name, default)) => (name, Some(default)),
             None => (expr, None),
         };
-        match (self.env.var(name), default) {
+        match (self.env.lookup(name)?, default) {
             (Some(value), _) => Ok(value),
             (None, Some(default)) => Ok(default.to_owned()),
             (None, None) => Err(InterpolationError::Missing(name.to_owned())),

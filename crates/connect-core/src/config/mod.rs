@@ -32,9 +32,12 @@
 //! # Ok::<(), connect_core::config::ConfigError>(())
 //! ```
 
+pub mod commercetools;
 mod duration;
 mod interpolate;
+mod locate;
 mod secret;
+mod suggest;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,12 +49,16 @@ use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAcc
 use serde::{Deserialize, Deserializer};
 
 pub use duration::{
-    deserialize as duration, deserialize_option as option_duration, parse_duration,
+    deserialize as duration, deserialize_option as option_duration,
+    deserialize_where as duration_where, parse_duration,
 };
 pub use interpolate::{EnvSource, InterpolationError, ProcessEnv, interpolate};
-pub use secret::Secret;
+pub use secret::{Secret, required_secret, required_text, text_where};
+pub use suggest::{edit_distance, nearest};
 
 use interpolate::{Interpolating, Resolver};
+use locate::{Problem, Step};
+use suggest::did_you_mean;
 
 /// A configuration file, ready to be read section by section.
 #[derive(Clone)]
@@ -81,11 +88,17 @@ impl ConfigDocument {
         Ok(Self::from_yaml(path.display().to_string(), text))
     }
 
-    /// A document from YAML text; `origin` names it in errors.
+    /// A document from YAML text; `origin` names it in errors. A UTF-8
+    /// byte order mark before the text (as some Windows editors write) is
+    /// dropped.
     pub fn from_yaml(origin: impl Into<String>, text: impl Into<String>) -> Self {
+        let mut text = text.into();
+        if text.starts_with(BYTE_ORDER_MARK) {
+            text.drain(..BYTE_ORDER_MARK.len_utf8());
+        }
         Self {
             origin: origin.into(),
-            text: text.into(),
+            text,
             env: Arc::new(ProcessEnv),
         }
     }
@@ -102,14 +115,19 @@ impl ConfigDocument {
         &self.origin
     }
 
-    /// Checks every top-level key and reads connect-core's part.
+    /// Checks every top-level key and reads connect-core's part, then checks
+    /// what the types cannot express (the rules of `docs/configuration.md`):
+    /// every mistake is an error with the file, line and column.
     pub fn connector(&self) -> Result<ConnectorConfig, ConfigError> {
-        let root: RootFile = self.parse(PathSeed::<RootFile>::new(&[]))?.ok_or_else(|| {
-            self.invalid(
-                None,
-                "the file is empty; start from examples/application-connector.yml",
-            )
-        })?;
+        let root: RootFile =
+            self.parse(PathSeed::<RootFile>::new(&[]))?
+                .ok_or_else(|| ConfigError::Invalid {
+                    origin: self.origin.clone(),
+                    line: Some(1),
+                    column: Some(1),
+                    message: "the file is empty; start from examples/application-connector.yml"
+                        .to_owned(),
+                })?;
         let config = ConnectorConfig {
             connector_name: root.connector_name.0,
             route_mapping: root.route_mapping.unwrap_or_default(),
@@ -125,10 +143,39 @@ impl ConfigDocument {
                 BackendRef::at(q.kind, "event-queue")
             }),
         };
-        config
-            .validate()
-            .map_err(|message| self.invalid(None, message))?;
+        config.problems().map_err(|problem| self.locate(&problem))?;
         Ok(config)
+    }
+
+    /// An error about the node at `path`, with that node's line and column
+    /// (or those of its deepest enclosing node that exists). `path` is
+    /// written like the paths in error messages: keys separated by `.`,
+    /// list positions in brackets, e.g. `routes[0].props.on-delete`.
+    ///
+    /// For checks made after the file was read (e.g. by a handler when its
+    /// route is built), so that their errors point into the file too:
+    ///
+    /// ```
+    /// use connect_core::config::ConfigDocument;
+    ///
+    /// let yaml = "connector-name: x\nroutes:\n  - route: r\n    handler: H\n    props:\n      on-delete: deactivate\n";
+    /// let doc = ConfigDocument::from_yaml("app.yml", yaml);
+    /// let error = doc.error_at("routes[0].props.on-delete", "needs ResourceDeleted in the inclusion filter");
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "app.yml:6:18: routes[0].props.on-delete: needs ResourceDeleted in the inclusion filter"
+    /// );
+    /// ```
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        self.locate(&Problem::at(parse_path(path), message))
+    }
+
+    /// The error for `problem`, at the line and column of its node.
+    fn locate(&self, problem: &Problem) -> ConfigError {
+        match Resolver::prepare(&self.text, self.env.as_ref()) {
+            Ok((text, _)) => self.yaml_error(&locate::locate(&text, problem)),
+            Err(_) => self.invalid(None, problem.message.clone()),
+        }
     }
 
     /// Reads the block at `path` (dot-separated, e.g. `commercetools` or
@@ -193,12 +240,41 @@ impl ConfigDocument {
                     message: error.to_string(),
                 }
             })?;
+        self.check_syntax(&text)?;
         let deserializer = serde_norway::Deserializer::from_str(&text);
         seed.deserialize(Interpolating {
             inner: deserializer,
             env: &resolver,
         })
         .map_err(|error| self.yaml_error(&error))
+    }
+
+    /// Reads the whole document once before anything is interpreted, so that
+    /// a syntax error is reported as one, where the parser stopped, rather
+    /// than as whatever type error the part before it happens to produce.
+    fn check_syntax(&self, text: &str) -> Result<(), ConfigError> {
+        let Err(error) = IgnoredAny::deserialize(serde_norway::Deserializer::from_str(text)) else {
+            return Ok(());
+        };
+        let (line, column, message) = match error.location() {
+            Some(location) => (
+                location.line(),
+                location.column(),
+                syntax_message(&error.to_string()),
+            ),
+            None if error.to_string().contains("more than one document") => (
+                second_document_line(text),
+                1,
+                "the file holds more than one YAML document (a `---` line starts a second one); keep the whole configuration in one document".to_owned(),
+            ),
+            None => (1, 1, format!("YAML syntax error: {error}")),
+        };
+        Err(ConfigError::Invalid {
+            origin: self.origin.clone(),
+            line: Some(line),
+            column: Some(column),
+            message,
+        })
     }
 
     fn yaml_error(&self, error: &serde_norway::Error) -> ConfigError {
@@ -223,6 +299,64 @@ impl ConfigDocument {
             message,
         }
     }
+}
+
+const BYTE_ORDER_MARK: char = '\u{FEFF}';
+
+/// `YAML syntax error: ...` from the parser's text: the first ` at line L
+/// column C` is the position reported separately; later ones (where the
+/// unclosed construct started) are kept in words.
+fn syntax_message(text: &str) -> String {
+    let mut message = String::from("YAML syntax error: ");
+    let mut rest = text;
+    let mut first = true;
+    while let Some(at) = rest.find(" at line ") {
+        let Some((line, column, after)) = line_and_column(&rest[at + " at line ".len()..]) else {
+            break;
+        };
+        message.push_str(&rest[..at]);
+        if !first {
+            message.push_str(&format!(" that starts at line {line}, column {column}"));
+        }
+        first = false;
+        rest = after;
+    }
+    message.push_str(rest);
+    message.push_str(
+        "; check that every `[`, `{` and quote is closed and that the keys of one mapping are indented alike",
+    );
+    message
+}
+
+/// `L column C` at the start of `text`, and what follows.
+fn line_and_column(text: &str) -> Option<(&str, &str, &str)> {
+    let digits = |t: &str| t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let line_end = digits(text);
+    let after_line = text[line_end..].strip_prefix(" column ")?;
+    let column_end = digits(after_line);
+    if line_end == 0 || column_end == 0 {
+        return None;
+    }
+    Some((
+        &text[..line_end],
+        &after_line[..column_end],
+        &after_line[column_end..],
+    ))
+}
+
+/// The 1-based line of the `---` that starts a second document.
+fn second_document_line(text: &str) -> usize {
+    let mut seen_content = false;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if (trimmed == "---" || trimmed.starts_with("--- ")) && seen_content {
+            return index + 1;
+        }
+        if !trimmed.is_empty() && !trimmed.starts_with('#') && trimmed != "---" {
+            seen_content = true;
+        }
+    }
+    1
 }
 
 /// Deserializes the value found at a key path of the root mapping.
@@ -426,26 +560,171 @@ impl ConnectorConfig {
         self.routes.iter().find(|r| r.route == name)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// The first problem the types cannot express, with the node it is about.
+    fn problems(&self) -> Result<(), Problem> {
+        self.mapping_problems()?;
+        for (index, route) in self.routes.iter().enumerate() {
+            self.route_problems(index, route)?;
+        }
+        self.runtime.problems()
+    }
+
+    fn mapping_problems(&self) -> Result<(), Problem> {
+        let known: Vec<&str> = self.routes.iter().map(|r| r.route.as_str()).collect();
         for (type_id, route) in &self.route_mapping {
+            let path = vec![Step::key("route-mapping"), Step::key(type_id)];
+            if !commercetools::is_resource_type_id(type_id) {
+                return Err(Problem::at_key(
+                    path,
+                    format!(
+                        "`{type_id}` is not a commercetools resource type id (route-mapping keys are the `resource.typeId` of subscription payloads, e.g. `customer`, `order` or `product`){}",
+                        did_you_mean(type_id, commercetools::RESOURCE_TYPE_IDS.iter().copied())
+                    ),
+                ));
+            }
             if self.route(route).is_none() {
-                let known: Vec<&str> = self.routes.iter().map(|r| r.route.as_str()).collect();
-                return Err(format!(
-                    "route-mapping: `{type_id}` maps to `{route}`, which is not defined under `routes`; defined routes: {}",
-                    known.join(", ")
+                return Err(Problem::at(
+                    path,
+                    format!(
+                        "`{type_id}` maps to `{route}`, which is not defined under `routes` (defined routes: {}){}",
+                        known.join(", "),
+                        did_you_mean(route, known.iter().copied())
+                    ),
                 ));
             }
         }
-        for route in &self.routes {
-            route.inclusion_filter().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn route_problems(&self, index: usize, route: &RouteConfig) -> Result<(), Problem> {
+        let props = |rest: &[Step]| {
+            let mut path = vec![Step::key("routes"), Step::Index(index), Step::key("props")];
+            path.extend_from_slice(rest);
+            path
+        };
+        for key in route.props.keys() {
+            if key != INCLUSION_FILTER && is_inclusion_filter_typo(key) {
+                return Err(Problem::at_key(
+                    props(&[Step::key(key)]),
+                    format!(
+                        "`{key}` is not `{INCLUSION_FILTER}`: the router reads only `{INCLUSION_FILTER}`, so as written route `{}` would accept every event type; rename it to `{INCLUSION_FILTER}`",
+                        route.route
+                    ),
+                ));
+            }
         }
-        if self.runtime.concurrency == 0 {
-            return Err("runtime.concurrency must be at least 1".to_owned());
+        let Some(value) = route.props.get(INCLUSION_FILTER) else {
+            return Ok(());
+        };
+        let path = props(&[Step::key(INCLUSION_FILTER)]);
+        let Some(list) = value.as_array() else {
+            return Err(Problem::at(
+                path,
+                format!(
+                    "route `{}`: `{INCLUSION_FILTER}` must be a list of event types, e.g. [ResourceCreated, ResourceUpdated]",
+                    route.route
+                ),
+            ));
+        };
+        if list.is_empty() {
+            return Err(Problem::at(
+                path,
+                format!(
+                    "route `{}`: `{INCLUSION_FILTER}` is empty, so the route would filter out every message; list the event types to handle, e.g. [ResourceCreated, ResourceUpdated], or remove the key to accept every event type",
+                    route.route
+                ),
+            ));
         }
-        if self.runtime.max_attempts == 0 {
-            return Err("runtime.max-attempts must be at least 1".to_owned());
+        // A route that receives commercetools payloads can only ever see
+        // commercetools event types; other routes receive messages that
+        // handlers publish, whose event types are free, so there only a
+        // near miss of a commercetools name is taken for a typo.
+        let mapped = self.route_mapping.values().any(|r| *r == route.route);
+        for (position, item) in list.iter().enumerate() {
+            let mut element = path.clone();
+            element.push(Step::Index(position));
+            let Some(event_type) = item.as_str() else {
+                return Err(Problem::at(
+                    element,
+                    format!(
+                        "route `{}`: `{INCLUSION_FILTER}` holds `{item}`, which is not an event type; write names such as ResourceCreated or CustomerCreated",
+                        route.route
+                    ),
+                ));
+            };
+            if commercetools::is_event_type(event_type) {
+                continue;
+            }
+            let suggestion = nearest(event_type, commercetools::event_types());
+            if mapped {
+                return Err(Problem::at(
+                    element,
+                    format!(
+                        "`{event_type}` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged){}",
+                        suggestion.map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
+                    ),
+                ));
+            }
+            if let Some(close) = suggestion
+                .filter(|s| edit_distance(event_type, s) <= 2 || s.eq_ignore_ascii_case(event_type))
+            {
+                return Err(Problem::at(
+                    element,
+                    format!(
+                        "`{event_type}` is almost the commercetools type `{close}` (route `{}` receives no commercetools payloads, so its event types are free, but not near misses of commercetools names); did you mean `{close}`?",
+                        route.route
+                    ),
+                ));
+            }
         }
         Ok(())
+    }
+}
+
+/// `routes[0].props.on-delete` → `routes`, 0, `props`, `on-delete`.
+fn parse_path(path: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (key, mut rest) = segment
+            .split_once('[')
+            .map_or((segment, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            steps.push(Step::key(key));
+        }
+        while let Some((index, after)) = rest.split_once(']') {
+            match index.parse() {
+                Ok(index) => steps.push(Step::Index(index)),
+                Err(_) => steps.push(Step::key(index)),
+            }
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    steps
+}
+
+/// `true` for a props key that is almost certainly a misspelt
+/// `inclusion-filter` (`inclusion_filter`, `inclusionFilter`,
+/// `inclusion-filters`, `inclusion-filtr`, ...).
+fn is_inclusion_filter_typo(key: &str) -> bool {
+    let folded: String = key
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect();
+    folded == "inclusionfilter" || edit_distance(key, INCLUSION_FILTER) <= 2
+}
+
+/// `250ms`, `30s`, `5m`: a duration as the file writes it.
+fn written(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis.is_multiple_of(3_600_000) && millis > 0 {
+        format!("{}h", millis / 3_600_000)
+    } else if millis.is_multiple_of(60_000) && millis > 0 {
+        format!("{}m", millis / 60_000)
+    } else if millis.is_multiple_of(1_000) {
+        format!("{}s", millis / 1_000)
+    } else {
+        format!("{millis}ms")
     }
 }
 
@@ -612,6 +891,56 @@ impl Default for RuntimeConfig {
             shutdown_timeout: Duration::from_secs(30),
             dead_letter: BackendRef::in_memory(),
         }
+    }
+}
+
+impl RuntimeConfig {
+    fn problems(&self) -> Result<(), Problem> {
+        let path = |keys: &[&str]| {
+            std::iter::once("runtime")
+                .chain(keys.iter().copied())
+                .map(Step::key)
+                .collect::<Vec<_>>()
+        };
+        if self.concurrency == 0 {
+            return Err(Problem::at(
+                path(&["concurrency"]),
+                "`concurrency` must be at least 1 (messages handled at once), e.g. 32",
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err(Problem::at(
+                path(&["max-attempts"]),
+                "`max-attempts` must be at least 1 (1 = never retry), e.g. 5",
+            ));
+        }
+        if self.prefetch == Some(0) {
+            return Err(Problem::at(
+                path(&["prefetch"]),
+                "`prefetch` must be at least 1; leave it out for four times `concurrency`",
+            ));
+        }
+        let backoff = &self.backoff;
+        if !(backoff.multiplier.is_finite() && backoff.multiplier >= 1.0) {
+            return Err(Problem::at(
+                path(&["backoff", "multiplier"]),
+                format!(
+                    "`multiplier` is {}, but it must be a number of at least 1 (1 keeps the delay constant, 2 doubles it per attempt)",
+                    backoff.multiplier
+                ),
+            ));
+        }
+        if backoff.initial > backoff.max {
+            return Err(Problem::at(
+                path(&["backoff", "initial"]),
+                format!(
+                    "`initial` ({}) is longer than `max` ({}), so no delay could grow; make `initial` shorter than `max`, e.g. initial: 200ms with max: 60s",
+                    written(backoff.initial),
+                    written(backoff.max)
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

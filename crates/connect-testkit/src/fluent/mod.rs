@@ -27,6 +27,7 @@
 //! | `updateCustomer` of an unknown username | `C0404E` |
 //! | `createCustomer` with a username that exists | `C0409E` |
 //! | a root field of the SDL the emulator does not implement | `S0501E` |
+//! | `customer(ref:)` of an unknown ref, with [`UnknownRef::NotFoundError`] (otherwise `null`) | `C0120E` |
 //!
 //! `ref` equals `username`; `status` starts as `ACTIVE`; `createdOn` and
 //! `updatedOn` are maintained; an update changes only the fields present
@@ -63,6 +64,7 @@ use serde_json::Value;
 use crate::faults::Faults;
 use crate::fixtures;
 use crate::server::ServerHandle;
+pub use state::UnknownRef;
 use state::{Settings, Shared};
 
 /// Requests with a larger body get 413, as on Fluent (2 MB).
@@ -107,6 +109,7 @@ impl Default for FluentEmulatorBuilder {
                 password: Secret::new("emulator-password"),
                 token_lifetime: DEFAULT_TOKEN_LIFETIME,
                 refresh_tokens: false,
+                unknown_ref: UnknownRef::Null,
             },
             schema: fixtures::fluent::SCHEMA_CUSTOMER.to_owned(),
         }
@@ -161,6 +164,14 @@ impl FluentEmulatorBuilder {
     #[must_use]
     pub fn refresh_tokens(mut self, enabled: bool) -> Self {
         self.settings.refresh_tokens = enabled;
+        self
+    }
+
+    /// How `customer(ref:)` answers a ref no customer has: `null` (the
+    /// default) or a `C0120E` not-found error; Fluent does both.
+    #[must_use]
+    pub fn unknown_ref(mut self, answer: UnknownRef) -> Self {
+        self.settings.unknown_ref = answer;
         self
     }
 
@@ -327,6 +338,29 @@ impl FluentEmulator {
     /// Every request that reached `/graphql`, in order.
     pub fn graphql_requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
+    }
+
+    /// Adds a customer of another retailer of the account (`retailer_id`),
+    /// as another connector or the Fluent console would: the API user's
+    /// lookups find it, since a username is unique in the whole account.
+    /// Counts like [`insert_customer`](Self::insert_customer).
+    pub fn insert_customer_of_retailer(
+        &self,
+        input: &CreateCustomerInput,
+        retailer_id: &str,
+    ) -> Result<Customer, String> {
+        let mut input = input.clone();
+        input.retailer.id = retailer_id.to_owned();
+        let Ok(Value::Object(fields)) = serde_json::to_value(&input) else {
+            return Err("the input is not a JSON object".to_owned());
+        };
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let created = self
+            .shared
+            .store()
+            .create(&fields, retailer_id, &now)
+            .map_err(|rejection| rejection.full_message())?;
+        serde_json::from_value(created).map_err(|error| error.to_string())
     }
 
     /// Adds a customer directly, under the same rules as `createCustomer`

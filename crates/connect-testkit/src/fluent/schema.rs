@@ -24,7 +24,7 @@ use async_graphql::{ErrorExtensions, Value as GqlValue};
 use serde_json::{Map, Value, json};
 
 use super::RecordedMutation;
-use super::state::Shared;
+use super::state::{Shared, UnknownRef};
 use super::store::{Rejection, VALIDATION_FAILED, numeric_id};
 
 /// The operation name of the request being executed (request data).
@@ -270,11 +270,19 @@ fn root_field(root: Root, name: &str, ty: &Type, shared: Arc<Shared>) -> Field {
         (Root::Query, "customer") => Field::new(name, reference, move |ctx| {
             let shared = Arc::clone(&shared);
             FieldFuture::new(async move {
-                let result = ctx
-                    .args
-                    .try_get("ref")
-                    .and_then(|r| r.string())
-                    .map(|reference| shared.store().get(reference).cloned());
+                let result =
+                    ctx.args
+                        .try_get("ref")
+                        .and_then(|r| r.string())
+                        .and_then(|reference| match shared.store().get(reference).cloned() {
+                            None if shared.settings.unknown_ref == UnknownRef::NotFoundError => {
+                                Err(coded(
+                                    "C0120E",
+                                    &format!("Customer with ref '{reference}' could not be found"),
+                                ))
+                            }
+                            found => Ok(found),
+                        });
                 resolved(&ctx, nullable, result)
             })
         }),

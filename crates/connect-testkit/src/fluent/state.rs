@@ -20,6 +20,17 @@ pub(crate) struct Settings {
     pub(crate) password: Secret,
     pub(crate) token_lifetime: Duration,
     pub(crate) refresh_tokens: bool,
+    pub(crate) unknown_ref: UnknownRef,
+}
+
+/// How `customer(ref:)` answers a ref no customer has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnknownRef {
+    /// `customer: null` (default).
+    #[default]
+    Null,
+    /// An error with the not-found code `C0120E`, as Fluent also answers.
+    NotFoundError,
 }
 
 /// Counters of the token endpoint.
