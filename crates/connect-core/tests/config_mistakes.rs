@@ -127,7 +127,7 @@ const CASES: &[Case] = &[
         name: "an unknown key in runtime",
         edit: ("  concurrency: 8", "  concurency: 8"),
         reader: Reader::Connector,
-        expected: "app.yml:18:3: runtime: unknown field `concurency`, expected one of `concurrency`, `prefetch`, `max-attempts`, `backoff`, `shutdown-timeout`, `dead-letter`",
+        expected: "app.yml:18:3: runtime: unknown field `concurency`, expected one of `concurrency`, `prefetch`, `max-attempts`, `backoff`, `circuit-breaker`, `shutdown-timeout`, `dead-letter`",
     },
     Case {
         name: "an unknown event type in the inclusion filter",
@@ -191,6 +191,24 @@ const CASES: &[Case] = &[
         edit: ("initial: 200ms, max: 60s", "initial: 2m, max: 60s"),
         reader: Reader::Connector,
         expected: "app.yml:20:23: runtime.backoff.initial: `initial` (2m) is longer than `max` (1m), so no delay could grow; make `initial` shorter than `max`, e.g. initial: 200ms with max: 60s",
+    },
+    Case {
+        name: "circuit-breaker initial longer than max",
+        edit: (
+            "backoff: { initial: 200ms, max: 60s, multiplier: 2 }",
+            "backoff: { initial: 200ms, max: 60s, multiplier: 2 }\n  circuit-breaker: { initial: 5m, max: 1m }",
+        ),
+        reader: Reader::Connector,
+        expected: "app.yml:21:31: runtime.circuit-breaker.initial: `initial` (5m) is longer than `max` (1m); make `initial` shorter than `max`, e.g. initial: 1s with max: 60s",
+    },
+    Case {
+        name: "a circuit-breaker probing without pause",
+        edit: (
+            "backoff: { initial: 200ms, max: 60s, multiplier: 2 }",
+            "backoff: { initial: 200ms, max: 60s, multiplier: 2 }\n  circuit-breaker: { initial: 0s }",
+        ),
+        reader: Reader::Connector,
+        expected: "app.yml:21:31: runtime.circuit-breaker.initial: `initial` must be longer than 0, or a dependency that is down would be probed without pause; e.g. initial: 1s",
     },
     Case {
         name: "a backoff multiplier of 0",

@@ -70,7 +70,12 @@ impl Plan {
                 origin: doc.origin().to_owned(),
                 source,
             })?;
-        let translator = SubscriptionTranslator::from_config(&config);
+        // Payloads of another commercetools project are ignored, not
+        // handled against this one.
+        let mut translator = SubscriptionTranslator::from_config(&config);
+        if let Some(client) = services.get::<CommercetoolsClient>() {
+            translator = translator.with_project_key(client.project_key());
+        }
         Ok(Self {
             doc,
             config,

@@ -193,12 +193,21 @@ async fn a_deleted_customer_is_acknowledged() {
     h.idle().await;
     h.ct.delete_customer(&customer.id).await.unwrap();
     // Also a notification for a customer that never existed.
+    let unknown = fixtures::CHANGE_RESOURCE_UPDATED.replace(
+        "\"projectKey\": \"fluent-ct-dev\"",
+        &format!("\"projectKey\": \"{}\"", h.ct.project_key()),
+    );
+    assert_ne!(unknown, fixtures::CHANGE_RESOURCE_UPDATED);
+    h.ct_queue.send(RawPayload::new(unknown)).await.unwrap();
+    // And the same notification from another project: ignored, not handled
+    // against this one.
     h.ct_queue
         .send(RawPayload::new(fixtures::CHANGE_RESOURCE_UPDATED))
         .await
         .unwrap();
     let m = h.idle().await;
     assert_eq!(m.outcome("deleted"), 2, "{m:?}");
+    assert_eq!(h.listener.snapshot().ignored, 1);
     assert_eq!(m.dead_lettered, 0);
     assert!(h.dead_letters.is_empty());
     h.stop().await;

@@ -940,6 +940,23 @@ impl RuntimeConfig {
                 ),
             ));
         }
+        let breaker = &self.circuit_breaker;
+        if breaker.initial.is_zero() {
+            return Err(Problem::at(
+                path(&["circuit-breaker", "initial"]),
+                "`initial` must be longer than 0, or a dependency that is down would be probed without pause; e.g. initial: 1s",
+            ));
+        }
+        if breaker.initial > breaker.max {
+            return Err(Problem::at(
+                path(&["circuit-breaker", "initial"]),
+                format!(
+                    "`initial` ({}) is longer than `max` ({}); make `initial` shorter than `max`, e.g. initial: 1s with max: 60s",
+                    written(breaker.initial),
+                    written(breaker.max)
+                ),
+            ));
+        }
         Ok(())
     }
 }
