@@ -374,11 +374,13 @@ fn print_backfill(summary: &crate::backfill::BackfillSummary, config: &str) {
         println!("  unfinished {:>8}", summary.unfinished);
         match &summary.resume_after {
             Some(id) => {
-                println!("resume with: connect backfill customers --config {config} --after {id}")
+                println!("resume with: connect backfill customers --config {config} --after {id}");
             }
-            None => println!(
-                "no customer was completed in order: run the same backfill again to resume"
-            ),
+            None => {
+                println!(
+                    "no customer was completed in order: run the same backfill again to resume"
+                );
+            }
         }
     }
 }
