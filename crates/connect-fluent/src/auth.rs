@@ -68,6 +68,7 @@ struct TokenState {
 /// The credentials and the cached token of one client.
 pub(crate) struct Auth {
     http: reqwest::Client,
+    timeout: Duration,
     token_url: url::Url,
     account: String,
     retailer_id: String,
@@ -143,10 +144,12 @@ impl Auth {
     pub(crate) fn new(
         http: reqwest::Client,
         token_url: url::Url,
+        timeout: Duration,
         credentials: Credentials,
     ) -> Self {
         Self {
             http,
+            timeout,
             token_url,
             account: credentials.account,
             retailer_id: credentials.retailer_id,
@@ -247,6 +250,7 @@ impl Auth {
         let response = self
             .http
             .post(self.token_url.clone())
+            .timeout(self.timeout)
             .header("fluent.account", &self.account)
             .form(&form)
             .send()

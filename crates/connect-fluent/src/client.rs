@@ -47,6 +47,7 @@ pub struct FluentClient {
 
 struct Inner {
     http: reqwest::Client,
+    request_timeout: Duration,
     graphql_url: url::Url,
     base_url: String,
     account: String,
@@ -93,6 +94,7 @@ impl FluentClient {
         let auth = Auth::new(
             http.clone(),
             token_url,
+            config.request_timeout,
             Credentials {
                 account: config.account.clone(),
                 retailer_id: config.retailer_id.clone(),
@@ -105,6 +107,7 @@ impl FluentClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                request_timeout: config.request_timeout,
                 graphql_url,
                 base_url: config.base_url,
                 account: config.account,
@@ -233,6 +236,7 @@ impl FluentClient {
             .inner
             .http
             .post(self.inner.graphql_url.clone())
+            .timeout(self.inner.request_timeout)
             .bearer_auth(token.value())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(ACCEPT, HeaderValue::from_static("application/json"))

@@ -60,6 +60,11 @@ struct Cli {
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CONNECT_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Threads that run handlers: 0 runs everything on one thread (the
+    /// connector waits on the network far more than it computes); more
+    /// helps handlers that compute a lot.
+    #[arg(long, global = true, env = "CONNECT_WORKER_THREADS", value_name = "N")]
+    worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -158,10 +163,16 @@ pub fn main() -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match cli.worker_threads {
+        Some(0) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

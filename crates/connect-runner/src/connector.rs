@@ -52,15 +52,20 @@ impl Plan {
         // `validate` and `run` accept exactly the same files.
         let commercetools = doc.section::<CommercetoolsConfig>("commercetools")?;
         let fluent = doc.section::<FluentConfig>("fluent")?;
+        // Both clients share one HTTP client: one connection pool, one TLS
+        // trust store (each client still applies its own request timeout).
+        let mut http = None;
         if let Some(ct) = commercetools
             && services.get::<CommercetoolsClient>().is_none()
         {
-            services.insert(CommercetoolsClient::new(ct)?);
+            let http = shared_http(&mut http, &doc)?;
+            services.insert(CommercetoolsClient::with_http_client(ct, http)?);
         }
         if let Some(fluent) = fluent
             && services.get::<FluentClient>().is_none()
         {
-            services.insert(FluentClient::new(fluent)?);
+            let http = shared_http(&mut http, &doc)?;
+            services.insert(FluentClient::with_http_client(fluent, http)?);
         }
         backends::check_queue(&doc, &config.ct_queue)?;
         backends::check_queue(&doc, &config.event_queue)?;
@@ -104,6 +109,26 @@ impl Plan {
     pub fn services(&self) -> &Arc<Services> {
         &self.services
     }
+}
+
+/// The HTTP client of the commercetools and Fluent clients, built once.
+fn shared_http(
+    http: &mut Option<reqwest::Client>,
+    doc: &ConfigDocument,
+) -> Result<reqwest::Client, RunnerError> {
+    if let Some(http) = http {
+        return Ok(http.clone());
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("connect-sdk/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| RunnerError::Backend {
+            origin: doc.origin().to_owned(),
+            message: format!("cannot build the HTTP client: {error}"),
+        })?;
+    *http = Some(client.clone());
+    Ok(client)
 }
 
 /// Builds a [`Connector`], optionally replacing parts of what the file says

@@ -140,7 +140,13 @@ impl QueueClient {
             .max_number_of_messages(max)
             .wait_time_seconds(wait_secs.clamp(0, 20))
             .visibility_timeout(visibility_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
+            // Only the system attributes the connector reads: asking for
+            // all of them makes every answer (and its parsing) larger.
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .message_system_attribute_names(MessageSystemAttributeName::SequenceNumber)
+            .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
             .message_attribute_names("All")
             .send()
             .await

@@ -42,7 +42,8 @@ pub const ATTR_SEQUENCE_NUMBER: &str = "sqs-sequence-number";
 ///   receive count is SQS's `ApproximateReceiveCount`, and a
 ///   `RawPayload`'s attributes carry the transport's (`sqs-message-id`,
 ///   `sqs-receive-count`, `sqs-sent-timestamp`, FIFO group and sequence
-///   number, and every string message attribute under its own name).
+///   number, `sqs-aws-trace-header`, and every string message attribute
+///   under its own name; other system attributes are not requested).
 /// - **ack** deletes the message. Deletes of many messages are gathered
 ///   into `DeleteMessageBatch` calls (flushed at 10 entries, or when the
 ///   oldest has waited `batch-window`); the ack resolves once SQS confirmed
