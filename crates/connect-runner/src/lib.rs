@@ -37,7 +37,7 @@ pub use backends::QueuePair;
 pub use backfill::{BackfillOptions, BackfillProgress, BackfillSummary};
 pub use connector::{CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, RunReport};
 pub use error::RunnerError;
-pub use logging::{LogFormat, init as init_logging};
+pub use logging::{LogFormat, init as init_logging, subscriber as log_subscriber};
 
 /// Reads `path`, builds the connector with every linked handler, checks the
 /// credentials and the dead-letter store, serves the `observability`
