@@ -187,6 +187,7 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
 
 impl Outcome {
     /// The figures, printed with the test output (`--nocapture`).
+    #[allow(clippy::print_stdout)] // the figures are this test's report
     fn report(&self, what: &str) {
         println!(
             "{what} with {} of {CUSTOMERS} customers in Fluent: lost {}, duplicated {}; first instance: {:?}",

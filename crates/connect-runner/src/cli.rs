@@ -390,9 +390,11 @@ fn print_backfill(summary: &crate::backfill::BackfillSummary, config: &str) {
             Some(id) => {
                 println!("resume with: connect backfill customers --config {config} --after {id}");
             }
-            None => println!(
-                "no customer was completed in order: run the same backfill again to resume"
-            ),
+            None => {
+                println!(
+                    "no customer was completed in order: run the same backfill again to resume"
+                );
+            }
         }
     }
 }
