@@ -176,3 +176,79 @@ async fn text_lines_of_a_message_carry_its_fields() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = log_subscriber(Some("info"), LogFormat::Json, move || writer.clone()).unwrap();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let ct = CommercetoolsEmulator::start().await.unwrap();
+    let fluent = FluentEmulator::start().await.unwrap();
+    let ct_queue = MemoryQueue::new("ct-queue", 100);
+    ct.subscribe(
+        Arc::new(ct_queue.clone()),
+        NotificationFormat::ChangeNotifications,
+    );
+    let yaml = common::yaml("").replace(
+        "  shutdown-timeout: 5s\n",
+        "  shutdown-timeout: 5s\n  circuit-breaker: { initial: 20ms, max: 100ms }\n",
+    );
+    let (connector, _) = Harness::connector_yaml(&ct, &fluent, yaml, ct_queue.clone()).await;
+    let metrics = connector.metrics();
+    let listener = connector.listener_metrics();
+    let health = connector.health();
+    let shutdown = Shutdown::new();
+    let running = tokio::spawn(connector.run(shutdown.clone()));
+
+    // Fluent refuses every login while eight customers arrive.
+    fluent.faults().inject_for(
+        "/oauth/token",
+        Fault::Status {
+            status: 401,
+            retry_after: None,
+        },
+        usize::MAX / 2,
+    );
+    for i in 0..8 {
+        ct.insert_customer(CustomerDraft::new(format!("outage-{i}@example.com")))
+            .await
+            .unwrap();
+    }
+    metrics
+        .wait_until(
+            |m| m.received >= 8 && m.waiting >= 1,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    fluent.faults().clear();
+    health
+        .wait_until(|deps| deps.iter().all(|d| d.up), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let m = connect_testkit::wait_idle(&ct_queue, &listener, &metrics, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.succeeded + m.coalesced, m.dead_lettered),
+        (8, 0),
+        "{m:?}"
+    );
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let lines = captured.lines();
+    let count = |text: &str| {
+        lines
+            .iter()
+            .filter(|line| line.contains(text) && line.contains("\"dependency\":\"fluent\""))
+            .count()
+    };
+    assert_eq!(count("dependency is down"), 1, "{}", lines.join("\n"));
+    assert_eq!(count("dependency answers again"), 1, "{}", lines.join("\n"));
+}
