@@ -184,12 +184,12 @@ impl Telemetry {
     }
 
     /// Watches a loop that starts now (the runtime's dispatcher, a
-    /// listener, a backfill) for liveness and readiness.
+    /// listener, a backfill) for liveness and readiness, forgetting loops
+    /// that ended before (an earlier backfill).
     pub(crate) fn watch(&self, heartbeat: Arc<Heartbeat>) {
-        self.loops
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(heartbeat);
+        let mut loops = self.loops.lock().unwrap_or_else(PoisonError::into_inner);
+        loops.retain(|l| l.state() != LoopState::Stopped);
+        loops.push(heartbeat);
     }
 
     pub(crate) fn backfill_started(&self, gauges: Arc<BackfillGauges>) {
@@ -370,6 +370,13 @@ mod tests {
         listener.set_state(LoopState::Stopped);
         assert_eq!(telemetry.readiness().intake, "stopped");
         assert!(!telemetry.readiness().ready);
+
+        // A loop started later replaces the ended ones.
+        let backfill = Arc::new(Heartbeat::new("backfill"));
+        telemetry.watch(Arc::clone(&backfill));
+        backfill.set_state(LoopState::Running);
+        assert!(telemetry.readiness().ready);
+        assert_eq!(telemetry.liveness().loops.len(), 1);
     }
 
     #[test]
