@@ -6,6 +6,7 @@
 //! ([`Faults`]): 429 with `Retry-After`, 503, slow responses and dropped
 //! connections, plus token expiry.
 
+pub mod chaos;
 pub mod commercetools;
 mod faults;
 pub mod fixtures;
