@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use connect_core::config::Secret;
+use connect_core::telemetry::HttpRequests;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -61,6 +62,7 @@ fn refresh_margin(lifetime: Duration) -> Duration {
 /// refresh is reported to everyone who waited for it (no stampede of token
 /// requests with a bad secret).
 pub(crate) struct TokenProvider {
+    requests: Arc<HttpRequests>,
     http: reqwest::Client,
     token_url: String,
     client_id: String,
@@ -95,6 +97,7 @@ impl TokenProvider {
         timeout: Duration,
     ) -> Self {
         Self {
+            requests: Arc::new(HttpRequests::new()),
             http,
             token_url: format!("{}/oauth/token", auth_url.trim_end_matches('/')),
             client_id,
@@ -107,6 +110,12 @@ impl TokenProvider {
             refreshes: AtomicU64::new(0),
             refresh: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Counts the token requests in `requests` (the client's counts).
+    pub(crate) fn counting(mut self, requests: Arc<HttpRequests>) -> Self {
+        self.requests = requests;
+        self
     }
 
     fn fresh(&self) -> Option<Arc<AccessToken>> {
@@ -200,8 +209,12 @@ impl TokenProvider {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| Error::from_reqwest(e, self.timeout))?;
+            .map_err(|e| {
+                self.requests.record_error();
+                Error::from_reqwest(e, self.timeout)
+            })?;
         let status = response.status().as_u16();
+        self.requests.record(status);
         let retry_after = crate::client::retry_after(response.headers());
         let body = response
             .bytes()

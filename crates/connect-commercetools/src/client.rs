@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use connect_core::telemetry::HttpRequests;
 use futures_util::Stream;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
@@ -73,6 +74,7 @@ struct ClientInner {
     project_url: Url,
     auth: TokenProvider,
     retry: RetryPolicy,
+    requests: Arc<HttpRequests>,
 }
 
 impl fmt::Debug for CommercetoolsClient {
@@ -132,6 +134,7 @@ impl CommercetoolsClient {
             .pop_if_empty()
             .push(&config.project_key);
         let retry = RetryPolicy::new(config.max_retries, config.retry_initial_backoff);
+        let requests = Arc::new(HttpRequests::new());
         let auth = TokenProvider::new(
             http.clone(),
             &config.auth_url,
@@ -140,7 +143,8 @@ impl CommercetoolsClient {
             config.scope_string(),
             retry.clone(),
             config.request_timeout,
-        );
+        )
+        .counting(Arc::clone(&requests));
         Ok(Self {
             inner: Arc::new(ClientInner {
                 http,
@@ -148,8 +152,16 @@ impl CommercetoolsClient {
                 project_url,
                 auth,
                 retry,
+                requests,
             }),
         })
+    }
+
+    /// Every HTTP request this client (and its clones) sent, API and token
+    /// endpoint alike, by response status; requests that got no response
+    /// are counted as errors.
+    pub fn http_requests(&self) -> Arc<HttpRequests> {
+        Arc::clone(&self.inner.requests)
     }
 
     /// Obtains an access token now (unless a valid one is cached), to find
@@ -429,11 +441,12 @@ impl CommercetoolsClient {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Error::from_reqwest(e, timeout))?;
+        let response = request.send().await.map_err(|e| {
+            self.inner.requests.record_error();
+            Error::from_reqwest(e, timeout)
+        })?;
         let status = response.status().as_u16();
+        self.inner.requests.record(status);
         let retry_after = retry_after(response.headers());
         let body = response
             .bytes()

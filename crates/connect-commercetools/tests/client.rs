@@ -636,3 +636,36 @@ commercetools:
         .to_string();
     assert!(error.contains("5s"), "{error}");
 }
+
+#[tokio::test]
+async fn every_request_is_counted_by_status_and_no_answer_as_an_error() {
+    let emulator = emulator().await;
+    let id = seeded(&emulator, "ada@example.com").await;
+    let client = client_for(&emulator);
+    emulator
+        .faults()
+        .inject_for(&customers_path(&emulator), Fault::unavailable(), 2);
+
+    client.customer(&id).await.unwrap();
+    assert_eq!(client.find_customer("no-such-id").await.unwrap(), None);
+
+    let counts = client.http_requests().snapshot();
+    assert_eq!(
+        counts.by_status.into_iter().collect::<Vec<_>>(),
+        [(200, 2), (404, 1), (503, 2)],
+        "the token request, two 503s, the customer, the missing one"
+    );
+    assert_eq!(counts.errors, 0);
+
+    // Nothing listens on a port that was just released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut config = fast(emulator.config()).with_max_retries(1);
+    config.auth_url = url;
+    let unreachable = CommercetoolsClient::new(config).unwrap();
+    unreachable.authenticate().await.unwrap_err();
+    let counts = unreachable.http_requests().snapshot();
+    assert_eq!(counts.errors, 2, "one attempt and one retry, no answer");
+    assert!(counts.by_status.is_empty());
+}

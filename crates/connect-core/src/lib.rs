@@ -76,6 +76,7 @@ mod registry;
 mod router;
 pub mod runtime;
 mod services;
+pub mod telemetry;
 
 pub use async_trait::async_trait;
 pub use config::{ConnectorConfig, RouteConfig};

@@ -30,7 +30,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterStore, MemoryDeadLetters};
 use crate::error::{BoxError, QueueError};
 use crate::message::Message;
 use crate::queue::{Delivery, RawPayload, Settlement, Sink, Source};
-use crate::runtime::{DEAD_LETTERS, Health, Shutdown, Signal};
+use crate::runtime::{DEAD_LETTERS, Health, Heartbeat, LoopState, Shutdown, Signal};
 
 /// What a raw payload becomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -320,6 +320,7 @@ pub struct Listener {
     sink: Arc<dyn Sink<Message>>,
     batch: usize,
     wait: Duration,
+    heartbeat: Arc<Heartbeat>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -347,11 +348,14 @@ impl Listener {
         translator: Arc<dyn Translate>,
         sink: Arc<dyn Sink<Message>>,
     ) -> Self {
+        let name = name.into();
+        let heartbeat = Arc::new(Heartbeat::new(format!("{name} listener")));
         Self {
-            inner: Inner::new(name.into(), source, translator),
+            inner: Inner::new(name, source, translator),
             sink,
             batch: 64,
             wait: Duration::from_secs(1),
+            heartbeat,
         }
     }
 
@@ -382,19 +386,35 @@ impl Listener {
         Arc::clone(&self.inner.metrics)
     }
 
+    /// The listener loop's heartbeat (named `<name> listener`):
+    /// [`LoopState::Running`] while it forwards payloads, beating at least
+    /// every [`HEARTBEAT_INTERVAL`](crate::runtime::HEARTBEAT_INTERVAL),
+    /// also while a receive waits.
+    pub fn heartbeat(&self) -> Arc<Heartbeat> {
+        Arc::clone(&self.heartbeat)
+    }
+
     /// Runs until `shutdown` fires or the source is closed. The batch in
     /// hand when the signal comes is forwarded and settled first.
     pub async fn run(self, shutdown: Shutdown) -> ListenerReport {
+        self.heartbeat.set_state(LoopState::Running);
+        let report = self.listen(shutdown).await;
+        self.heartbeat.set_state(LoopState::Stopped);
+        report
+    }
+
+    async fn listen(&self, shutdown: Shutdown) -> ListenerReport {
         let name = self.inner.name.clone();
         self.inner.health.register(&name);
         let mut failures = 0u32;
         let stopping = shutdown.triggered();
         tokio::pin!(stopping);
         loop {
+            self.heartbeat.beat();
             let received = tokio::select! {
                 biased;
                 () = &mut stopping => break,
-                received = self.inner.receive(self.batch, self.wait) => received,
+                received = self.heartbeat.beating(self.inner.receive(self.batch, self.wait)) => received,
             };
             match received {
                 Ok(batch) => {
@@ -404,7 +424,7 @@ impl Listener {
                             tracing::info!(listener = %name, "receiving again");
                         }
                     }
-                    if !batch.is_empty() && !self.forward(batch).await {
+                    if !batch.is_empty() && !self.heartbeat.beating(self.forward(batch)).await {
                         break;
                     }
                 }
@@ -422,7 +442,7 @@ impl Listener {
                     }
                     tokio::select! {
                         () = &mut stopping => break,
-                        () = tokio::time::sleep(delay) => {}
+                        () = self.heartbeat.beating(tokio::time::sleep(delay)) => {}
                     }
                 }
             }

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::config::{ConnectorConfig, RouteConfig};
 use crate::handler::{HandlerSetup, MessageHandler};
 use crate::message::Message;
 use crate::registry::{HandlerRegistry, RegistryError};
+use crate::runtime::RouteMetrics;
 use crate::services::Services;
 
 /// A route with its built handler.
@@ -16,6 +18,7 @@ pub struct Route {
     handler: Box<dyn MessageHandler>,
     filter: Option<Vec<String>>,
     coalesce: bool,
+    metrics: RouteMetrics,
 }
 
 impl fmt::Debug for Route {
@@ -55,6 +58,12 @@ impl Route {
         self.coalesce
     }
 
+    /// The route's counters: outcomes and handler durations of every message
+    /// of this route in this process.
+    pub fn metrics(&self) -> &RouteMetrics {
+        &self.metrics
+    }
+
     /// `true` when the route's inclusion filter lets `event_type` through.
     pub fn includes(&self, event_type: Option<&str>) -> bool {
         match (&self.filter, event_type) {
@@ -84,6 +93,8 @@ pub struct Router {
     // A connector has a handful of routes: a scan beats hashing the name.
     routes: Vec<Arc<Route>>,
     mapping: BTreeMap<String, String>,
+    /// Messages no route has a name for that were dead-lettered.
+    unroutable: Arc<AtomicU64>,
 }
 
 impl Router {
@@ -112,6 +123,7 @@ impl Router {
                 handler,
                 filter,
                 coalesce,
+                metrics: RouteMetrics::default(),
             }));
         }
         for (type_id, route) in &config.route_mapping {
@@ -124,6 +136,7 @@ impl Router {
         Ok(Self {
             routes,
             mapping: config.route_mapping.clone(),
+            unroutable: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -145,6 +158,16 @@ impl Router {
     /// Every route, in configuration order.
     pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
         self.routes.iter()
+    }
+
+    /// Messages whose name no route has, written to the dead-letter store
+    /// (by any runtime using this router; clones share the count).
+    pub fn unroutable_dead_letters(&self) -> u64 {
+        self.unroutable.load(Relaxed)
+    }
+
+    pub(crate) fn count_unroutable(&self) {
+        self.unroutable.fetch_add(1, Relaxed);
     }
 
     /// Decides what happens to `message`.

@@ -121,7 +121,7 @@ const CASES: &[Case] = &[
         name: "an unknown top-level key",
         edit: ("runtime:\n", "rutime:\n"),
         reader: Reader::Connector,
-        expected: "app.yml:17:1: unknown field `rutime`, expected one of `connector-name`, `commercetools`, `fluent`, `listeners`, `event-queue`, `runtime`, `route-mapping`, `routes`, `extensions`",
+        expected: "app.yml:17:1: unknown field `rutime`, expected one of `connector-name`, `commercetools`, `fluent`, `listeners`, `event-queue`, `runtime`, `route-mapping`, `routes`, `observability`, `extensions`",
     },
     Case {
         name: "an unknown key in runtime",

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use connect_core::config::Secret;
+use connect_core::telemetry::HttpRequests;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
@@ -67,6 +68,7 @@ struct TokenState {
 
 /// The credentials and the cached token of one client.
 pub(crate) struct Auth {
+    requests: Arc<HttpRequests>,
     http: reqwest::Client,
     timeout: Duration,
     token_url: url::Url,
@@ -142,12 +144,14 @@ struct OAuthError {
 
 impl Auth {
     pub(crate) fn new(
+        requests: Arc<HttpRequests>,
         http: reqwest::Client,
         token_url: url::Url,
         timeout: Duration,
         credentials: Credentials,
     ) -> Self {
         Self {
+            requests,
             http,
             timeout,
             token_url,
@@ -255,8 +259,12 @@ impl Auth {
             .form(&form)
             .send()
             .await
-            .map_err(Error::transport)?;
+            .map_err(|error| {
+                self.requests.record_error();
+                Error::transport(error)
+            })?;
         let status = response.status().as_u16();
+        self.requests.record(status);
         let retry_after = retry_after(response.headers());
         let body = response.bytes().await.map_err(Error::transport)?;
         if !(200..300).contains(&status) {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use connect_core::telemetry::HttpRequests;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -54,6 +55,7 @@ struct Inner {
     retailer_id: String,
     auth: Auth,
     retry: RetryPolicy,
+    requests: Arc<HttpRequests>,
 }
 
 impl fmt::Debug for FluentClient {
@@ -91,7 +93,9 @@ impl FluentClient {
         };
         let graphql_url = join("graphql")?;
         let token_url = join("oauth/token")?;
+        let requests = Arc::new(HttpRequests::new());
         let auth = Auth::new(
+            Arc::clone(&requests),
             http.clone(),
             token_url,
             config.request_timeout,
@@ -114,8 +118,16 @@ impl FluentClient {
                 retailer_id: config.retailer_id,
                 auth,
                 retry: RetryPolicy::new(config.max_retries, config.retry_initial_backoff),
+                requests,
             }),
         })
+    }
+
+    /// Every HTTP request this client (and its clones) sent, GraphQL and
+    /// token endpoint alike, by response status; requests that got no
+    /// response are counted as errors.
+    pub fn http_requests(&self) -> Arc<HttpRequests> {
+        Arc::clone(&self.inner.requests)
     }
 
     /// `fluent.retailer-id`: the retailer customers are created under.
@@ -243,8 +255,12 @@ impl FluentClient {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(Error::transport)?;
+            .map_err(|error| {
+                self.inner.requests.record_error();
+                Error::transport(error)
+            })?;
         let status = response.status().as_u16();
+        self.inner.requests.record(status);
         let retry_after = auth::retry_after(response.headers());
         let bytes = response.bytes().await.map_err(Error::transport)?;
         graphql::interpret(status, retry_after, &bytes, body.len())

@@ -536,3 +536,36 @@ async fn a_lookup_failing_for_another_reason_is_still_an_error() {
     let error = client.customer_by_ref("x").await.unwrap_err();
     assert!(error.is_retryable(), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_counted_by_status_and_no_answer_as_an_error() {
+    let emulator = FluentEmulator::start().await.unwrap();
+    let config = emulator
+        .config()
+        .with_retry_initial_backoff(Duration::from_millis(5));
+    let client = FluentClient::new(config.clone()).unwrap();
+    client.authenticate().await.unwrap();
+    emulator
+        .faults()
+        .inject_for("/graphql", Fault::unavailable(), 2);
+    assert_eq!(client.customer_by_ref("ct-1").await.unwrap(), None);
+
+    let counts = client.http_requests().snapshot();
+    assert_eq!(
+        counts.by_status.into_iter().collect::<Vec<_>>(),
+        [(200, 2), (503, 2)],
+        "the login, two 503s, the lookup"
+    );
+    assert_eq!(counts.errors, 0);
+
+    // Nothing listens on a port that was just released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = config.with_max_retries(0);
+    config.base_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = FluentClient::new(config).unwrap();
+    unreachable.authenticate().await.unwrap_err();
+    let counts = unreachable.http_requests().snapshot();
+    assert_eq!(counts.errors, 1);
+    assert!(counts.by_status.is_empty());
+}

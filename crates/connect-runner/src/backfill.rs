@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use connect_commercetools::{CustomerQuery, CustomerScan};
 use connect_core::queue::{Delivery, MemoryQueue, Sink, Source};
-use connect_core::runtime::{MetricsSnapshot, Runtime, Shutdown};
+use connect_core::runtime::{Heartbeat, MetricsSnapshot, Runtime, Shutdown};
 use connect_core::{Message, QueueError, ResourceRef, async_trait};
 use futures_util::StreamExt;
 
 use crate::connector::Connector;
 use crate::error::RunnerError;
+use crate::observability::BackfillGauges;
 
 /// What to backfill.
 #[derive(Debug, Clone)]
@@ -252,8 +253,13 @@ impl Connector {
             .with_dead_letters(Arc::clone(self.dead_letters()))
             .with_services(Arc::clone(self.plan().services()))
             .with_health(self.health())
+            .with_heartbeat(Arc::new(Heartbeat::new("backfill")))
             .with_receive(64, Duration::from_millis(50));
         let metrics = runtime.metrics();
+        let telemetry = self.telemetry();
+        let gauges = Arc::new(BackfillGauges::new(total, Arc::clone(&metrics)));
+        telemetry.backfill_started(Arc::clone(&gauges));
+        telemetry.watch(runtime.heartbeat());
         let running = tokio::spawn(runtime.run(shutdown.clone()));
 
         let mut scan = CustomerScan::all().page_size(options.page_size);
@@ -303,6 +309,7 @@ impl Connector {
                 break;
             }
             scanned += 1;
+            gauges.scanned(scanned);
             if last_report.elapsed() >= options.progress_every {
                 last_report = Instant::now();
                 progress(&BackfillProgress {
@@ -331,6 +338,7 @@ impl Connector {
                 }),
             }
         };
+        gauges.finished();
         let report = report.map_err(|e| RunnerError::Backend {
             origin: origin.clone(),
             message: format!("the backfill runtime failed: {e}"),

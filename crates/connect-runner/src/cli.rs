@@ -239,12 +239,16 @@ async fn run(args: &ConfigArg) -> Result<u8, RunnerError> {
     let shutdown = Shutdown::on_signals();
     let connector = Connector::builder(document(args)?).build().await?;
     connector.check().await?;
+    let endpoint = connector.serve_observability().await?;
     if connector.config().ct_queue.kind == "in-memory" {
         tracing::warn!(
             "listeners.ct-queue is in-memory: nothing outside this process can deliver to it; use `type: sqs` to receive commercetools subscriptions"
         );
     }
     let report = connector.run(shutdown).await;
+    if let Some(endpoint) = endpoint {
+        endpoint.shutdown().await;
+    }
     let m = &report.runtime.metrics;
     println!(
         "stopped: {} received, {} succeeded, {} filtered, {} coalesced, {} retried, {} dead-lettered ({} malformed payloads); {} returned to their queue ({} interrupted while being handled)",
@@ -284,6 +288,12 @@ async fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
     }
     for (type_id, route) in &config.route_mapping {
         println!("  {type_id} payloads → {route}");
+    }
+    if let Some(observability) = plan.observability() {
+        println!(
+            "  observability: /metrics, /health and /ready on {}",
+            observability.listen
+        );
     }
     println!(
         "  ct-queue: {}, event-queue: {}, dead letters: {}, concurrency {}, max attempts {}",
@@ -334,6 +344,7 @@ async fn backfill(
     let shutdown = Shutdown::on_signals();
     let connector = Connector::builder(document(args)?).build().await?;
     connector.check().await?;
+    let endpoint = connector.serve_observability().await?;
     let options = BackfillOptions {
         predicate,
         after,
@@ -345,6 +356,9 @@ async fn backfill(
         .backfill_customers(options, shutdown, |progress| bar.update(progress))
         .await;
     bar.finish();
+    if let Some(endpoint) = endpoint {
+        endpoint.shutdown().await;
+    }
     let summary = summary?;
     let origin = args.config.display().to_string();
     print_backfill(&summary, &origin);

@@ -17,6 +17,9 @@ use connect_fluent::{FluentClient, FluentConfig};
 
 use crate::backends::{self, QueuePair};
 use crate::error::RunnerError;
+use crate::observability::{
+    DEFAULT_LIVENESS_TIMEOUT, ObservabilityConfig, ObservabilityServer, Sources, Telemetry,
+};
 
 /// The checked configuration: every block parsed strictly, clients created
 /// and every route's handler built. Nothing is connected yet, so this is
@@ -27,6 +30,7 @@ pub struct Plan {
     services: Arc<Services>,
     router: Arc<Router>,
     translator: Arc<SubscriptionTranslator>,
+    observability: Option<ObservabilityConfig>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -52,6 +56,7 @@ impl Plan {
         // `validate` and `run` accept exactly the same files.
         let commercetools = doc.section::<CommercetoolsConfig>("commercetools")?;
         let fluent = doc.section::<FluentConfig>("fluent")?;
+        let observability = doc.section::<ObservabilityConfig>("observability")?;
         // Both clients share one HTTP client: one connection pool, one TLS
         // trust store (each client still applies its own request timeout).
         let mut http = None;
@@ -87,7 +92,13 @@ impl Plan {
             services: Arc::new(services),
             router: Arc::new(router),
             translator: Arc::new(translator),
+            observability,
         })
+    }
+
+    /// The `observability` block, when the file has one.
+    pub fn observability(&self) -> Option<&ObservabilityConfig> {
+        self.observability.as_ref()
     }
 
     /// connect-core's part of the configuration.
@@ -290,9 +301,29 @@ impl ConnectorBuilder {
             .with_dead_letters(Arc::clone(&dead_letters))
             .with_services(Arc::clone(&plan.services))
             .with_health(Arc::clone(&health));
+        let mut http = Vec::new();
+        if let Some(client) = plan.services.get::<CommercetoolsClient>() {
+            http.push((connect_commercetools::DEPENDENCY, client.http_requests()));
+        }
+        if let Some(client) = plan.services.get::<FluentClient>() {
+            http.push((connect_fluent::DEPENDENCY, client.http_requests()));
+        }
+        let telemetry = Arc::new(Telemetry::new(Sources {
+            connector: plan.config.connector_name.clone(),
+            router: Arc::clone(&plan.router),
+            health: Arc::clone(&health),
+            runtime: runtime.metrics(),
+            listener: intake.metrics(),
+            http,
+            liveness_timeout: plan
+                .observability
+                .as_ref()
+                .map_or(DEFAULT_LIVENESS_TIMEOUT, |o| o.liveness_timeout),
+        }));
         Ok(Connector {
             metrics: runtime.metrics(),
             listener_metrics: intake.metrics(),
+            telemetry,
             health,
             plan,
             ct_queue,
@@ -343,6 +374,7 @@ pub struct Connector {
     metrics: Arc<Metrics>,
     listener_metrics: Arc<ListenerMetrics>,
     health: Arc<Health>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -433,6 +465,46 @@ impl Connector {
         Arc::clone(&self.health)
     }
 
+    /// What the observability endpoint serves: metrics, liveness and
+    /// readiness, live.
+    pub fn telemetry(&self) -> Arc<Telemetry> {
+        Arc::clone(&self.telemetry)
+    }
+
+    /// Starts the `/metrics`, `/health` and `/ready` endpoint on
+    /// `observability.listen`; `Ok(None)` when the file has no
+    /// `observability` block. The endpoint serves until the returned
+    /// handle is dropped (or shut down), so start it before
+    /// [`run`](Self::run) or a backfill and keep the handle while they run:
+    ///
+    /// ```no_run
+    /// # async fn start(connector: connect_runner::Connector) -> Result<(), connect_runner::RunnerError> {
+    /// use connect_core::runtime::Shutdown;
+    ///
+    /// let endpoint = connector.serve_observability().await?;
+    /// if let Some(endpoint) = &endpoint {
+    ///     println!("metrics on http://{}/metrics", endpoint.local_addr());
+    /// }
+    /// connector.run(Shutdown::on_signals()).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_observability(&self) -> Result<Option<ObservabilityServer>, RunnerError> {
+        let Some(config) = self.plan.observability() else {
+            return Ok(None);
+        };
+        let listen_error = |source| RunnerError::Listen {
+            origin: self.plan.doc.origin().to_owned(),
+            address: config.listen.clone(),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen.as_str())
+            .await
+            .map_err(listen_error)?;
+        ObservabilityServer::start(listener, self.telemetry())
+            .map(Some)
+            .map_err(listen_error)
+    }
+
     /// `true` when the runtime reads the CT queue itself (in-memory event
     /// queue): payloads are settled end to end.
     pub fn is_end_to_end(&self) -> bool {
@@ -503,8 +575,12 @@ impl Connector {
             end_to_end = self.is_end_to_end(),
             "connector starting"
         );
+        self.telemetry.watch(self.runtime.heartbeat());
         let listening = match self.intake {
-            Intake::Forwarding(listener) => Some(tokio::spawn(listener.run(shutdown.clone()))),
+            Intake::Forwarding(listener) => {
+                self.telemetry.watch(listener.heartbeat());
+                Some(tokio::spawn(listener.run(shutdown.clone())))
+            }
             Intake::EndToEnd(_) => None,
         };
         let runtime = self.runtime.run(shutdown.clone()).await;

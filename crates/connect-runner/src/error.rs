@@ -37,6 +37,18 @@ pub enum RunnerError {
         /// The client's error, naming the settings to check.
         message: String,
     },
+    /// The observability endpoint cannot listen on `observability.listen`.
+    #[error(
+        "{origin}: observability.listen `{address}`: cannot listen there: {source}; choose a free port (0 picks one), or stop what listens on it"
+    )]
+    Listen {
+        /// The configuration file.
+        origin: String,
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The commercetools client cannot be created or failed.
     #[error("commercetools: {0}")]
     Commercetools(#[from] connect_commercetools::Error),
@@ -68,7 +80,11 @@ impl RunnerError {
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
-            Self::Config(_) | Self::Routes { .. } | Self::Backend { .. } | Self::Credentials { .. }
+            Self::Config(_)
+                | Self::Routes { .. }
+                | Self::Backend { .. }
+                | Self::Credentials { .. }
+                | Self::Listen { .. }
         )
     }
 }

@@ -28,6 +28,7 @@ pub mod cli;
 mod connector;
 mod error;
 mod logging;
+pub mod observability;
 
 // Link the bundled handlers into every binary that uses the runner.
 use connect_customer_sync as _;
@@ -36,14 +37,20 @@ pub use backends::QueuePair;
 pub use backfill::{BackfillOptions, BackfillProgress, BackfillSummary};
 pub use connector::{CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, RunReport};
 pub use error::RunnerError;
-pub use logging::{LogFormat, init as init_logging};
+pub use logging::{LogFormat, init as init_logging, subscriber as log_subscriber};
 
 /// Reads `path`, builds the connector with every linked handler, checks the
-/// credentials and the dead-letter store, and runs it until SIGINT or
-/// SIGTERM (a second signal stops it at once).
+/// credentials and the dead-letter store, serves the `observability`
+/// endpoint when the file has the block, and runs the connector until
+/// SIGINT or SIGTERM (a second signal stops it at once).
 pub async fn run(path: impl AsRef<std::path::Path>) -> Result<RunReport, RunnerError> {
     let shutdown = connect_core::runtime::Shutdown::on_signals();
     let connector = Connector::from_file(path).await?;
     connector.check().await?;
-    Ok(connector.run(shutdown).await)
+    let endpoint = connector.serve_observability().await?;
+    let report = connector.run(shutdown).await;
+    if let Some(endpoint) = endpoint {
+        endpoint.shutdown().await;
+    }
+    Ok(report)
 }

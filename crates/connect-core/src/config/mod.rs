@@ -439,6 +439,9 @@ struct RootFile {
     #[serde(default)]
     route_mapping: Option<BTreeMap<String, String>>,
     routes: Routes,
+    /// The metrics, health and readiness endpoint, read by the runner.
+    #[serde(default)]
+    observability: Option<IgnoredAny>,
     /// Free-form blocks for partner code, read with `section("extensions.x")`.
     #[serde(default)]
     extensions: Option<IgnoredAny>,

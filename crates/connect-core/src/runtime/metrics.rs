@@ -22,6 +22,7 @@ pub struct Metrics {
     coalesced: AtomicU64,
     in_flight: AtomicU64,
     waiting: AtomicU64,
+    held: AtomicU64,
     latency: Latency,
     // Few labels per connector: a short list beats a map.
     outcomes: Mutex<Vec<(String, u64)>>,
@@ -122,6 +123,9 @@ pub struct MetricsSnapshot {
     pub in_flight: u64,
     /// Waiting for a dependency that is down (their attempts untouched).
     pub waiting: u64,
+    /// Received and not settled yet: in flight, waiting for their resource
+    /// or for a dependency (bounded by `prefetch`).
+    pub held: u64,
     /// Successful outcomes by label (`done`, `created`, `unchanged`, ...).
     pub outcomes: BTreeMap<String, u64>,
     /// Handler latency.
@@ -167,6 +171,7 @@ impl Metrics {
             coalesced: self.coalesced.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
             waiting: self.waiting.load(Relaxed),
+            held: self.held.load(Relaxed),
             outcomes: self
                 .outcomes
                 .lock()
@@ -218,6 +223,12 @@ impl Metrics {
         }
     }
 
+    /// The dispatcher's count of received, unsettled deliveries (stored,
+    /// not signalled: it changes with every batch and waiters never need it).
+    pub(crate) fn held_now(&self, n: usize) {
+        self.held.store(n as u64, Relaxed);
+    }
+
     pub(crate) fn filtered(&self) {
         self.filtered.fetch_add(1, SeqCst);
         self.changed.notify();
@@ -252,6 +263,161 @@ impl Metrics {
             self.coalesced.fetch_add(n, SeqCst);
             self.changed.notify();
         }
+    }
+}
+
+/// Upper bounds, in seconds, of the buckets of every route's handler
+/// duration histogram (`connect_handler_duration_seconds`). A call longer
+/// than the last bound is counted in the implicit `+Inf` bucket only.
+pub const DURATION_BUCKETS: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// [`DURATION_BUCKETS`] in microseconds, for recording without floats.
+const DURATION_BUCKETS_MICROS: [u64; 15] = [
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000, 30_000_000, 60_000_000,
+];
+
+/// A fixed-bucket histogram of durations, recorded with relaxed atomics.
+#[derive(Debug, Default)]
+struct DurationHistogram {
+    /// Per bucket (not cumulative); the last slot counts what exceeds every
+    /// bound.
+    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl DurationHistogram {
+    fn record(&self, elapsed: Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let bucket = DURATION_BUCKETS_MICROS
+            .iter()
+            .position(|&bound| micros <= bound)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Relaxed);
+    }
+
+    fn snapshot(&self) -> HistogramSnapshot {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        HistogramSnapshot {
+            buckets: DURATION_BUCKETS
+                .iter()
+                .copied()
+                .zip(counts.iter().copied())
+                .collect(),
+            // The count is the sum of the buckets read, so that it always
+            // equals the `+Inf` bucket, even while calls are recorded.
+            count: counts.iter().sum(),
+            sum: Duration::from_nanos(self.sum_nanos.load(Relaxed)),
+        }
+    }
+}
+
+/// A copy of a duration histogram.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistogramSnapshot {
+    /// `(upper bound in seconds, calls in this bucket alone)`, one entry per
+    /// [`DURATION_BUCKETS`] bound, ascending. Counts are *not* cumulative;
+    /// calls longer than the last bound are in `count` only.
+    pub buckets: Vec<(f64, u64)>,
+    /// Calls measured.
+    pub count: u64,
+    /// Their total duration.
+    pub sum: Duration,
+}
+
+/// The counters of one route, kept on its [`Route`](crate::Route) so that
+/// the runtime updates them without looking anything up. They count every
+/// message of the route in this process, whichever runtime handled it
+/// (`run`, a backfill, a replay), and are never reset.
+///
+/// ```
+/// use connect_core::{ConnectorConfig, HandlerRegistry, RouteConfig, Router, Services};
+/// # #[derive(Default)] struct Noop;
+/// # #[connect_core::async_trait]
+/// # impl connect_core::MessageHandler for Noop {
+/// #     async fn handle(&self, _: &connect_core::HandlerContext<'_>, _: &connect_core::Message)
+/// #         -> Result<connect_core::Outcome, connect_core::HandlerError> { Ok(connect_core::Outcome::done()) }
+/// # }
+/// let config = ConnectorConfig::new("demo", vec![RouteConfig::new("demo.route", "Noop")]);
+/// let mut registry = HandlerRegistry::new();
+/// registry.register::<Noop>("Noop", 0);
+/// let router = Router::build(&config, &registry, &Services::new()).unwrap();
+/// for route in router.routes() {
+///     let counts = route.metrics().snapshot();
+///     println!("{} via {}: {} succeeded", route.name(), route.handler_name(), counts.succeeded);
+/// }
+/// ```
+#[derive(Debug, Default)]
+pub struct RouteMetrics {
+    succeeded: AtomicU64,
+    filtered: AtomicU64,
+    coalesced: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    duration: DurationHistogram,
+}
+
+/// A copy of one route's counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteSnapshot {
+    /// Handled successfully (whatever the outcome label).
+    pub succeeded: u64,
+    /// Acknowledged because the inclusion filter excluded them.
+    pub filtered: u64,
+    /// Acknowledged because a newer message of the same resource was
+    /// handled in their place.
+    pub coalesced: u64,
+    /// Failed with a retryable error and returned to their queue.
+    pub retried: u64,
+    /// Written to the dead-letter store.
+    pub dead_lettered: u64,
+    /// How long each handler call took that returned (successfully or not;
+    /// calls interrupted by shutdown are not measured).
+    pub duration: HistogramSnapshot,
+}
+
+impl RouteMetrics {
+    /// Reads the counters.
+    pub fn snapshot(&self) -> RouteSnapshot {
+        RouteSnapshot {
+            succeeded: self.succeeded.load(Relaxed),
+            filtered: self.filtered.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
+            retried: self.retried.load(Relaxed),
+            dead_lettered: self.dead_lettered.load(Relaxed),
+            duration: self.duration.snapshot(),
+        }
+    }
+
+    /// A handler call of this route returned after `elapsed`.
+    pub(crate) fn observe(&self, elapsed: Duration) {
+        self.duration.record(elapsed);
+    }
+
+    pub(crate) fn succeeded(&self) {
+        self.succeeded.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn filtered(&self) {
+        self.filtered.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn coalesced(&self, n: u64) {
+        if n > 0 {
+            self.coalesced.fetch_add(n, Relaxed);
+        }
+    }
+
+    pub(crate) fn retried(&self) {
+        self.retried.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn dead_lettered(&self) {
+        self.dead_lettered.fetch_add(1, Relaxed);
     }
 }
 
@@ -309,5 +475,32 @@ struct Registered<'a>(&'a AtomicUsize);
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_land_in_the_first_bucket_whose_bound_they_do_not_exceed() {
+        let histogram = DurationHistogram::default();
+        histogram.record(Duration::from_micros(300));
+        histogram.record(Duration::from_millis(1));
+        histogram.record(Duration::from_millis(7));
+        histogram.record(Duration::from_secs(61));
+        let snapshot = histogram.snapshot();
+        assert_eq!(snapshot.count, 4);
+        assert_eq!(snapshot.buckets[0], (0.001, 2), "300µs and exactly 1ms");
+        assert_eq!(snapshot.buckets[3], (0.01, 1), "7ms");
+        assert_eq!(
+            snapshot.buckets.iter().map(|(_, n)| n).sum::<u64>(),
+            3,
+            "61s is above every bound: only in the count"
+        );
+        assert_eq!(
+            snapshot.sum,
+            Duration::from_micros(300) + Duration::from_millis(8) + Duration::from_secs(61)
+        );
     }
 }

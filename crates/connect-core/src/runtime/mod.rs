@@ -18,6 +18,7 @@
 mod backoff;
 mod breaker;
 mod health;
+mod heartbeat;
 mod intake;
 mod metrics;
 mod panic;
@@ -49,7 +50,11 @@ use crate::services::Services;
 
 pub use backoff::Backoff;
 pub use health::{DependencyStatus, Health};
-pub use metrics::{LatencySummary, Metrics, MetricsSnapshot, WaitTimeout};
+pub use heartbeat::{HEARTBEAT_INTERVAL, Heartbeat, LoopState};
+pub use metrics::{
+    DURATION_BUCKETS, HistogramSnapshot, LatencySummary, Metrics, MetricsSnapshot, RouteMetrics,
+    RouteSnapshot, WaitTimeout,
+};
 pub use process::DEAD_LETTERS;
 pub use shutdown::Shutdown;
 
@@ -111,6 +116,7 @@ pub struct Runtime {
     settings: Settings,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    heartbeat: Arc<Heartbeat>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -201,6 +207,7 @@ impl Runtime {
             settings: Settings::from_config(&RuntimeConfig::default()),
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Health::new()),
+            heartbeat: Arc::new(Heartbeat::new("runtime")),
         }
     }
 
@@ -260,6 +267,14 @@ impl Runtime {
         self
     }
 
+    /// Where the dispatcher proves it is alive (default: a heartbeat named
+    /// `runtime`).
+    #[must_use]
+    pub fn with_heartbeat(mut self, heartbeat: Arc<Heartbeat>) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
     /// How many messages one receive asks for, and how long it waits.
     #[must_use]
     pub fn with_receive(mut self, batch: usize, wait: Duration) -> Self {
@@ -276,6 +291,12 @@ impl Runtime {
     /// The dependencies' states, live.
     pub fn health(&self) -> Arc<Health> {
         Arc::clone(&self.health)
+    }
+
+    /// The dispatcher's heartbeat: [`LoopState::Running`] while it takes in
+    /// messages, beating at least every [`HEARTBEAT_INTERVAL`].
+    pub fn heartbeat(&self) -> Arc<Heartbeat> {
+        Arc::clone(&self.heartbeat)
     }
 
     /// Runs until `shutdown` fires (or every source is closed and drained).
@@ -335,8 +356,15 @@ impl Runtime {
         };
         let stopping = shutdown.triggered();
         tokio::pin!(stopping);
+        // An idle dispatcher still beats; a busy one beats between events
+        // (the tick comes first among them, so load cannot starve it).
+        let mut beat =
+            tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.heartbeat.set_state(LoopState::Running);
 
         loop {
+            self.metrics.held_now(d.held);
             d.start_work();
             while d.tasks.try_join_next().is_some() {}
             if d.held == 0 && intakes.iter().all(|i| !i.open) {
@@ -353,6 +381,7 @@ impl Runtime {
             tokio::select! {
                 biased;
                 () = &mut stopping => break,
+                _ = beat.tick() => self.heartbeat.beat(),
                 Some(finished) = done.recv() => d.finished(finished),
                 Some(()) = d.settling.next(), if !d.settling.is_empty() => {}
                 batch = poll_fn(|cx| poll_intakes(&mut intakes, cx, &self.health)) => {
@@ -364,6 +393,7 @@ impl Runtime {
 
         // Shutdown: stop intake, return unstarted and parked work, give
         // running handlers the shutdown timeout, then interrupt them.
+        self.heartbeat.set_state(LoopState::Stopping);
         d.stopping = true;
         for intake in &mut intakes {
             intake.stop();
@@ -428,6 +458,8 @@ impl Runtime {
             }
         }
         let (returned, interrupted) = (d.returned, d.interrupted);
+        self.metrics.held_now(d.held);
+        self.heartbeat.set_state(LoopState::Stopped);
         tracing::info!(returned, interrupted, "runtime stopped");
         RunReport {
             metrics: self.metrics.snapshot(),
@@ -665,13 +697,19 @@ impl Dispatch<'_> {
                     });
                 }
                 Decision::Filtered(route) => {
+                    let message = delivery.item();
                     tracing::debug!(
                         route = route.name(),
-                        event_type = delivery.item().event_type.as_deref().unwrap_or(""),
+                        handler = route.handler_name(),
+                        resource_id = message.resource_id().unwrap_or(""),
+                        message_id = %message.id,
+                        event_type = message.event_type.as_deref().unwrap_or(""),
+                        attempt = delivery.receive_count().max(1),
                         "filtered by the route's inclusion filter"
                     );
                     self.held -= 1;
                     self.metrics.filtered();
+                    route.metrics().filtered();
                     acks.push((Kind::Ack, delivery.ack()));
                 }
                 Decision::Unroutable => {
@@ -697,12 +735,20 @@ impl Dispatch<'_> {
             "no route is named `{}`; add it under `routes` or fix `route-mapping`",
             message.name
         );
-        tracing::error!(route = %message.name, message_id = %message.id, "{error}");
+        tracing::error!(
+            route = %message.name,
+            resource_id = message.resource_id().unwrap_or(""),
+            message_id = %message.id,
+            event_type = message.event_type.as_deref().unwrap_or(""),
+            attempt = delivery.receive_count().max(1),
+            "{error}"
+        );
         let attempts = delivery.receive_count();
         let letter = DeadLetter::for_message(message, FailureKind::Unroutable, error, attempts);
         match self.dead_letters.put(letter).await {
             Ok(()) => {
                 self.metrics.dead_lettered();
+                self.router.count_unroutable();
                 acks.push((Kind::Ack, delivery.ack()));
             }
             Err(error) => {

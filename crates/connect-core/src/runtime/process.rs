@@ -135,11 +135,13 @@ pub(crate) async fn process(shared: Arc<Shared>, mut work: Work, guard: Guard) -
         return Finished::Interrupted { work };
     };
     let elapsed = started.elapsed();
+    route.metrics().observe(elapsed);
     let error = match result {
         Ok(Ok(outcome)) => {
             tracing::debug!(parent: &span, outcome = outcome.label(), ?elapsed, "handled");
             shared.metrics.succeeded(outcome.label(), elapsed);
-            return settled(&shared, work, None, true).await;
+            route.metrics().succeeded();
+            return settled(&shared, work, None, true, &span).await;
         }
         Ok(Err(error)) => error,
         Err(panic) => {
@@ -151,6 +153,7 @@ pub(crate) async fn process(shared: Arc<Shared>, mut work: Work, guard: Guard) -
                 FailureKind::Panic,
                 error,
                 attempt,
+                span.clone(),
             ))
             .instrument(span)
             .await;
@@ -174,26 +177,41 @@ pub(crate) async fn process(shared: Arc<Shared>, mut work: Work, guard: Guard) -
         let delay = shared.backoff.delay(attempt, error.retry_after());
         tracing::warn!(parent: &span, error = %error, ?delay, "retryable failure; will retry");
         shared.metrics.retried(elapsed);
-        return settled(&shared, work, Some(delay), false).await;
+        route.metrics().retried();
+        return settled(&shared, work, Some(delay), false, &span).await;
     }
     let kind = if error.is_retryable() {
         FailureKind::AttemptsExhausted
     } else {
         FailureKind::Unprocessable
     };
-    Box::pin(dead_letter(shared, work, kind, error, attempt))
-        .instrument(span)
-        .await
+    Box::pin(dead_letter(
+        shared,
+        work,
+        kind,
+        error,
+        attempt,
+        span.clone(),
+    ))
+    .instrument(span)
+    .await
 }
 
 /// Settles a work's deliveries: the lead is acknowledged, or returned for a
 /// retry after `retry`; the followers are acknowledged (the lead stands for
-/// them).
-async fn settled(shared: &Shared, work: Work, retry: Option<Duration>, done: bool) -> Finished {
+/// them). Failures to settle are logged in the message's `span`.
+async fn settled(
+    shared: &Shared,
+    work: Work,
+    retry: Option<Duration>,
+    done: bool,
+    span: &tracing::Span,
+) -> Finished {
     let key = work.key;
     let count = work.len();
     let probe = work.probe;
     let coalesced = work.followers.len() as u64;
+    work.lead.route.metrics().coalesced(coalesced);
     let lead = match retry {
         Some(delay) => (Kind::Return, work.lead.delivery.nack(delay)),
         None => (Kind::Ack, work.lead.delivery.ack()),
@@ -203,7 +221,10 @@ async fn settled(shared: &Shared, work: Work, retry: Option<Duration>, done: boo
     for follower in work.followers {
         settlements.push((Kind::Ack, follower.delivery.ack()));
     }
-    let settling = settle::start(settlements).await;
+    let settling = settle::start(settlements)
+        .instrument(span.clone())
+        .await
+        .map(|pending| -> Settling { Box::pin(pending.instrument(span.clone())) });
     shared.metrics.coalesced(coalesced);
     Finished::Settled {
         key,
@@ -223,6 +244,7 @@ async fn dead_letter(
     kind: FailureKind,
     error: HandlerError,
     attempt: u32,
+    span: tracing::Span,
 ) -> Finished {
     tracing::error!(error = %error, kind = kind.as_str(), "message failed; moving it to the dead-letter store");
     let route: &Route = &work.lead.route;
@@ -236,7 +258,8 @@ async fn dead_letter(
     match shared.dead_letters.put(letter).await {
         Ok(()) => {
             shared.metrics.dead_lettered();
-            settled(&shared, work, None, true).await
+            work.lead.route.metrics().dead_lettered();
+            settled(&shared, work, None, true, &span).await
         }
         Err(store_error) => Finished::Parked {
             work,
