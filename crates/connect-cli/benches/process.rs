@@ -59,6 +59,38 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap()
 }
 
+/// Prints the mappings holding the most resident memory (`/proc/<pid>/smaps`).
+fn print_largest_mappings(pid: u32) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut mappings: Vec<(u64, String)> = Vec::new();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            name = line
+                .split_whitespace()
+                .skip(5)
+                .collect::<Vec<_>>()
+                .join(" ");
+            if name.is_empty() {
+                name = format!("[anon {first}]");
+            }
+        } else if let Some(rss) = line.strip_prefix("Rss:") {
+            let kib: u64 = rss
+                .trim()
+                .trim_end_matches(" kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            mappings.push((kib, name.clone()));
+        }
+    }
+    mappings.sort_by_key(|m| std::cmp::Reverse(m.0));
+    for (kib, name) in mappings.iter().take(15) {
+        println!("  {kib:>7} KiB  {name}");
+    }
+}
+
 fn config(ct: &CommercetoolsEmulator, fluent: &FluentEmulator, queue: &str, sqs: &str) -> String {
     let fl = fluent.config();
     let pk = ct.project_key();
@@ -164,6 +196,9 @@ async fn main() {
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_kib = status_kib(pid, "VmRSS");
+    if std::env::var_os("CONNECT_PROCESS_MAPS").is_some() {
+        print_largest_mappings(pid);
+    }
     let idle_anon_kib = status_kib(pid, "RssAnon");
     let idle_file_kib = status_kib(pid, "RssFile");
     let calls_before = proxy.calls();

@@ -1,7 +1,8 @@
 //! Dispatch overhead: parse a commercetools payload → route → filter →
-//! no-op handler → ack, through the in-memory CT queue, the listener, the
-//! in-memory event queue and the runtime, next to the baseline of only
-//! parsing the same payload with serde_json, in the same run.
+//! no-op handler → ack, through the in-memory CT queue read end to end by
+//! the runtime (the listener's `Translating` source: what a connector with
+//! an in-memory event queue runs), next to the baseline of only parsing the
+//! same payload with serde_json, in the same run.
 //!
 //! Both sides run under the same global allocator (mimalloc, which the
 //! `connect` binary also uses), so the ratio measures the SDK's work rather
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connect_commercetools::SubscriptionTranslator;
-use connect_core::listener::Listener;
+use connect_core::listener::Translating;
 use connect_core::queue::{MemoryQueue, RawPayload, Sink};
 use connect_core::runtime::{Runtime, Shutdown};
 use connect_core::{
@@ -64,25 +65,21 @@ fn router() -> Arc<Router> {
     Arc::new(Router::build(&config, &registry, &Services::new()).unwrap())
 }
 
-/// Pushes `BATCH` raw payloads through listener and runtime; returns the time
-/// from start to the last acknowledgement. Default queue and batch settings,
-/// except the event queue's capacity (backpressure keeps it bounded).
+/// Pushes `BATCH` raw payloads through the translation and the runtime;
+/// returns the time from start to the last acknowledgement. Default runtime
+/// settings.
 async fn pipeline(router: Arc<Router>, translator: Arc<SubscriptionTranslator>) -> Duration {
     let raw = MemoryQueue::new("ct", BATCH + 1);
-    let events = MemoryQueue::<Message>::new("events", 512);
     let bodies: Vec<RawPayload> = (0..BATCH).map(|_| RawPayload::new(PAYLOAD)).collect();
     raw.send_batch(bodies).await.unwrap();
     raw.close();
-    let listener = Listener::new("ct", Arc::new(raw), translator, Arc::new(events.clone()));
-    let runtime = Runtime::new(router, Arc::new(events.clone()));
+    let source = Translating::new("ct", Arc::new(raw.clone()), translator);
+    let runtime = Runtime::new(router, Arc::new(source)).with_source_name("ct-queue");
     let start = Instant::now();
-    let listening = tokio::spawn(listener.run(Shutdown::new()));
-    let running = tokio::spawn(runtime.run(Shutdown::new()));
-    listening.await.unwrap();
-    events.close();
-    let report = running.await.unwrap();
+    let report = runtime.run(Shutdown::new()).await;
     let elapsed = start.elapsed();
     assert_eq!(report.metrics.succeeded, BATCH as u64);
+    assert!(raw.is_idle());
     elapsed
 }
 

@@ -148,11 +148,12 @@ impl Inner {
     /// Receives a batch and translates it: the messages with the deliveries
     /// of their payloads. Payloads that need no handling are acknowledged,
     /// malformed ones dead-lettered, all of a batch's settlements together.
-    async fn receive(
+    async fn receive<O: Send>(
         &self,
         max: usize,
         wait: Duration,
-    ) -> Result<Vec<(Message, Delivery<RawPayload>)>, QueueError> {
+        keep: impl Fn(Message, Delivery<RawPayload>) -> O + Send,
+    ) -> Result<Vec<O>, QueueError> {
         let batch = self.source.receive(max, wait).await?;
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -162,7 +163,7 @@ impl Inner {
         let mut settlements: Vec<Settlement> = Vec::new();
         for delivery in batch {
             match self.translator.translate(delivery.item()) {
-                Ok(Translation::Message(message)) => messages.push((message, delivery)),
+                Ok(Translation::Message(message)) => messages.push(keep(message, delivery)),
                 Ok(Translation::Ignore(reason)) => {
                     tracing::debug!(listener = %self.name, %reason, "payload ignored");
                     self.metrics.add(&self.metrics.ignored, 1);
@@ -302,14 +303,14 @@ impl Source<Message> for Translating {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Delivery<Message>>, QueueError> {
-        let messages = self.inner.receive(max, wait).await?;
+        let messages = self
+            .inner
+            .receive(max, wait, |message, delivery| delivery.with_item(message))
+            .await?;
         self.inner
             .metrics
             .add(&self.inner.metrics.forwarded, messages.len() as u64);
-        Ok(messages
-            .into_iter()
-            .map(|(message, delivery)| delivery.with_item(message))
-            .collect())
+        Ok(messages)
     }
 }
 
@@ -414,7 +415,7 @@ impl Listener {
             let received = tokio::select! {
                 biased;
                 () = &mut stopping => break,
-                received = self.heartbeat.beating(self.inner.receive(self.batch, self.wait)) => received,
+                received = self.heartbeat.beating(self.inner.receive(self.batch, self.wait, |m, d| (m, d))) => received,
             };
             match received {
                 Ok(batch) => {

@@ -60,11 +60,18 @@ struct Cli {
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CONNECT_LOG_FORMAT")]
     log_format: LogFormat,
-    /// Threads that run handlers: 0 runs everything on one thread (the
-    /// connector waits on the network far more than it computes); more
-    /// helps handlers that compute a lot.
-    #[arg(long, global = true, env = "CONNECT_WORKER_THREADS", value_name = "N")]
-    worker_threads: Option<usize>,
+    /// Threads that run handlers. The default, 1, runs everything on one
+    /// thread: the connector waits on the network far more than it computes,
+    /// and one thread costs less CPU and memory per message (see README
+    /// "Performance"). More helps handlers that compute a lot.
+    #[arg(
+        long,
+        global = true,
+        env = "CONNECT_WORKER_THREADS",
+        value_name = "N",
+        default_value_t = 1
+    )]
+    worker_threads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -164,13 +171,12 @@ pub fn main() -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     let mut builder = match cli.worker_threads {
-        Some(0) => tokio::runtime::Builder::new_current_thread(),
-        Some(threads) => {
+        0 | 1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             builder.worker_threads(threads);
             builder
         }
-        None => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Acker, Delivery, Sink, Source};
+use super::{Acker, Delivery, Settlement, Sink, Source, settled};
 use crate::error::QueueError;
 
 /// A bounded in-memory queue, usable as both [`Source`] and [`Sink`].
@@ -362,15 +362,23 @@ impl<T> MemoryAcker<T> {
 }
 
 #[async_trait]
+// Written out rather than through `#[async_trait]`: settling in memory is
+// immediate, so the returned future is the allocation-free `settled()`.
 impl<T: Send + 'static> Acker<T> for MemoryAcker<T> {
-    async fn ack(self: Box<Self>) -> Result<(), QueueError> {
+    fn ack<'a>(self: Box<Self>) -> Settlement
+    where
+        Self: 'a,
+    {
         self.settle(None);
-        Ok(())
+        settled()
     }
 
-    async fn nack(self: Box<Self>, item: T, delay: Duration) -> Result<(), QueueError> {
+    fn nack<'a>(self: Box<Self>, item: T, delay: Duration) -> Settlement
+    where
+        Self: 'a,
+    {
         self.settle(Some((item, delay, false)));
-        Ok(())
+        settled()
     }
 
     fn release(self: Box<Self>, item: T) {

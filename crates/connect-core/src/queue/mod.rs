@@ -124,6 +124,27 @@ pub trait Sink<T: Send + 'static>: Send + Sync {
 /// batches them).
 pub type Settlement = Pin<Box<dyn Future<Output = Result<(), QueueError>> + Send + 'static>>;
 
+/// A settlement that is already complete: what an in-memory queue, which
+/// settles at once, returns. It allocates nothing.
+pub fn settled() -> Settlement {
+    Box::pin(Settled)
+}
+
+/// The future of [`settled`]: ready at once, and zero-sized.
+#[derive(Debug)]
+struct Settled;
+
+impl Future for Settled {
+    type Output = Result<(), QueueError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 /// Settles one delivery with its backend.
 #[async_trait]
 pub trait Acker<T>: Send + Sync {
@@ -140,7 +161,10 @@ pub trait Acker<T>: Send + Sync {
 /// [`nack`](Delivery::nack)ed. Dropping it unsettled releases the item back
 /// to its queue, so nothing is lost.
 pub struct Delivery<T: Send + 'static> {
-    state: Option<(T, Box<dyn Acker<T>>)>,
+    // The item is boxed: a delivery moves through several queues and
+    // structures on its way to a handler, and moving a pointer is cheaper
+    // than moving the item (an acknowledgement drops it where it is).
+    state: Option<(Box<T>, Box<dyn Acker<T>>)>,
     receive_count: u32,
 }
 
@@ -158,7 +182,7 @@ impl<T: Send + 'static> Delivery<T> {
     /// through `acker`.
     pub fn new(item: T, receive_count: u32, acker: Box<dyn Acker<T>>) -> Self {
         Self {
-            state: Some((item, acker)),
+            state: Some((Box::new(item), acker)),
             receive_count,
         }
     }
@@ -192,22 +216,22 @@ impl<T: Send + 'static> Delivery<T> {
                 drop(item);
                 acker.ack()
             }
-            None => Box::pin(std::future::ready(Ok(()))),
+            None => settled(),
         }
     }
 
     /// Returns the item to its queue, to be delivered again after `delay`.
     pub fn nack(mut self, delay: Duration) -> Settlement {
         match self.state.take() {
-            Some((item, acker)) => acker.nack(item, delay),
-            None => Box::pin(std::future::ready(Ok(()))),
+            Some((item, acker)) => acker.nack(*item, delay),
+            None => settled(),
         }
     }
 
     /// Returns the item to its queue at once without awaiting the backend.
     pub fn release(mut self) {
         if let Some((item, acker)) = self.state.take() {
-            acker.release(item);
+            acker.release(*item);
         }
     }
 
@@ -245,17 +269,16 @@ impl<T: Send + Sync + 'static> Delivery<T> {
     /// learn which items are done, e.g. to remove replayed dead letters or
     /// to know where an interrupted backfill can resume.
     pub fn on_ack(mut self, on_ack: impl FnOnce() + Send + Sync + 'static) -> Self {
-        match self.state.take() {
-            Some((item, acker)) => Delivery::new(
+        if let Some((item, acker)) = self.state.take() {
+            self.state = Some((
                 item,
-                self.receive_count,
                 Box::new(OnAck {
                     acker,
                     on_ack: Box::new(on_ack),
                 }),
-            ),
-            None => self,
+            ));
         }
+        self
     }
 }
 
@@ -326,7 +349,7 @@ impl<T: Send + Sync + 'static, U: Send + 'static> Acker<U> for Upstream<T> {
 impl<T: Send + 'static> Drop for Delivery<T> {
     fn drop(&mut self) {
         if let Some((item, acker)) = self.state.take() {
-            acker.release(item);
+            acker.release(*item);
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Counters readable from code, and a way to wait for them.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst, fence,
+};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -24,8 +26,7 @@ pub struct Metrics {
     waiting: AtomicU64,
     held: AtomicU64,
     latency: Latency,
-    // Few labels per connector: a short list beats a map.
-    outcomes: Mutex<Vec<(String, u64)>>,
+    outcomes: Outcomes,
     changed: Signal,
 }
 
@@ -85,6 +86,49 @@ impl Latency {
             p99: quantile(0.99),
             max: Duration::from_micros(self.max_micros.load(Relaxed)),
         }
+    }
+}
+
+/// Successes by outcome label. A connector has a handful of labels: each
+/// gets a slot on first use and is counted there without a lock; labels
+/// beyond the slots share a locked list.
+#[derive(Debug, Default)]
+struct Outcomes {
+    slots: [(OnceLock<Box<str>>, AtomicU64); 16],
+    overflow: Mutex<Vec<(String, u64)>>,
+}
+
+impl Outcomes {
+    fn count(&self, label: &str) {
+        for (slot, count) in &self.slots {
+            let taken = slot.get_or_init(|| label.into());
+            if **taken == *label {
+                count.fetch_add(1, Relaxed);
+                return;
+            }
+        }
+        let mut overflow = self.overflow.lock().unwrap_or_else(PoisonError::into_inner);
+        match overflow.iter_mut().find(|(l, _)| l == label) {
+            Some((_, count)) => *count += 1,
+            None => overflow.push((label.to_owned(), 1)),
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, u64> {
+        let mut counts: BTreeMap<String, u64> = self
+            .slots
+            .iter()
+            .filter_map(|(slot, count)| Some((slot.get()?.to_string(), count.load(Relaxed))))
+            .collect();
+        for (label, count) in self
+            .overflow
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            *counts.entry(label.clone()).or_default() += count;
+        }
+        counts
     }
 }
 
@@ -165,20 +209,15 @@ impl Metrics {
         MetricsSnapshot {
             received: self.received.load(Relaxed),
             filtered: self.filtered.load(Relaxed),
-            succeeded: self.succeeded.load(Relaxed),
+            // Acquire: the outcome counted before a success is seen with it.
+            succeeded: self.succeeded.load(Acquire),
             retried: self.retried.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
             waiting: self.waiting.load(Relaxed),
             held: self.held.load(Relaxed),
-            outcomes: self
-                .outcomes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-                .cloned()
-                .collect(),
+            outcomes: self.outcomes.snapshot(),
             latency: self.latency.summary(),
         }
     }
@@ -235,13 +274,7 @@ impl Metrics {
     }
 
     pub(crate) fn succeeded(&self, label: &str, elapsed: Duration) {
-        {
-            let mut outcomes = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
-            match outcomes.iter_mut().find(|(l, _)| l == label) {
-                Some((_, count)) => *count += 1,
-                None => outcomes.push((label.to_owned(), 1)),
-            }
-        }
+        self.outcomes.count(label);
         self.latency.record(elapsed);
         self.succeeded.fetch_add(1, SeqCst);
         self.changed.notify();

@@ -28,15 +28,14 @@ mod settle;
 mod shutdown;
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::mpsc;
+use futures_util::{FutureExt, StreamExt};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -61,7 +60,7 @@ pub use shutdown::Shutdown;
 use breaker::Breakers;
 use intake::Intake;
 pub(crate) use metrics::Signal;
-use process::{Finished, Guard, Shared, process};
+use process::{Finished, Shared, process};
 use scheduler::{Pending, Scheduler, Work};
 use settle::{Kind, Settling};
 
@@ -333,7 +332,6 @@ impl Runtime {
                 )
             })
             .collect();
-        let (done_tx, mut done) = mpsc::unbounded_channel::<Finished>();
         let mut d = Dispatch {
             router: &self.router,
             dead_letters: &*self.dead_letters,
@@ -346,7 +344,6 @@ impl Runtime {
             parked: VecDeque::new(),
             suspects: HashMap::new(),
             tasks: JoinSet::new(),
-            done_tx,
             settling: FuturesUnordered::new(),
             held: 0,
             running: 0,
@@ -366,7 +363,9 @@ impl Runtime {
         loop {
             self.metrics.held_now(d.held);
             d.start_work();
-            while d.tasks.try_join_next().is_some() {}
+            while let Some(joined) = d.tasks.try_join_next() {
+                d.joined(joined);
+            }
             if d.held == 0 && intakes.iter().all(|i| !i.open) {
                 tracing::info!("every source closed and drained; stopping");
                 break;
@@ -382,7 +381,7 @@ impl Runtime {
                 biased;
                 () = &mut stopping => break,
                 _ = beat.tick() => self.heartbeat.beat(),
-                Some(finished) = done.recv() => d.finished(finished),
+                Some(joined) = d.tasks.join_next(), if !d.tasks.is_empty() => d.joined(joined),
                 Some(()) = d.settling.next(), if !d.settling.is_empty() => {}
                 batch = poll_fn(|cx| poll_intakes(&mut intakes, cx, &self.health)) => {
                     d.accept_batch(batch).await;
@@ -413,7 +412,7 @@ impl Runtime {
         while d.running > 0 {
             tokio::select! {
                 biased;
-                Some(finished) = done.recv() => d.finished(finished),
+                Some(joined) = d.tasks.join_next(), if !d.tasks.is_empty() => d.joined(joined),
                 () = &mut forced, if !interrupt.is_cancelled() => {
                     tracing::warn!(running = d.running, "interrupting running handlers now");
                     interrupt.cancel();
@@ -433,10 +432,9 @@ impl Runtime {
                 }
             }
         }
+        // Only aborted tasks are left after the loop; their deliveries were
+        // released as they were dropped.
         while d.tasks.join_next().await.is_some() {}
-        while let Ok(finished) = done.try_recv() {
-            d.finished(finished);
-        }
         let settle_for = if shutdown.is_forced() {
             FORCED_SETTLE_TIMEOUT
         } else {
@@ -504,8 +502,7 @@ struct Dispatch<'a> {
     /// Resources whose last failure was systemic: the dependency and its
     /// recovery count then.
     suspects: HashMap<u64, (&'static str, u64)>,
-    tasks: JoinSet<()>,
-    done_tx: mpsc::UnboundedSender<Finished>,
+    tasks: JoinSet<Finished>,
     /// Settlements in progress.
     settling: FuturesUnordered<Settling>,
     /// Deliveries received and not yet settled (the prefetch bound).
@@ -574,8 +571,12 @@ impl Dispatch<'_> {
         };
         self.running += 1;
         self.metrics.started();
-        let guard = Guard::new(&work, self.done_tx.clone());
-        let mut handling = Box::pin(process(Arc::clone(&self.shared), work, guard));
+        let lost = Finished::Lost {
+            key: work.key,
+            count: work.len(),
+            probe: work.probe,
+        };
+        let mut handling = Box::pin(process(Arc::clone(&self.shared), work));
         // Poll once here: work that completes without waiting (a handler
         // that decides from the message alone) settles without a task;
         // anything that waits continues as a task.
@@ -585,19 +586,29 @@ impl Dispatch<'_> {
         {
             Poll::Ready(finished) => self.finished(finished),
             Poll::Pending => {
-                let done = self.done_tx.clone();
                 self.tasks.spawn(async move {
-                    let finished = handling.await;
-                    let _ = done.send(finished);
+                    // A panic outside the handler (which is caught on its
+                    // own) is a bug; the resource must not stay blocked.
+                    AssertUnwindSafe(handling)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or(lost)
                 });
             }
+        }
+    }
+
+    /// A task ended: its work finished, or it was aborted at shutdown.
+    fn joined(&mut self, joined: Result<Finished, tokio::task::JoinError>) {
+        match joined {
+            Ok(finished) => self.finished(finished),
+            Err(error) => tracing::debug!(%error, "a handler task was aborted"),
         }
     }
 
     fn finished(&mut self, finished: Finished) {
         self.running -= 1;
         self.metrics.finished();
-        let now = Instant::now();
         match finished {
             Finished::Settled {
                 key,
@@ -615,7 +626,8 @@ impl Dispatch<'_> {
                     self.settling.push(settling);
                 }
                 if let Some(dependency) = probe {
-                    self.breakers.passed(dependency, self.health, now);
+                    self.breakers
+                        .passed(dependency, self.health, Instant::now());
                     if self.breakers.all_closed() {
                         for work in self.parked.drain(..).rev() {
                             self.scheduler.resume(work);
@@ -628,6 +640,7 @@ impl Dispatch<'_> {
                 dependency,
                 error,
             } => {
+                let now = Instant::now();
                 let generation = self.breakers.generation(dependency);
                 if self.suspects.len() >= 100_000 {
                     self.suspects.clear();
@@ -650,7 +663,7 @@ impl Dispatch<'_> {
             }
             Finished::Interrupted { mut work } => {
                 if let Some(dependency) = work.probe.take() {
-                    self.breakers.inconclusive(dependency, now);
+                    self.breakers.inconclusive(dependency, Instant::now());
                 }
                 self.held -= work.len();
                 self.interrupted += work.len();
@@ -660,7 +673,7 @@ impl Dispatch<'_> {
                 self.held -= count;
                 self.scheduler.complete(key);
                 if let Some(dependency) = probe {
-                    self.breakers.inconclusive(dependency, now);
+                    self.breakers.inconclusive(dependency, Instant::now());
                 }
             }
         }
@@ -678,7 +691,7 @@ impl Dispatch<'_> {
             return;
         }
         self.settling.push(Box::pin(async move {
-            if let Some(pending) = settle::start(returns).await {
+            if let Some(pending) = settle::start(returns, &tracing::Span::current()).await {
                 pending.await;
             }
         }));
@@ -718,7 +731,9 @@ impl Dispatch<'_> {
                 }
             }
         }
-        if let Some(pending) = settle::start(acks).await {
+        if !acks.is_empty()
+            && let Some(pending) = settle::start(acks, &tracing::Span::current()).await
+        {
             self.settling.push(pending);
         }
     }

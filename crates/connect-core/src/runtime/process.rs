@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tracing::Instrument;
 
 use super::backoff::Backoff;
@@ -56,7 +58,7 @@ pub(crate) enum Finished {
     },
     /// Shutdown interrupted the handler; the work goes back to its queue.
     Interrupted { work: Work },
-    /// The processing was dropped before it ended (its deliveries were
+    /// The processing panicked outside the handler (its deliveries were
     /// released as they were dropped).
     Lost {
         key: u64,
@@ -65,30 +67,30 @@ pub(crate) enum Finished {
     },
 }
 
-/// Reports [`Finished::Lost`] if processing is dropped before it returns,
-/// so the resource is never left blocked.
-pub(crate) struct Guard {
-    lost: Option<(u64, usize, Option<&'static str>)>,
-    tx: mpsc::UnboundedSender<Finished>,
+/// The handler's future, watched for the shutdown's interruption once it
+/// waits (a handler that completes at once costs no watch).
+struct Interruptible<'a, F> {
+    handling: F,
+    interrupt: &'a CancellationToken,
+    watching: Option<Pin<Box<WaitForCancellationFuture<'a>>>>,
 }
 
-impl Guard {
-    pub(crate) fn new(work: &Work, tx: mpsc::UnboundedSender<Finished>) -> Self {
-        Self {
-            lost: Some((work.key, work.len(), work.probe)),
-            tx,
+impl<F: Future + Unpin> Future for Interruptible<'_, F> {
+    /// `None` when interrupted.
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(output) = Pin::new(&mut this.handling).poll(cx) {
+            return Poll::Ready(Some(output));
         }
-    }
-
-    fn disarm(mut self) {
-        self.lost = None;
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some((key, count, probe)) = self.lost.take() {
-            let _ = self.tx.send(Finished::Lost { key, count, probe });
+        let interrupt = this.interrupt;
+        let watching = this
+            .watching
+            .get_or_insert_with(|| Box::pin(interrupt.cancelled()));
+        match watching.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -97,7 +99,7 @@ impl Drop for Guard {
 ///
 /// Kept small on purpose (it is allocated per message): the rare paths
 /// (dead letters) run in futures of their own.
-pub(crate) async fn process(shared: Arc<Shared>, mut work: Work, guard: Guard) -> Finished {
+pub(crate) async fn process(shared: Arc<Shared>, mut work: Work) -> Finished {
     let route = Arc::clone(&work.lead.route);
     let attempt = work.lead.delivery.receive_count().max(1);
     let span = {
@@ -113,7 +115,9 @@ pub(crate) async fn process(shared: Arc<Shared>, mut work: Work, guard: Guard) -
         )
     };
     work.lead.delivery.item_mut().attempt = attempt;
-    let started = Instant::now();
+    // Wall time of the handler, for latency metrics (std's clock: tokio's
+    // can be paused in tests, and costs more to read).
+    let started = std::time::Instant::now();
     let result = {
         let ctx = HandlerContext::new(route.config(), &shared.services)
             .with_attempt(attempt, shared.max_attempts);
@@ -121,15 +125,14 @@ pub(crate) async fn process(shared: Arc<Shared>, mut work: Work, guard: Guard) -
             Some(publisher) => ctx.with_publisher(publisher.as_ref()),
             None => ctx,
         };
-        let handling = CatchUnwind::new(route.handler().handle(&ctx, work.lead.delivery.item()))
-            .instrument(span.clone());
-        tokio::select! {
-            biased;
-            result = handling => Some(result),
-            () = shared.interrupt.cancelled() => None,
+        Interruptible {
+            handling: CatchUnwind::new(route.handler().handle(&ctx, work.lead.delivery.item()))
+                .instrument(span.clone()),
+            interrupt: &shared.interrupt,
+            watching: None,
         }
+        .await
     };
-    guard.disarm();
     let Some(result) = result else {
         tracing::warn!(parent: &span, "shutdown interrupted the handler; returning the message to its queue");
         return Finished::Interrupted { work };
@@ -216,15 +219,16 @@ async fn settled(
         Some(delay) => (Kind::Return, work.lead.delivery.nack(delay)),
         None => (Kind::Ack, work.lead.delivery.ack()),
     };
-    let mut settlements = Vec::with_capacity(count);
-    settlements.push(lead);
-    for follower in work.followers {
-        settlements.push((Kind::Ack, follower.delivery.ack()));
-    }
-    let settling = settle::start(settlements)
-        .instrument(span.clone())
-        .await
-        .map(|pending| -> Settling { Box::pin(pending.instrument(span.clone())) });
+    let settling = if work.followers.is_empty() {
+        settle::start_one(lead.0, lead.1, span).await
+    } else {
+        let mut settlements = Vec::with_capacity(count);
+        settlements.push(lead);
+        for follower in work.followers {
+            settlements.push((Kind::Ack, follower.delivery.ack()));
+        }
+        settle::start(settlements, span).await
+    };
     shared.metrics.coalesced(coalesced);
     Finished::Settled {
         key,
