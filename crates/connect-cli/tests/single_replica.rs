@@ -92,7 +92,26 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     )
     .await;
 
-    // Handlers are busy: each customer costs two slow Fluent calls.
+    // Handlers are busy, and some cannot finish before the shutdown timeout:
+    // from now on Fluent holds every call for ten minutes. Wait until a
+    // handler is inside such a call, so the stop always interrupts work
+    // (a held call never reaches Fluent's data: the test ends first).
+    fluent.faults().clear();
+    fluent.faults().inject_for(
+        "/graphql",
+        Fault::Delay(Duration::from_secs(600)),
+        100_000,
+    );
+    eventually(
+        "a handler to wait on Fluent",
+        Duration::from_secs(30),
+        || async {
+            first.assert_running();
+            (fluent.faults().pending() < 100_000).then_some(())
+        },
+        || first.log_tail(20),
+    )
+    .await;
     let in_fluent_at_stop;
     let stopped = match stop {
         Stop::Kill => {
