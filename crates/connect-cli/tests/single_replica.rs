@@ -97,11 +97,9 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     // handler is inside such a call, so the stop always interrupts work
     // (a held call never reaches Fluent's data: the test ends first).
     fluent.faults().clear();
-    fluent.faults().inject_for(
-        "/graphql",
-        Fault::Delay(Duration::from_secs(600)),
-        100_000,
-    );
+    fluent
+        .faults()
+        .inject_for("/graphql", Fault::Delay(Duration::from_secs(600)), 100_000);
     eventually(
         "a handler to wait on Fluent",
         Duration::from_secs(30),
