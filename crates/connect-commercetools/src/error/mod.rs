@@ -1,4 +1,5 @@
-//! The one error type of this crate.
+//! The one error type of this crate, and the error body commercetools
+//! sends ([`ErrorResponse`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,7 +7,9 @@ use std::time::Duration;
 
 use connect_core::{BoxError, Retryability};
 
-use crate::model::ErrorResponse;
+mod response;
+
+pub use response::{ErrorObject, ErrorResponse};
 
 /// An error talking to commercetools: opaque, cheap to clone, and asked
 /// questions the way `reqwest::Error` is ([`status`](Error::status),
@@ -29,7 +32,7 @@ struct Inner {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum Kind {
+enum Kind {
     /// The API answered with an error status.
     Status {
         status: u16,
@@ -178,14 +181,31 @@ impl Error {
     /// Marks a 401 received right after a fresh token was issued.
     pub(crate) fn after_reauth(self) -> Self {
         self.map_inner(|inner| {
-            if let Kind::Status { after_reauth, .. } = &mut inner.kind {
+            if let Kind::Status {
+                status: 401,
+                after_reauth,
+                ..
+            } = &mut inner.kind
+            {
                 *after_reauth = true;
             }
         })
     }
 
-    pub(crate) fn kind(&self) -> &Kind {
-        &self.inner.kind
+    /// The error a call ends with when the retry loop gave up: the last
+    /// failure, named after `operation`, with the attempts made.
+    pub(crate) fn from_failed(
+        failed: connect_http::Failed<Error>,
+        operation: impl Into<String>,
+    ) -> Self {
+        let error = if failed.reauthenticated {
+            failed.error.after_reauth()
+        } else {
+            failed.error
+        };
+        error
+            .with_operation(operation)
+            .with_attempts(failed.attempts)
     }
 
     /// The HTTP status commercetools answered with, if it answered.
@@ -466,6 +486,22 @@ impl Retryability for Error {
 
     fn systemic(&self) -> Option<&'static str> {
         self.is_systemic().then_some(DEPENDENCY)
+    }
+}
+
+/// What the shared retry loop asks: a 401 from the API means a new token
+/// and one more try; [`Error::is_transient`] decides retries.
+impl connect_http::Failure for Error {
+    fn is_unauthorized(&self) -> bool {
+        matches!(self.inner.kind, Kind::Status { status: 401, .. })
+    }
+
+    fn is_transient(&self, idempotent: bool) -> bool {
+        Error::is_transient(self, idempotent)
+    }
+
+    fn retry_hint(&self) -> Option<Duration> {
+        self.retry_after()
     }
 }
 
