@@ -49,6 +49,12 @@ impl Grant for ClientCredentials {
     type Error = Error;
 
     async fn request(&self) -> Result<IssuedToken, Error> {
+        self.send().await.map_err(Error::in_token_request)
+    }
+}
+
+impl ClientCredentials {
+    async fn send(&self) -> Result<IssuedToken, Error> {
         let response = self
             .http
             .post(&self.token_url)

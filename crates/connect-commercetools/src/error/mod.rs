@@ -29,6 +29,8 @@ struct Inner {
     operation: Option<String>,
     attempts: u32,
     source: Option<BoxError>,
+    /// The failure happened asking for a token: nothing reached the API.
+    token_request: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,7 @@ impl Error {
                 operation: None,
                 attempts: 1,
                 source: None,
+                token_request: false,
             }),
         }
     }
@@ -154,6 +157,7 @@ impl Error {
                     kind: shared.kind.clone(),
                     operation: shared.operation.clone(),
                     attempts: shared.attempts,
+                    token_request: shared.token_request,
                     source: shared
                         .source
                         .as_ref()
@@ -176,6 +180,12 @@ impl Error {
     /// Records how many attempts were made.
     pub(crate) fn with_attempts(self, attempts: u32) -> Self {
         self.map_inner(|inner| inner.attempts = attempts)
+    }
+
+    /// Marks a failure of the token request: retried like a read whatever
+    /// the call, since nothing reached the API.
+    pub(crate) fn in_token_request(self) -> Self {
+        self.map_inner(|inner| inner.token_request = true)
     }
 
     /// Marks a 401 received right after a fresh token was issued.
@@ -305,8 +315,10 @@ impl Error {
 
     /// Whether the client may retry this failure by itself. Writes
     /// (`idempotent == false`) are retried only when commercetools surely did
-    /// not apply them (429, 503, connection refused).
+    /// not apply them (429, 503, connection refused, or the token request
+    /// failed).
     pub(crate) fn is_transient(&self, idempotent: bool) -> bool {
+        let idempotent = idempotent || self.inner.token_request;
         match &self.inner.kind {
             Kind::Status { status, .. } => {
                 if idempotent {
@@ -552,6 +564,13 @@ mod tests {
         for status in [400, 401, 403] {
             assert!(!Error::status_error(status, None, None).is_retryable());
         }
+    }
+
+    #[test]
+    fn a_failed_token_request_is_retried_even_for_a_write() {
+        let timeout = || Error::timeout(Duration::from_secs(1), SourceText("slow".into()));
+        assert!(!timeout().is_transient(false));
+        assert!(timeout().in_token_request().is_transient(false));
     }
 
     #[test]
