@@ -502,7 +502,9 @@ impl Retryability for Error {
 }
 
 /// What the shared retry loop asks: a 401 from the API means a new token
-/// and one more try; [`Error::is_transient`] decides retries.
+/// and one more try; which failures are retried depends on the call
+/// (see `is_transient`: writes only when commercetools surely did not
+/// apply them).
 impl connect_http::Failure for Error {
     fn is_unauthorized(&self) -> bool {
         matches!(self.inner.kind, Kind::Status { status: 401, .. })
