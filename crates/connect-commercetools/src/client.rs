@@ -4,26 +4,32 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use connect_core::runtime::Backoff;
 use connect_core::telemetry::HttpRequests;
+use connect_http::{AccessToken, RetryPolicy, TokenCache};
 use futures_util::Stream;
 use reqwest::Method;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::auth::{AccessToken, TokenProvider};
+use crate::auth::ClientCredentials;
 use crate::config::CommercetoolsConfig;
-use crate::error::{Error, Kind};
+use crate::error::{DEPENDENCY, Error, ErrorResponse};
 use crate::model::{
     Customer, CustomerDraft, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,
-    ErrorResponse, MAX_LIMIT, PagedQueryResponse,
+    MAX_LIMIT, PagedQueryResponse,
 };
-use crate::retry::RetryPolicy;
 
-/// The longest time spent establishing a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest backoff between two attempts, whatever the attempt number.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The longest `Retry-After` the client waits for by itself; a longer one is
+/// returned to the caller (see [`Error::retry_after`]) so a runtime can
+/// reschedule the work instead of blocking a worker.
+const MAX_IN_CLIENT_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// A commercetools HTTP API client: one connection pool, one cached token,
 /// retries of transient failures. Cloning is cheap and clones share
@@ -72,7 +78,7 @@ struct ClientInner {
     http: reqwest::Client,
     config: CommercetoolsConfig,
     project_url: Url,
-    auth: TokenProvider,
+    tokens: TokenCache<ClientCredentials>,
     retry: RetryPolicy,
     requests: Arc<HttpRequests>,
 }
@@ -109,9 +115,7 @@ struct CustomerSignInResult {
 impl CommercetoolsClient {
     /// A client with its own connection pool.
     pub fn new(config: CommercetoolsConfig) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT.min(config.request_timeout))
-            .user_agent(concat!("connect-sdk/", env!("CARGO_PKG_VERSION")))
+        let http = connect_http::client_builder(config.request_timeout)
             .build()
             .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
         Self::with_http_client(config, http)
@@ -133,24 +137,29 @@ impl CommercetoolsClient {
             })?
             .pop_if_empty()
             .push(&config.project_key);
-        let retry = RetryPolicy::new(config.max_retries, config.retry_initial_backoff);
+        let backoff = Backoff::doubling(config.retry_initial_backoff, MAX_BACKOFF);
+        let retry = RetryPolicy::new(
+            DEPENDENCY,
+            config.max_retries,
+            MAX_IN_CLIENT_RETRY_AFTER,
+            move |retry| backoff.delay(retry, None),
+        );
         let requests = Arc::new(HttpRequests::new());
-        let auth = TokenProvider::new(
-            http.clone(),
-            &config.auth_url,
-            config.client_id.clone(),
-            config.client_secret.clone(),
-            config.scope_string(),
-            retry.clone(),
-            config.request_timeout,
-        )
-        .counting(Arc::clone(&requests));
+        let tokens = TokenCache::new(ClientCredentials {
+            requests: Arc::clone(&requests),
+            http: http.clone(),
+            token_url: format!("{}/oauth/token", config.auth_url.trim_end_matches('/')),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            scope: config.scope_string(),
+            timeout: config.request_timeout,
+        });
         Ok(Self {
             inner: Arc::new(ClientInner {
                 http,
                 config,
                 project_url,
-                auth,
+                tokens,
                 retry,
                 requests,
             }),
@@ -168,7 +177,14 @@ impl CommercetoolsClient {
     /// refused credentials or scopes at startup rather than on the first
     /// message.
     pub async fn authenticate(&self) -> Result<(), Error> {
-        self.inner.auth.token().await.map(drop)
+        const OPERATION: &str = "requesting an access token";
+        let inner = &self.inner;
+        inner
+            .retry
+            .run(OPERATION, true, || inner.tokens.token())
+            .await
+            .map(drop)
+            .map_err(|failed| Error::from_failed(failed, OPERATION))
     }
 
     /// The configuration the client was built with.
@@ -373,57 +389,25 @@ impl CommercetoolsClient {
         url
     }
 
+    /// Sends `call` with a token, retrying transient failures and
+    /// re-authenticating once after a 401.
     async fn execute<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
-        let mut retry = 0u32;
-        let mut attempts = 0u32;
-        let mut reauthenticated = false;
-        loop {
-            let token = self.inner.auth.token().await?;
-            attempts += 1;
-            let error = match self.attempt::<T>(&call, &token).await {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            if matches!(error.kind(), Kind::Status { status: 401, .. }) {
-                self.inner.auth.invalidate(&token);
-                if !reauthenticated {
-                    reauthenticated = true;
-                    tracing::debug!(operation = %call.operation, "token refused (401); re-authenticating once");
-                    continue;
-                }
-                return Err(error
-                    .after_reauth()
-                    .with_operation(call.operation)
-                    .with_attempts(attempts));
-            }
-            let delay = if error.is_transient(call.idempotent) {
-                self.inner.retry.delay(retry, error.retry_after())
-            } else {
-                None
-            };
-            match delay {
-                Some(delay) => {
-                    retry += 1;
-                    tracing::debug!(
-                        operation = %call.operation,
-                        %error,
-                        ?delay,
-                        retry,
-                        "transient commercetools failure; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                None => {
-                    return Err(error.with_operation(call.operation).with_attempts(attempts));
-                }
-            }
-        }
+        let inner = &self.inner;
+        inner
+            .retry
+            .run(&call.operation, call.idempotent, || {
+                inner
+                    .tokens
+                    .with_token(|token| self.attempt::<T>(&call, token))
+            })
+            .await
+            .map_err(|failed| Error::from_failed(failed, call.operation.as_str()))
     }
 
     async fn attempt<T: DeserializeOwned>(
         &self,
         call: &Call,
-        token: &AccessToken,
+        token: AccessToken,
     ) -> Result<T, Error> {
         let timeout = self.inner.config.request_timeout;
         let started = Instant::now();
@@ -447,7 +431,7 @@ impl CommercetoolsClient {
         })?;
         let status = response.status().as_u16();
         self.inner.requests.record(status);
-        let retry_after = retry_after(response.headers());
+        let retry_after = connect_http::retry_after(response.headers());
         let body = response
             .bytes()
             .await
@@ -466,11 +450,4 @@ impl CommercetoolsClient {
             Err(Error::status_error(status, response, retry_after))
         }
     }
-}
-
-/// The `Retry-After` header in seconds, if present and numeric.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = value.parse().ok()?;
-    Duration::try_from_secs_f64(seconds).ok()
 }

@@ -7,12 +7,11 @@ use std::time::Duration;
 use connect_core::config::Secret;
 use serde::{Deserialize, Deserializer};
 
-/// Default `request-timeout`.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default `max-retries`.
-pub const DEFAULT_MAX_RETRIES: u32 = 3;
-/// Default `retry-initial-backoff`.
-pub const DEFAULT_RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+/// The defaults of `request-timeout`, `max-retries` and
+/// `retry-initial-backoff`, shared with the Fluent client.
+pub use connect_http::{
+    DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_INITIAL_BACKOFF,
+};
 
 /// A commercetools region: the shorthand for the auth and API hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

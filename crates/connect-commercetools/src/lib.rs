@@ -57,7 +57,6 @@ mod config;
 mod error;
 pub mod model;
 pub mod payload;
-mod retry;
 mod translator;
 
 pub use client::CommercetoolsClient;

@@ -30,7 +30,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterStore, MemoryDeadLetters};
 use crate::error::{BoxError, QueueError};
 use crate::message::Message;
 use crate::queue::{Delivery, RawPayload, Settlement, Sink, Source};
-use crate::runtime::{DEAD_LETTERS, Health, Heartbeat, LoopState, Shutdown, Signal};
+use crate::runtime::{Backoff, DEAD_LETTERS, Health, Heartbeat, LoopState, Shutdown, Signal};
 
 /// What a raw payload becomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +128,11 @@ struct Inner {
 /// dead-letter store cannot be written.
 const MAX_STORE_RETRY: Duration = Duration::from_secs(60);
 
+/// The wait after a failed receive; it doubles per consecutive failure.
+const RECEIVE_RETRY: Duration = Duration::from_millis(100);
+/// The longest wait between two failed receives.
+const MAX_RECEIVE_RETRY: Duration = Duration::from_secs(5);
+
 impl Inner {
     fn new(
         name: String,
@@ -196,8 +201,8 @@ impl Inner {
             }
             Err(store_error) => {
                 let failures = self.store_failures.fetch_add(1, Relaxed).saturating_add(1);
-                let delay = (Duration::from_secs(1) * 2u32.pow(failures.saturating_sub(1).min(6)))
-                    .min(MAX_STORE_RETRY);
+                let delay = Backoff::doubling(Duration::from_secs(1), MAX_STORE_RETRY)
+                    .delay(failures, None);
                 if self.health.down(DEAD_LETTERS, &store_error.to_string()) {
                     tracing::error!(%store_error, ?delay, "cannot store dead letters; malformed payloads stay in their queue until the store works again");
                 }
@@ -408,6 +413,7 @@ impl Listener {
         let name = self.inner.name.clone();
         self.inner.health.register(&name);
         let mut failures = 0u32;
+        let backoff = Backoff::doubling(RECEIVE_RETRY, MAX_RECEIVE_RETRY);
         let stopping = shutdown.triggered();
         tokio::pin!(stopping);
         loop {
@@ -435,9 +441,7 @@ impl Listener {
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    let delay = (Duration::from_millis(100)
-                        * 2u32.pow(failures.saturating_sub(1).min(6)))
-                    .min(Duration::from_secs(5));
+                    let delay = backoff.delay(failures, None);
                     if self.inner.health.down(&name, &error.to_string()) {
                         tracing::warn!(listener = %name, %error, "cannot receive; retrying with backoff");
                     }

@@ -1,103 +1,28 @@
-//! The OAuth token cache: password grant, refresh grant, single-flight.
+//! Fluent's OAuth grant: a password login, or the refresh token when
+//! Fluent issued one.
 //!
-//! One token is shared by every clone of a [`FluentClient`](crate::FluentClient).
-//! It is renewed `min(5 min, 10% of its lifetime)` before it expires: with
-//! the refresh token when Fluent issued one (single use; a failed refresh
-//! falls back to a fresh login), else with a fresh login. Concurrent callers
-//! that find no valid token wait for one renewal and share its result, its
-//! failure included, so a wrong password costs one request, not one per
-//! caller.
+//! Caching, single-flight renewal and re-login after a 401 are
+//! [`connect_http::TokenCache`]'s: the token is renewed
+//! `min(5 min, 10% of its lifetime)` before it expires, concurrent callers
+//! share one renewal and its failure. A renewal uses the refresh token when
+//! there is one (single use; a failed refresh falls back to a fresh login),
+//! else logs in with the password.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use connect_core::config::Secret;
 use connect_core::telemetry::HttpRequests;
-use reqwest::header::HeaderMap;
+use connect_http::{Grant, IssuedToken};
 use serde::Deserialize;
 
 use crate::error::Error;
 
-/// The renewal margin never exceeds this.
-const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-
 /// Lifetime assumed when Fluent sends no `expires_in` (it always does).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// A bearer token. `Debug` never shows the value.
-#[derive(Clone)]
-pub(crate) struct AccessToken {
-    value: Arc<str>,
-    generation: u64,
-    refresh_at: Instant,
-}
-
-impl AccessToken {
-    pub(crate) fn value(&self) -> &str {
-        &self.value
-    }
-
-    fn is_fresh(&self, now: Instant) -> bool {
-        now < self.refresh_at
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("value", &"***")
-            .field("generation", &self.generation)
-            .finish_non_exhaustive()
-    }
-}
-
-/// When to renew a token of `lifetime` received at `received`.
-pub(crate) fn refresh_at(received: Instant, lifetime: Duration) -> Instant {
-    let margin = MAX_REFRESH_MARGIN.min(lifetime / 10);
-    received + lifetime.saturating_sub(margin)
-}
-
-#[derive(Default)]
-struct TokenState {
-    access: Option<AccessToken>,
-    refresh_token: Option<Secret>,
-    generations: u64,
-}
-
-/// The credentials and the cached token of one client.
-pub(crate) struct Auth {
-    requests: Arc<HttpRequests>,
-    http: reqwest::Client,
-    timeout: Duration,
-    token_url: url::Url,
-    account: String,
-    retailer_id: String,
-    client_id: String,
-    client_secret: Secret,
-    username: String,
-    password: Secret,
-    state: RwLock<TokenState>,
-    /// Held while a token is being obtained (single-flight).
-    renewing: tokio::sync::Mutex<()>,
-    /// Renewals finished (successfully or not).
-    renewals: AtomicU64,
-    /// The error of the last failed renewal, shared with its waiters.
-    last_error: Mutex<Option<Error>>,
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
-            .field("token_url", &self.token_url.as_str())
-            .field("client_id", &self.client_id)
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The credentials an [`Auth`] logs in with.
+/// The credentials a [`PasswordGrant`] logs in with.
 pub(crate) struct Credentials {
     pub(crate) account: String,
     pub(crate) retailer_id: String,
@@ -107,12 +32,34 @@ pub(crate) struct Credentials {
     pub(crate) password: Secret,
 }
 
-enum Grant<'a> {
+/// `POST {base-url}/oauth/token` with the password grant, or the refresh
+/// grant when a refresh token is kept. `Debug` never shows a secret.
+pub(crate) struct PasswordGrant {
+    requests: Arc<HttpRequests>,
+    http: reqwest::Client,
+    timeout: Duration,
+    token_url: url::Url,
+    credentials: Credentials,
+    /// The single-use refresh token of the last login, if Fluent issued one.
+    refresh_token: Mutex<Option<Secret>>,
+}
+
+impl fmt::Debug for PasswordGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordGrant")
+            .field("token_url", &self.token_url.as_str())
+            .field("client_id", &self.credentials.client_id)
+            .field("username", &self.credentials.username)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Kind<'a> {
     Password,
     Refresh(&'a Secret),
 }
 
-impl Grant<'_> {
+impl Kind<'_> {
     fn name(&self) -> &'static str {
         match self {
             Self::Password => "password",
@@ -142,7 +89,25 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
-impl Auth {
+impl Grant for PasswordGrant {
+    type Error = Error;
+
+    async fn request(&self) -> Result<IssuedToken, Error> {
+        let refresh_token = self.lock_refresh_token().take();
+        if let Some(refresh_token) = refresh_token {
+            match self.send(Kind::Refresh(&refresh_token)).await {
+                Ok(token) => return Ok(token),
+                Err(error) => tracing::info!(
+                    %error,
+                    "refreshing the Fluent token failed; logging in again with the password"
+                ),
+            }
+        }
+        self.send(Kind::Password).await
+    }
+}
+
+impl PasswordGrant {
     pub(crate) fn new(
         requests: Arc<HttpRequests>,
         http: reqwest::Client,
@@ -155,107 +120,36 @@ impl Auth {
             http,
             timeout,
             token_url,
-            account: credentials.account,
-            retailer_id: credentials.retailer_id,
-            client_id: credentials.client_id,
-            client_secret: credentials.client_secret,
-            username: credentials.username,
-            password: credentials.password,
-            state: RwLock::new(TokenState::default()),
-            renewing: tokio::sync::Mutex::new(()),
-            renewals: AtomicU64::new(0),
-            last_error: Mutex::new(None),
+            credentials,
+            refresh_token: Mutex::new(None),
         }
     }
 
     pub(crate) fn username(&self) -> &str {
-        &self.username
+        &self.credentials.username
     }
 
-    /// A token that is not due for renewal, obtaining one if needed.
-    pub(crate) async fn token(&self) -> Result<AccessToken, Error> {
-        if let Some(token) = self.fresh() {
-            return Ok(token);
-        }
-        let seen = self.renewals.load(Ordering::Acquire);
-        let _renewing = self.renewing.lock().await;
-        if let Some(token) = self.fresh() {
-            return Ok(token);
-        }
-        if self.renewals.load(Ordering::Acquire) != seen {
-            // A renewal finished while we waited and left no usable token:
-            // share its failure instead of hammering the token endpoint.
-            if let Some(error) = self.lock_error().clone() {
-                return Err(error);
-            }
-        }
-        let result = self.renew().await;
-        *self.lock_error() = result.as_ref().err().cloned();
-        self.renewals.fetch_add(1, Ordering::Release);
-        result
-    }
-
-    /// Forgets `token` after Fluent answered 401 with it, unless a newer
-    /// token replaced it already (then nothing happens, so N callers that
-    /// saw the same 401 cause one renewal).
-    pub(crate) fn invalidate(&self, token: &AccessToken) {
-        let mut state = self.write();
-        if state
-            .access
-            .as_ref()
-            .is_some_and(|current| current.generation == token.generation)
-        {
-            tracing::debug!(
-                generation = token.generation,
-                "Fluent rejected the access token; it will be renewed"
-            );
-            state.access = None;
-        }
-    }
-
-    fn fresh(&self) -> Option<AccessToken> {
-        let now = Instant::now();
-        self.read()
-            .access
-            .as_ref()
-            .filter(|token| token.is_fresh(now))
-            .cloned()
-    }
-
-    async fn renew(&self) -> Result<AccessToken, Error> {
-        let refresh_token = self.write().refresh_token.take();
-        if let Some(refresh_token) = refresh_token {
-            match self.request(Grant::Refresh(&refresh_token)).await {
-                Ok(token) => return Ok(token),
-                Err(error) => tracing::info!(
-                    %error,
-                    "refreshing the Fluent token failed; logging in again with the password"
-                ),
-            }
-        }
-        self.request(Grant::Password).await
-    }
-
-    async fn request(&self, grant: Grant<'_>) -> Result<AccessToken, Error> {
+    async fn send(&self, kind: Kind<'_>) -> Result<IssuedToken, Error> {
+        let credentials = &self.credentials;
         let mut form: Vec<(&str, &str)> = vec![
-            ("client_id", &self.client_id),
-            ("client_secret", self.client_secret.expose()),
-            ("grant_type", grant.name()),
+            ("client_id", &credentials.client_id),
+            ("client_secret", credentials.client_secret.expose()),
+            ("grant_type", kind.name()),
         ];
-        match &grant {
-            Grant::Password => {
-                form.push(("username", &self.username));
-                form.push(("password", self.password.expose()));
+        match &kind {
+            Kind::Password => {
+                form.push(("username", &credentials.username));
+                form.push(("password", credentials.password.expose()));
                 form.push(("scope", "api"));
             }
-            Grant::Refresh(token) => form.push(("refresh_token", token.expose())),
+            Kind::Refresh(token) => form.push(("refresh_token", token.expose())),
         }
-        tracing::debug!(grant = grant.name(), username = %self.username, "requesting a Fluent token");
+        tracing::debug!(grant = kind.name(), username = %credentials.username, "requesting a Fluent token");
         let response = self
             .http
             .post(self.token_url.clone())
             .timeout(self.timeout)
-            .header("fluent.account", &self.account)
+            .header("fluent.account", &credentials.account)
             .form(&form)
             .send()
             .await
@@ -265,12 +159,11 @@ impl Auth {
             })?;
         let status = response.status().as_u16();
         self.requests.record(status);
-        let retry_after = retry_after(response.headers());
+        let retry_after = connect_http::retry_after(response.headers());
         let body = response.bytes().await.map_err(Error::transport)?;
         if !(200..300).contains(&status) {
             return Err(self.token_error(status, retry_after, &body));
         }
-        let received = Instant::now();
         let parsed: TokenResponse =
             serde_json::from_slice(&body).map_err(|_| Error::InvalidResponse {
                 status,
@@ -281,23 +174,16 @@ impl Auth {
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .unwrap_or(DEFAULT_LIFETIME);
         self.check_retailer(parsed.retailer_id.as_ref());
-        let mut state = self.write();
-        state.generations += 1;
-        let token = AccessToken {
-            value: Arc::from(parsed.access_token),
-            generation: state.generations,
-            refresh_at: refresh_at(received, lifetime),
-        };
-        state.access = Some(token.clone());
-        state.refresh_token = parsed.refresh_token.map(Secret::new);
+        let refresh_token = parsed.refresh_token.map(Secret::new);
         tracing::info!(
-            grant = grant.name(),
-            username = %self.username,
+            grant = kind.name(),
+            username = %credentials.username,
             expires_in_s = lifetime.as_secs(),
-            refresh_token = state.refresh_token.is_some(),
+            refresh_token = refresh_token.is_some(),
             "obtained a Fluent access token"
         );
-        Ok(token)
+        *self.lock_refresh_token() = refresh_token;
+        Ok(IssuedToken::new(parsed.access_token, lifetime))
     }
 
     fn token_error(&self, status: u16, retry_after: Option<Duration>, body: &[u8]) -> Error {
@@ -308,7 +194,7 @@ impl Auth {
                     oauth.map_or((None, None), |o| (o.error, o.error_description));
                 Error::Auth {
                     status,
-                    username: self.username.clone(),
+                    username: self.credentials.username.clone(),
                     error,
                     description,
                 }
@@ -330,78 +216,49 @@ impl Auth {
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => return,
         };
-        if retailer != self.retailer_id {
+        if retailer != self.credentials.retailer_id {
             tracing::warn!(
                 token_retailer = %retailer,
-                configured_retailer = %self.retailer_id,
+                configured_retailer = %self.credentials.retailer_id,
                 "the Fluent user belongs to another retailer than fluent.retailer-id; writes may be rejected"
             );
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, TokenState> {
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, TokenState> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock_error(&self) -> std::sync::MutexGuard<'_, Option<Error>> {
-        self.last_error
+    fn lock_refresh_token(&self) -> std::sync::MutexGuard<'_, Option<Secret>> {
+        self.refresh_token
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// `Retry-After` in seconds (`HTTP-date` values are ignored: the backoff
-/// applies then).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: f64 = value.trim().parse().ok()?;
-    Duration::try_from_secs_f64(seconds).ok()
-}
-
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used)]
 
     use super::*;
 
     #[test]
-    fn renewal_margin_is_ten_percent_capped_at_five_minutes() {
-        let t0 = Instant::now();
-        assert_eq!(
-            refresh_at(t0, Duration::from_secs(86_386)),
-            t0 + Duration::from_secs(86_386 - 300)
+    fn debug_never_shows_a_secret() {
+        let grant = PasswordGrant::new(
+            Arc::new(HttpRequests::new()),
+            reqwest::Client::new(),
+            url::Url::parse("http://127.0.0.1:9/oauth/token").unwrap(),
+            Duration::from_secs(1),
+            Credentials {
+                account: "ACME".into(),
+                retailer_id: "1".into(),
+                client_id: "ACME".into(),
+                client_secret: Secret::new("client-s3cret"),
+                username: "api".into(),
+                password: Secret::new("pa55word"),
+            },
         );
-        assert_eq!(
-            refresh_at(t0, Duration::from_secs(100)),
-            t0 + Duration::from_secs(90)
-        );
-        assert_eq!(refresh_at(t0, Duration::ZERO), t0);
-    }
-
-    #[test]
-    fn retry_after_parses_seconds_only() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(
-            reqwest::header::RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
-    fn token_debug_hides_the_value() {
-        let token = AccessToken {
-            value: Arc::from("abc-secret"),
-            generation: 1,
-            refresh_at: Instant::now(),
-        };
-        assert!(!format!("{token:?}").contains("abc-secret"));
+        *grant.lock_refresh_token() = Some(Secret::new("refresh-s3cret"));
+        let text = format!("{grant:?}");
+        for secret in ["client-s3cret", "pa55word", "refresh-s3cret"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(text.contains("api"), "{text}");
     }
 }

@@ -1,23 +1,31 @@
 //! [`FluentClient`]: authenticated, retried GraphQL calls to Fluent OMS.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use connect_core::runtime::Backoff;
 use connect_core::telemetry::HttpRequests;
+use connect_http::{AccessToken, RetryPolicy, TokenCache};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{self, AccessToken, Auth, Credentials};
+use crate::auth::{Credentials, PasswordGrant};
 use crate::config::FluentConfig;
 use crate::error::Error;
 use crate::graphql::{self, Exchange, RequestBody};
-use crate::retry::RetryPolicy;
 
-/// Connect timeout upper bound (the request timeout applies when smaller).
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest single backoff between two attempts of one call.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A `Retry-After` longer than this is not waited for inside the call: the
+/// error is returned (carrying the delay) so the runtime reschedules the
+/// message instead of holding a worker.
+const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The service name in the retry loop's logs.
+const SERVICE: &str = "Fluent";
 
 /// A client for one Fluent account. Cloning is cheap: clones share the
 /// connection pool and the OAuth token.
@@ -53,7 +61,7 @@ struct Inner {
     base_url: String,
     account: String,
     retailer_id: String,
-    auth: Auth,
+    tokens: TokenCache<PasswordGrant>,
     retry: RetryPolicy,
     requests: Arc<HttpRequests>,
 }
@@ -64,7 +72,7 @@ impl fmt::Debug for FluentClient {
             .field("base_url", &self.inner.base_url)
             .field("account", &self.inner.account)
             .field("retailer_id", &self.inner.retailer_id)
-            .field("username", &self.inner.auth.username())
+            .field("username", &self.inner.tokens.grant().username())
             .finish_non_exhaustive()
     }
 }
@@ -73,10 +81,8 @@ impl FluentClient {
     /// A client for `config`. Nothing is sent until the first call (use
     /// [`authenticate`](Self::authenticate) to check the credentials early).
     pub fn new(config: FluentConfig) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
+        let http = connect_http::client_builder(config.request_timeout)
             .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(MAX_CONNECT_TIMEOUT))
-            .user_agent(concat!("connect-sdk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| Error::Config(format!("cannot build the HTTP client: {error}")))?;
         Self::with_http_client(config, http)
@@ -94,7 +100,7 @@ impl FluentClient {
         let graphql_url = join("graphql")?;
         let token_url = join("oauth/token")?;
         let requests = Arc::new(HttpRequests::new());
-        let auth = Auth::new(
+        let tokens = TokenCache::new(PasswordGrant::new(
             Arc::clone(&requests),
             http.clone(),
             token_url,
@@ -107,6 +113,13 @@ impl FluentClient {
                 username: config.username,
                 password: config.password,
             },
+        ));
+        let backoff = Backoff::doubling(config.retry_initial_backoff, MAX_BACKOFF);
+        let retry = RetryPolicy::new(
+            SERVICE,
+            config.max_retries,
+            MAX_INLINE_RETRY_AFTER,
+            move |retry| backoff.delay(retry, None),
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -116,8 +129,8 @@ impl FluentClient {
                 base_url: config.base_url,
                 account: config.account,
                 retailer_id: config.retailer_id,
-                auth,
-                retry: RetryPolicy::new(config.max_retries, config.retry_initial_backoff),
+                tokens,
+                retry,
                 requests,
             }),
         })
@@ -148,10 +161,13 @@ impl FluentClient {
     /// Logs in now (unless a valid token is cached), to fail fast on wrong
     /// credentials at startup.
     pub async fn authenticate(&self) -> Result<(), Error> {
-        self.retrying("login", || async {
-            self.inner.auth.token().await.map(drop)
-        })
-        .await
+        let inner = &self.inner;
+        inner
+            .retry
+            .run("login", true, || inner.tokens.token())
+            .await
+            .map(drop)
+            .map_err(|failed| failed.error)
     }
 
     /// Runs any GraphQL query or mutation and deserializes its `data`.
@@ -221,35 +237,26 @@ impl FluentClient {
             message: format!("the variables cannot be serialized as JSON: {error}"),
         })?;
         let label = operation_name.map_or_else(|| graphql::operation_label(query), str::to_owned);
-        self.retrying(&label, || self.attempt(&body)).await
+        let inner = &self.inner;
+        inner
+            .retry
+            .run(&label, true, || {
+                inner.tokens.with_token(|token| self.send(token, &body))
+            })
+            .await
+            .map_err(|failed| failed.error)
     }
 
-    /// One attempt: token, request, and on 401 one renewal and one resend.
-    async fn attempt(&self, body: &[u8]) -> Result<serde_json::Value, Error> {
-        let auth = &self.inner.auth;
-        let token = auth.token().await?;
-        match self.send(&token, body).await? {
-            Exchange::Data(data) => Ok(data),
-            Exchange::Unauthorized => {
-                auth.invalidate(&token);
-                let token = auth.token().await?;
-                match self.send(&token, body).await? {
-                    Exchange::Data(data) => Ok(data),
-                    Exchange::Unauthorized => Err(Error::Unauthorized {
-                        username: auth.username().to_owned(),
-                    }),
-                }
-            }
-        }
-    }
-
-    async fn send(&self, token: &AccessToken, body: &[u8]) -> Result<Exchange, Error> {
+    /// One request with `token`. A 401 is [`Error::Unauthorized`]: the
+    /// retry loop renews the token and sends once more; a second one is
+    /// returned.
+    async fn send(&self, token: AccessToken, body: &[u8]) -> Result<serde_json::Value, Error> {
         let response = self
             .inner
             .http
             .post(self.inner.graphql_url.clone())
             .timeout(self.inner.request_timeout)
-            .bearer_auth(token.value())
+            .bearer_auth(token.bearer())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .body(body.to_vec())
@@ -261,39 +268,13 @@ impl FluentClient {
             })?;
         let status = response.status().as_u16();
         self.inner.requests.record(status);
-        let retry_after = auth::retry_after(response.headers());
+        let retry_after = connect_http::retry_after(response.headers());
         let bytes = response.bytes().await.map_err(Error::transport)?;
-        graphql::interpret(status, retry_after, &bytes, body.len())
-    }
-
-    /// Runs `op` until it succeeds, fails for good, or retries run out.
-    async fn retrying<T, F, Fut>(&self, label: &str, mut op: F) -> Result<T, Error>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, Error>>,
-    {
-        let mut attempt: u32 = 1;
-        loop {
-            match op().await {
-                Ok(value) => return Ok(value),
-                Err(error) => match self.inner.retry.next_delay(attempt, &error) {
-                    Some(delay) => {
-                        tracing::warn!(
-                            operation = label,
-                            attempt,
-                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                            %error,
-                            "Fluent call failed; retrying"
-                        );
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    None => {
-                        tracing::debug!(operation = label, attempt, %error, "Fluent call failed");
-                        return Err(error);
-                    }
-                },
-            }
+        match graphql::interpret(status, retry_after, &bytes, body.len())? {
+            Exchange::Data(data) => Ok(data),
+            Exchange::Unauthorized => Err(Error::Unauthorized {
+                username: self.inner.tokens.grant().username().to_owned(),
+            }),
         }
     }
 }

@@ -96,12 +96,11 @@ pub struct FluentConfig {
     pub retry_initial_backoff: Duration,
 }
 
-/// Default of `request-timeout`.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default of `max-retries`.
-pub const DEFAULT_MAX_RETRIES: u32 = 3;
-/// Default of `retry-initial-backoff`.
-pub const DEFAULT_RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+/// The defaults of `request-timeout`, `max-retries` and
+/// `retry-initial-backoff`, shared with the commercetools client.
+pub use connect_http::{
+    DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_INITIAL_BACKOFF,
+};
 
 fn default_request_timeout() -> Duration {
     DEFAULT_REQUEST_TIMEOUT

@@ -282,6 +282,24 @@ impl Retryability for Error {
     }
 }
 
+/// What the shared retry loop asks. Transport-level failures are retried
+/// inside the call; GraphQL `S....E` / `T....E` errors are retryable for
+/// the runtime but not retried here: Fluent answered, and the message-level
+/// retry re-reads the current state first.
+impl connect_http::Failure for Error {
+    fn is_unauthorized(&self) -> bool {
+        matches!(self, Self::Unauthorized { .. })
+    }
+
+    fn is_transient(&self, _idempotent: bool) -> bool {
+        !matches!(self, Self::GraphQl { .. }) && self.is_retryable()
+    }
+
+    fn retry_hint(&self) -> Option<Duration> {
+        Retryability::retry_after(self)
+    }
+}
+
 /// The name Fluent goes by in logs, health and metrics (`fluent`).
 pub const DEPENDENCY: &str = "fluent";
 
@@ -690,6 +708,31 @@ mod tests {
             };
             assert_eq!(error.is_retryable(), retryable, "{status}");
         }
+    }
+
+    #[test]
+    fn only_transport_level_failures_are_retried_inside_the_call() {
+        use connect_http::Failure;
+
+        let busy = Error::Status {
+            status: 503,
+            body: String::new(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert!(busy.is_transient(false));
+        assert_eq!(busy.retry_hint(), Some(Duration::from_secs(2)));
+        assert!(!Error::PayloadTooLarge { bytes: 1 }.is_transient(true));
+        let server = Error::graphql(vec![GraphQlError::new("S0001E: down")]);
+        assert!(server.is_retryable());
+        assert!(
+            !server.is_transient(true),
+            "retried by the runtime, not inline"
+        );
+        let refused = Error::Unauthorized {
+            username: "api".into(),
+        };
+        assert!(refused.is_unauthorized());
+        assert!(!refused.is_transient(true));
     }
 
     #[test]

@@ -70,7 +70,6 @@ mod config;
 mod customer;
 mod error;
 mod graphql;
-mod retry;
 
 pub use client::FluentClient;
 pub use config::{

@@ -13,8 +13,16 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 
+use connect_core::runtime::Backoff;
+
 use crate::config::{SqsQueueConfig, queue_name};
 use crate::error::SqsError;
+
+/// The wait before the first resend of failed batch entries; it doubles
+/// per round.
+const RESEND_BACKOFF: Duration = Duration::from_millis(100);
+/// Rounds of a batch send: the first one and two resends.
+const SEND_ROUNDS: u32 = 3;
 
 /// Builds an SQS client from the standard AWS chain (credentials, region)
 /// plus the block's `region` and `endpoint-url`.
@@ -273,6 +281,7 @@ impl QueueClient {
     pub(crate) async fn send_batch(&self, messages: &[Outgoing]) -> Result<(), SqsError> {
         let mut pending: Vec<usize> = (0..messages.len()).collect();
         let mut round = 0u32;
+        let backoff = Backoff::doubling(RESEND_BACKOFF, RESEND_BACKOFF * SEND_ROUNDS);
         loop {
             let mut request = Vec::with_capacity(pending.len());
             for &index in &pending {
@@ -306,7 +315,7 @@ impl QueueClient {
                 .join("; ");
             let sender_fault = failed.iter().any(BatchResultErrorEntry::sender_fault);
             round += 1;
-            if sender_fault || round >= 3 {
+            if sender_fault || round >= SEND_ROUNDS {
                 return Err(SqsError::Batch {
                     operation: "SendMessageBatch",
                     queue: self.name.clone(),
@@ -318,7 +327,7 @@ impl QueueClient {
             }
             tracing::debug!(queue = %self.name, failed = failed.len(), %details, "resending failed batch entries");
             pending = failed.iter().filter_map(|f| f.id().parse().ok()).collect();
-            tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            tokio::time::sleep(backoff.delay(round, None)).await;
         }
     }
 

@@ -4,14 +4,13 @@ mod common;
 mod customer;
 pub mod datetime;
 mod draft;
-mod error_response;
 mod query;
 mod update;
 
+pub use crate::error::{ErrorObject, ErrorResponse};
 pub use common::{CustomFields, CustomFieldsDraft, KeyReference, Reference, ResourceIdentifier};
 pub use customer::{Address, AuthenticationMode, Customer, CustomerGroupAssignment};
 pub use draft::CustomerDraft;
-pub use error_response::{ErrorObject, ErrorResponse};
 pub use query::{
     CustomerQuery, CustomerScan, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, string_literal,
 };

@@ -33,6 +33,28 @@ impl Backoff {
         Self { config }
     }
 
+    /// A backoff that starts at `initial` and doubles per attempt up to
+    /// `max`, honouring `Retry-After` hints up to `max` too: the one shape
+    /// the API clients and the receive loops use.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use connect_core::runtime::Backoff;
+    ///
+    /// let backoff = Backoff::doubling(Duration::from_millis(100), Duration::from_secs(5));
+    /// let third = backoff.delay(3, None);
+    /// assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+    /// assert!(backoff.delay(30, None) <= Duration::from_secs(5));
+    /// ```
+    pub fn doubling(initial: Duration, max: Duration) -> Self {
+        Self::new(BackoffConfig {
+            initial,
+            max,
+            multiplier: 2.0,
+            max_retry_after: max,
+        })
+    }
+
     /// The delay after failed attempt number `attempt` (from 1).
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);

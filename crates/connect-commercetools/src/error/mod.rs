@@ -1,4 +1,5 @@
-//! The one error type of this crate.
+//! The one error type of this crate, and the error body commercetools
+//! sends ([`ErrorResponse`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,7 +7,9 @@ use std::time::Duration;
 
 use connect_core::{BoxError, Retryability};
 
-use crate::model::ErrorResponse;
+mod response;
+
+pub use response::{ErrorObject, ErrorResponse};
 
 /// An error talking to commercetools: opaque, cheap to clone, and asked
 /// questions the way `reqwest::Error` is ([`status`](Error::status),
@@ -26,10 +29,12 @@ struct Inner {
     operation: Option<String>,
     attempts: u32,
     source: Option<BoxError>,
+    /// The failure happened asking for a token: nothing reached the API.
+    token_request: bool,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum Kind {
+enum Kind {
     /// The API answered with an error status.
     Status {
         status: u16,
@@ -64,6 +69,7 @@ impl Error {
                 operation: None,
                 attempts: 1,
                 source: None,
+                token_request: false,
             }),
         }
     }
@@ -151,6 +157,7 @@ impl Error {
                     kind: shared.kind.clone(),
                     operation: shared.operation.clone(),
                     attempts: shared.attempts,
+                    token_request: shared.token_request,
                     source: shared
                         .source
                         .as_ref()
@@ -175,17 +182,40 @@ impl Error {
         self.map_inner(|inner| inner.attempts = attempts)
     }
 
+    /// Marks a failure of the token request: retried like a read whatever
+    /// the call, since nothing reached the API.
+    pub(crate) fn in_token_request(self) -> Self {
+        self.map_inner(|inner| inner.token_request = true)
+    }
+
     /// Marks a 401 received right after a fresh token was issued.
     pub(crate) fn after_reauth(self) -> Self {
         self.map_inner(|inner| {
-            if let Kind::Status { after_reauth, .. } = &mut inner.kind {
+            if let Kind::Status {
+                status: 401,
+                after_reauth,
+                ..
+            } = &mut inner.kind
+            {
                 *after_reauth = true;
             }
         })
     }
 
-    pub(crate) fn kind(&self) -> &Kind {
-        &self.inner.kind
+    /// The error a call ends with when the retry loop gave up: the last
+    /// failure, named after `operation`, with the attempts made.
+    pub(crate) fn from_failed(
+        failed: connect_http::Failed<Error>,
+        operation: impl Into<String>,
+    ) -> Self {
+        let error = if failed.reauthenticated {
+            failed.error.after_reauth()
+        } else {
+            failed.error
+        };
+        error
+            .with_operation(operation)
+            .with_attempts(failed.attempts)
     }
 
     /// The HTTP status commercetools answered with, if it answered.
@@ -285,8 +315,10 @@ impl Error {
 
     /// Whether the client may retry this failure by itself. Writes
     /// (`idempotent == false`) are retried only when commercetools surely did
-    /// not apply them (429, 503, connection refused).
+    /// not apply them (429, 503, connection refused, or the token request
+    /// failed).
     pub(crate) fn is_transient(&self, idempotent: bool) -> bool {
+        let idempotent = idempotent || self.inner.token_request;
         match &self.inner.kind {
             Kind::Status { status, .. } => {
                 if idempotent {
@@ -469,6 +501,24 @@ impl Retryability for Error {
     }
 }
 
+/// What the shared retry loop asks: a 401 from the API means a new token
+/// and one more try; which failures are retried depends on the call
+/// (see `is_transient`: writes only when commercetools surely did not
+/// apply them).
+impl connect_http::Failure for Error {
+    fn is_unauthorized(&self) -> bool {
+        matches!(self.inner.kind, Kind::Status { status: 401, .. })
+    }
+
+    fn is_transient(&self, idempotent: bool) -> bool {
+        Error::is_transient(self, idempotent)
+    }
+
+    fn retry_hint(&self) -> Option<Duration> {
+        self.retry_after()
+    }
+}
+
 /// The name commercetools goes by in logs, health and metrics
 /// (`commercetools`).
 pub const DEPENDENCY: &str = "commercetools";
@@ -516,6 +566,13 @@ mod tests {
         for status in [400, 401, 403] {
             assert!(!Error::status_error(status, None, None).is_retryable());
         }
+    }
+
+    #[test]
+    fn a_failed_token_request_is_retried_even_for_a_write() {
+        let timeout = || Error::timeout(Duration::from_secs(1), SourceText("slow".into()));
+        assert!(!timeout().is_transient(false));
+        assert!(timeout().in_token_request().is_transient(false));
     }
 
     #[test]
