@@ -86,7 +86,7 @@ impl MessageHandler for FluentCustomerUpsert {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let _ = connect_sdk::runner::init_logging(Some("warn"), connect_sdk::runner::LogFormat::Text);
+    let _ = connect_sdk::cli::init_logging(Some("warn"), connect_sdk::cli::LogFormat::Text);
     match run().await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

@@ -13,7 +13,8 @@
 //! | [`commercetools`] | `connect-commercetools` | API client, subscription payloads, CT queue listener |
 //! | [`fluent`] | `connect-fluent` | OAuth, GraphQL, customer operations |
 //! | [`customer_sync`] | `connect-customer-sync` | the bundled `CommercetoolsCustomerUpsert` handler |
-//! | [`runner`], [`cli`] | `connect-runner` | build and run a connector from its YAML; the `connect` command |
+//! | [`runner`] | `connect-runner` | build and run a connector from its YAML |
+//! | `cli` (feature `cli`, default) | `connect-cli` | the whole `connect` command, to build into your own binary |
 //! | `sqs` (feature `sqs`) | `connect-sqs` | Amazon SQS queues and dead letters |
 //! | `testkit` (feature `testkit`) | `connect-testkit` | local commercetools and Fluent emulators |
 //!
@@ -39,13 +40,18 @@
 //! ```
 //!
 //! Run the whole connector from a file with [`runner::run`], or ship the
-//! `connect` command with your handlers linked:
+//! `connect` command with your handlers linked (feature `cli`, on by
+//! default; `default-features = false` leaves out clap, tracing-subscriber
+//! and indicatif):
 //!
 //! ```no_run
 //! // use my_handlers as _; // the crate that defines your #[handler]s
+//! # #[cfg(feature = "cli")]
 //! fn main() -> std::process::ExitCode {
 //!     connect_sdk::cli::main()
 //! }
+//! # #[cfg(not(feature = "cli"))]
+//! # fn main() {}
 //! ```
 
 // Lets `#[handler]` expand to `::connect_sdk::...` inside this package too.
@@ -82,15 +88,27 @@ pub mod runner {
     pub use connect_runner::*;
 }
 
-/// The `connect` command line, to build into your own binary.
+/// The `connect` command line, to build into your own binary
+/// (`connect-cli`, feature `cli`): [`cli::main`] parses the arguments and
+/// runs the command; the exit codes and the log setup are here too.
+#[cfg(feature = "cli")]
 pub mod cli {
-    pub use connect_runner::cli::*;
+    pub use connect_cli::*;
 }
 
 /// Amazon SQS queues and dead letters (`connect-sqs`, feature `sqs`).
+///
+/// The AWS SDK itself is not re-exported, so that its releases do not
+/// change this crate's API: code that builds its own SQS client depends on
+/// `aws-sdk-sqs` directly, at the version `connect-sqs` uses.
 #[cfg(feature = "sqs")]
 pub mod sqs {
-    pub use connect_sqs::*;
+    pub use connect_sqs::{
+        ATTR_MESSAGE_GROUP_ID, ATTR_MESSAGE_ID, ATTR_RECEIVE_COUNT, ATTR_SENT_TIMESTAMP,
+        ATTR_SEQUENCE_NUMBER, DEFAULT_MAX_MESSAGE_SIZE, MAX_BATCH_SIZE, MAX_VISIBILITY_TIMEOUT,
+        MAX_WAIT_TIME, QueueInfo, RedrivePolicy, SqsDeadLetters, SqsError, SqsQueue,
+        SqsQueueConfig,
+    };
 }
 
 /// Local commercetools and Fluent emulators for tests (`connect-testkit`,

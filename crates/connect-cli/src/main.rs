@@ -2,5 +2,5 @@
 //! OMS connector. See `connect --help` and docs/operations.md.
 
 fn main() -> std::process::ExitCode {
-    connect_runner::cli::main()
+    connect_cli::main()
 }

@@ -12,7 +12,10 @@
 //! - [`payload`]: every subscription delivery format (Platform Messages,
 //!   change notifications, CloudEvents, the EventBridge envelope).
 //! - [`SubscriptionTranslator`] and [`ct_queue_listener`]: the CT queue
-//!   listener that turns payloads into connect messages.
+//!   listener that turns payloads into connect messages; the translator
+//!   holds the `route-mapping` block.
+//! - [`names`]: commercetools resource type ids and event types, to check
+//!   the configuration against.
 //!
 //! See `docs/commercetools.md` for API clients, scopes and subscriptions.
 //!
@@ -41,12 +44,13 @@
 //!     handler: CommercetoolsCustomerUpsert
 //! "#);
 //! let connector = document.connector()?;
+//! let translator = SubscriptionTranslator::from_document(&document, &connector)?;
 //! let ct: CommercetoolsConfig = document.require_section("commercetools")?;
 //! let client = CommercetoolsClient::new(ct)?; // shared by handlers
 //!
 //! let ct_queue = Arc::new(MemoryQueue::<RawPayload>::new("ct-queue", 1_000));
 //! let events = Arc::new(MemoryQueue::<Message>::new("events", 1_000));
-//! let listener = ct_queue_listener(ct_queue, SubscriptionTranslator::from_config(&connector), events);
+//! let listener = ct_queue_listener(ct_queue, translator, events);
 //! # drop((client, listener));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -56,7 +60,9 @@ mod client;
 mod config;
 mod error;
 pub mod model;
+pub mod names;
 pub mod payload;
+mod route_mapping;
 mod translator;
 
 pub use client::CommercetoolsClient;
@@ -72,4 +78,5 @@ pub use model::{
     ResourceIdentifier, string_literal,
 };
 pub use payload::{PayloadError, PayloadFormat, SubscriptionEvent};
+pub use route_mapping::ROUTE_MAPPING;
 pub use translator::{CT_QUEUE_LISTENER, SOURCE, SubscriptionTranslator, ct_queue_listener};

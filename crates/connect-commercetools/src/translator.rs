@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use connect_core::listener::{Listener, Translate, Translation};
 use connect_core::queue::{RawPayload, Sink, Source};
-use connect_core::{BoxError, ConnectorConfig, Message, ResourceRef, attributes};
+use connect_core::{BoxError, Message, ResourceRef, attributes};
 
 use crate::payload::{Notification, SubscriptionEvent};
 
@@ -147,14 +147,14 @@ impl SubscriptionTranslator {
         }
     }
 
-    /// A translator with the configuration's `route-mapping`.
-    pub fn from_config(config: &ConnectorConfig) -> Self {
-        Self::new(config.route_mapping.clone())
-    }
-
     /// The route for resource type `type_id`.
     pub fn route_for(&self, type_id: &str) -> Option<&str> {
         self.routes.get(type_id).map(String::as_str)
+    }
+
+    /// The whole `route-mapping`: resource type id → route name.
+    pub fn route_mapping(&self) -> &BTreeMap<String, String> {
+        &self.routes
     }
 
     /// Turns a parsed event into a message (or ignores it).

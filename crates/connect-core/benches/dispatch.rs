@@ -55,7 +55,6 @@ fn config() -> ConnectorConfig {
                 .with_inclusion_filter(["ResourceCreated", "ResourceUpdated"]),
         ],
     )
-    .with_mapping("customer", ROUTE)
 }
 
 fn router() -> Arc<Router> {
@@ -121,7 +120,9 @@ fn ratios(
 
 fn bench(c: &mut Criterion) {
     let router = router();
-    let translator = Arc::new(SubscriptionTranslator::from_config(&config()));
+    let translator = Arc::new(SubscriptionTranslator::new(
+        [("customer".to_owned(), ROUTE.to_owned())].into(),
+    ));
     let current = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,6 +1,5 @@
 //! The [`Router`]: message name → route → inclusion filter → handler.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -92,7 +91,6 @@ pub enum Decision<'a> {
 pub struct Router {
     // A connector has a handful of routes: a scan beats hashing the name.
     routes: Vec<Arc<Route>>,
-    mapping: BTreeMap<String, String>,
     /// Messages no route has a name for that were dead-lettered.
     unroutable: Arc<AtomicU64>,
 }
@@ -126,28 +124,10 @@ impl Router {
                 metrics: RouteMetrics::default(),
             }));
         }
-        for (type_id, route) in &config.route_mapping {
-            if !routes.iter().any(|r| r.name() == route) {
-                return Err(RouterError::Invalid(format!(
-                    "route-mapping: `{type_id}` maps to `{route}`, which is not a route"
-                )));
-            }
-        }
         Ok(Self {
             routes,
-            mapping: config.route_mapping.clone(),
             unroutable: Arc::new(AtomicU64::new(0)),
         })
-    }
-
-    /// The route for resource type `type_id` (from `route-mapping`).
-    pub fn route_for_type(&self, type_id: &str) -> Option<&str> {
-        self.mapping.get(type_id).map(String::as_str)
-    }
-
-    /// The whole `route-mapping`.
-    pub fn route_mapping(&self) -> &BTreeMap<String, String> {
-        &self.mapping
     }
 
     /// The route named `name`.

@@ -97,9 +97,11 @@ fn the_whole_design_file_parses_with_interpolation() {
     assert_eq!(config.runtime.concurrency, 8);
     assert_eq!(config.runtime.backoff.initial, Duration::from_millis(50));
     assert_eq!(config.runtime.shutdown_timeout, Duration::from_secs(15));
+    let translator =
+        connect_commercetools::SubscriptionTranslator::from_document(&doc, &config).unwrap();
     assert_eq!(
-        config.route_mapping["customer"],
-        "commercetools.connect.customer.upsert"
+        translator.route_for("customer"),
+        Some("commercetools.connect.customer.upsert")
     );
     let route = &config.routes[0];
     assert_eq!(route.handler, "CommercetoolsCustomerUpsert");
@@ -159,9 +161,14 @@ fn defaults_apply_when_blocks_are_absent() {
 
 #[test]
 fn an_unknown_top_level_key_names_the_key_the_allowed_keys_and_the_line() {
-    let error = invalid(
+    let doc = doc(
         "connector-name: x\nroutes:\n  - route: r\n    handler: H\nrutime:\n  concurrency: 3\n",
     );
+    // connect-core keeps other blocks for the layers above; the runner
+    // refuses those it does not read.
+    let config = doc.connector().unwrap();
+    assert_eq!(config.sections, ["rutime"]);
+    let error = doc.check_sections(&config, &["commercetools"]).unwrap_err();
     let text = error.to_string();
     assert_eq!(error.line(), Some(5), "{text}");
     assert!(text.starts_with("application-connector.yml:5:"), "{text}");
@@ -252,9 +259,12 @@ fn duplicate_routes_are_rejected() {
 
 #[test]
 fn route_mapping_must_point_at_a_route() {
-    let error = invalid(
+    let doc = doc(
         "connector-name: x\nroute-mapping:\n  customer: customer.upsert\nroutes:\n  - route: r\n    handler: A\n",
     );
+    let config = doc.connector().unwrap();
+    let error =
+        connect_commercetools::SubscriptionTranslator::from_document(&doc, &config).unwrap_err();
     let text = error.to_string();
     assert!(
         text.contains("`customer` maps to `customer.upsert`"),

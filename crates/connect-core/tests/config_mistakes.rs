@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use connect_commercetools::CommercetoolsConfig;
+use connect_commercetools::{CommercetoolsConfig, SubscriptionTranslator};
 use connect_core::config::{ConfigDocument, ConfigError};
 use connect_fluent::FluentConfig;
 
@@ -46,7 +46,8 @@ routes:
 /// Which part of the file the case reads.
 #[derive(Debug, Clone, Copy)]
 enum Reader {
-    /// `ConfigDocument::connector` (what `connect validate` reads first).
+    /// `ConfigDocument::connector`, the top-level blocks and the
+    /// `route-mapping` (what `connect validate` reads first).
     Connector,
     /// The `commercetools:` block.
     Commercetools,
@@ -75,10 +76,17 @@ fn env() -> BTreeMap<String, String> {
     .collect()
 }
 
+/// The top-level blocks connect-runner reads above connect-core.
+const SECTIONS: &[&str] = &["commercetools", "fluent", "route-mapping", "observability"];
+
 fn read(reader: Reader, yaml: &str) -> Result<(), ConfigError> {
     let doc = ConfigDocument::from_yaml("app.yml", yaml).with_env(env());
     match reader {
-        Reader::Connector => doc.connector().map(drop),
+        Reader::Connector => {
+            let config = doc.connector()?;
+            doc.check_sections(&config, SECTIONS)?;
+            SubscriptionTranslator::from_document(&doc, &config).map(drop)
+        }
         Reader::Commercetools => doc
             .require_section::<CommercetoolsConfig>("commercetools")
             .map(drop),
@@ -121,7 +129,7 @@ const CASES: &[Case] = &[
         name: "an unknown top-level key",
         edit: ("runtime:\n", "rutime:\n"),
         reader: Reader::Connector,
-        expected: "app.yml:17:1: unknown field `rutime`, expected one of `connector-name`, `commercetools`, `fluent`, `listeners`, `event-queue`, `runtime`, `route-mapping`, `routes`, `observability`, `extensions`",
+        expected: "app.yml:17:1: unknown field `rutime`, expected one of `connector-name`, `listeners`, `event-queue`, `runtime`, `routes`, `extensions`, `commercetools`, `fluent`, `route-mapping`, `observability`",
     },
     Case {
         name: "an unknown key in runtime",

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use connect_commercetools::names::CUSTOMER;
 use connect_commercetools::{CustomerQuery, CustomerScan};
 use connect_core::queue::{Delivery, MemoryQueue, Sink, Source};
 use connect_core::runtime::{Heartbeat, MetricsSnapshot, Runtime, Shutdown};
@@ -179,20 +180,21 @@ impl Connector {
                 .to_owned(),
         })?;
         let config = self.config();
-        let route_name = config
-            .route_mapping
-            .get("customer")
+        let route_name = self
+            .plan()
+            .translator()
+            .route_for(CUSTOMER)
             .ok_or_else(|| RunnerError::Backend {
                 origin: origin.clone(),
-                message: "backfill needs `route-mapping: { customer: <route> }`".to_owned(),
+                message: format!("backfill needs `route-mapping: {{ {CUSTOMER}: <route> }}`"),
             })?
-            .clone();
+            .to_owned();
         let route = config
             .route(&route_name)
             .ok_or_else(|| RunnerError::Backend {
                 origin: origin.clone(),
                 message: format!(
-                    "route-mapping points `customer` at `{route_name}`, which is not a route"
+                    "route-mapping points `{CUSTOMER}` at `{route_name}`, which is not a route"
                 ),
             })?;
         // The event type every backfill message carries: one the route's
@@ -292,8 +294,7 @@ impl Connector {
             let message = Message::new(route_name.clone())
                 .with_event_type(event_type.clone())
                 .with_resource(
-                    ResourceRef::new("customer", customer.id.clone())
-                        .with_version(customer.version),
+                    ResourceRef::new(CUSTOMER, customer.id.clone()).with_version(customer.version),
                 )
                 .with_attribute(connect_core::attributes::SOURCE, "backfill");
             cursor

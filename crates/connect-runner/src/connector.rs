@@ -16,6 +16,16 @@ use connect_core::{HandlerRegistry, Message, Router, Services};
 use connect_fluent::{FluentClient, FluentConfig};
 
 use crate::backends::{self, QueuePair};
+
+/// The top-level blocks read above connect-core: by the clients, the
+/// translator (`route-mapping`) and the observability endpoint. Any other
+/// block is refused as a typo.
+const SECTIONS: &[&str] = &[
+    "commercetools",
+    "fluent",
+    connect_commercetools::ROUTE_MAPPING,
+    "observability",
+];
 use crate::error::RunnerError;
 use crate::observability::{
     DEFAULT_LIVENESS_TIMEOUT, ObservabilityConfig, ObservabilityServer, Sources, Telemetry,
@@ -52,6 +62,7 @@ impl Plan {
         mut services: Services,
     ) -> Result<Self, RunnerError> {
         let config = doc.connector()?;
+        doc.check_sections(&config, SECTIONS)?;
         // Blocks are checked even when a client was handed in, so that
         // `validate` and `run` accept exactly the same files.
         let commercetools = doc.section::<CommercetoolsConfig>("commercetools")?;
@@ -82,7 +93,7 @@ impl Plan {
             })?;
         // Payloads of another commercetools project are ignored, not
         // handled against this one.
-        let mut translator = SubscriptionTranslator::from_config(&config);
+        let mut translator = SubscriptionTranslator::from_document(&doc, &config)?;
         if let Some(client) = services.get::<CommercetoolsClient>() {
             translator = translator.with_project_key(client.project_key());
         }
@@ -119,6 +130,24 @@ impl Plan {
     /// The shared services.
     pub fn services(&self) -> &Arc<Services> {
         &self.services
+    }
+
+    /// The translator of commercetools payloads, which holds the
+    /// `route-mapping` (resource type id → route).
+    pub fn translator(&self) -> &Arc<SubscriptionTranslator> {
+        &self.translator
+    }
+
+    /// Checks, without connecting or writing anything, that the dead-letter
+    /// store can be used where that can be known offline (a `type: file`
+    /// store's directory is writable); other stores are checked when opened.
+    pub async fn check_dead_letter_store(&self) -> Result<(), RunnerError> {
+        backends::check_dead_letters_offline(&self.doc, &self.config.runtime.dead_letter).await
+    }
+
+    /// Opens the dead-letter store `runtime.dead-letter` describes.
+    pub async fn open_dead_letters(&self) -> Result<Arc<dyn DeadLetterStore>, RunnerError> {
+        backends::open_dead_letters(&self.doc, &self.config.runtime.dead_letter).await
     }
 }
 

@@ -1,5 +1,5 @@
-//! Builds a connector from its YAML file and runs it; also the `connect`
-//! command line ([`cli`]).
+//! Builds a connector from its YAML file and runs it. The `connect` command
+//! line is in the `connect-cli` crate (`connect_sdk::cli`).
 //!
 //! A [`Connector`] is the whole flow of DESIGN §1: the CT queue, the
 //! listener that turns commercetools subscription payloads into messages,
@@ -21,13 +21,22 @@
 //!
 //! Queues and dead letters of `type: sqs` need the `sqs` feature (the
 //! `connect` binary enables it).
+//!
+//! Modules:
+//!
+//! - `connector`: [`Plan`] (the checked file) and [`Connector`] (the
+//!   running flow), built with [`ConnectorBuilder`].
+//! - `backends`: queues and dead-letter stores chosen by the `type` of
+//!   their block, through one registry ([`QueuePair`]).
+//! - `backfill`: every commercetools customer through its route
+//!   ([`BackfillOptions`], [`BackfillProgress`], [`BackfillSummary`]).
+//! - [`observability`]: `/metrics`, `/health` and `/ready`.
+//! - `error`: [`RunnerError`].
 
 mod backends;
 mod backfill;
-pub mod cli;
 mod connector;
 mod error;
-mod logging;
 pub mod observability;
 
 // Link the bundled handlers into every binary that uses the runner.
@@ -37,7 +46,6 @@ pub use backends::QueuePair;
 pub use backfill::{BackfillOptions, BackfillProgress, BackfillSummary};
 pub use connector::{CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, RunReport};
 pub use error::RunnerError;
-pub use logging::{LogFormat, init as init_logging, subscriber as log_subscriber};
 
 /// Reads `path`, builds the connector with every linked handler, checks the
 /// credentials and the dead-letter store, serves the `observability`

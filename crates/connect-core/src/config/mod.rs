@@ -7,32 +7,38 @@
 //! The file is read with [`serde_norway`], the maintained fork of the archived
 //! `serde_yaml` (same API, same behaviour, still receiving fixes).
 //!
-//! A document is parsed in two steps. [`ConfigDocument::connector`] checks the
-//! top-level keys and reads what connect-core owns (name, routes, runtime,
-//! queue kinds). Each other crate then reads its own block with
-//! [`ConfigDocument::section`], strictly and with line numbers, so that
-//! connect-core needs to know nothing about commercetools, Fluent or SQS.
+//! A document is parsed in two steps. [`ConfigDocument::connector`] reads
+//! what connect-core owns (name, routes, runtime, queue kinds) and keeps the
+//! names of every other top-level block in [`ConnectorConfig::sections`].
+//! The layers above then read their own blocks with
+//! [`ConfigDocument::section`], strictly and with line numbers, and
+//! [`ConfigDocument::check_sections`] refuses a block nobody reads (a typo),
+//! so that connect-core needs to know nothing about commercetools, Fluent or
+//! SQS.
 //!
 //! ```
 //! use connect_core::config::ConfigDocument;
 //!
 //! let yaml = r#"
 //! connector-name: commercetools-connector
-//! route-mapping:
-//!   customer: commercetools.connect.customer.upsert
+//! fluent:
+//!   account-id: ACME
 //! routes:
 //!   - route: commercetools.connect.customer.upsert
 //!     handler: CommercetoolsCustomerUpsert
 //!     props:
 //!       inclusion-filter: [ResourceCreated, ResourceUpdated]
 //! "#;
-//! let config = ConfigDocument::from_yaml("inline.yml", yaml).connector()?;
+//! let doc = ConfigDocument::from_yaml("inline.yml", yaml);
+//! let config = doc.connector()?;
 //! assert_eq!(config.routes[0].handler, "CommercetoolsCustomerUpsert");
 //! assert_eq!(config.event_queue.kind, "in-memory");
+//! assert_eq!(config.sections, ["fluent"]);
+//! // The layer that reads `fluent:` accepts it; a typo would be refused.
+//! doc.check_sections(&config, &["fluent"])?;
 //! # Ok::<(), connect_core::config::ConfigError>(())
 //! ```
 
-pub mod commercetools;
 mod duration;
 mod interpolate;
 mod locate;
@@ -54,11 +60,10 @@ pub use duration::{
 };
 pub use interpolate::{EnvSource, InterpolationError, ProcessEnv, interpolate};
 pub use secret::{Secret, required_secret, required_text, text_where};
-pub use suggest::{edit_distance, nearest};
+pub use suggest::{did_you_mean, edit_distance, nearest};
 
 use interpolate::{Interpolating, Resolver};
 use locate::{Problem, Step};
-use suggest::did_you_mean;
 
 /// A configuration file, ready to be read section by section.
 #[derive(Clone)]
@@ -115,7 +120,8 @@ impl ConfigDocument {
         &self.origin
     }
 
-    /// Checks every top-level key and reads connect-core's part, then checks
+    /// Reads connect-core's part (every other top-level block is only named
+    /// in [`ConnectorConfig::sections`]), then checks
     /// what the types cannot express (the rules of `docs/configuration.md`):
     /// every mistake is an error with the file, line and column.
     pub fn connector(&self) -> Result<ConnectorConfig, ConfigError> {
@@ -128,10 +134,17 @@ impl ConfigDocument {
                     message: "the file is empty; start from examples/application-connector.yml"
                         .to_owned(),
                 })?;
+        let sections = self
+            .section::<TopKeys>("")?
+            .map(|keys| keys.0)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|key| !CORE_KEYS.contains(&key.as_str()))
+            .collect();
         let config = ConnectorConfig {
             connector_name: root.connector_name.0,
-            route_mapping: root.route_mapping.unwrap_or_default(),
             routes: root.routes.0,
+            sections,
             runtime: root.runtime.unwrap_or_default(),
             ct_queue: root
                 .listeners
@@ -168,6 +181,48 @@ impl ConfigDocument {
     /// ```
     pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
         self.locate(&Problem::at(parse_path(path), message))
+    }
+
+    /// Like [`error_at`](Self::error_at), but at the key that ends `path`
+    /// rather than at its value: for a key that should not be there.
+    ///
+    /// ```
+    /// use connect_core::config::ConfigDocument;
+    ///
+    /// let doc = ConfigDocument::from_yaml("app.yml", "connector-name: x\nroute-mapping:\n  custmer: r\n");
+    /// let error = doc.error_at_key("route-mapping.custmer", "not a resource type id");
+    /// assert_eq!(error.to_string(), "app.yml:3:3: route-mapping: not a resource type id");
+    /// ```
+    pub fn error_at_key(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        self.locate(&Problem::at_key(parse_path(path), message))
+    }
+
+    /// Refuses every top-level block of `config` that is neither
+    /// connect-core's nor named in `known` (the blocks the layers above
+    /// read), with the file, line and column of its key and every key
+    /// allowed there: `unknown field `rutime`, expected one of ...`.
+    pub fn check_sections(
+        &self,
+        config: &ConnectorConfig,
+        known: &[&str],
+    ) -> Result<(), ConfigError> {
+        let Some(unknown) = config
+            .sections
+            .iter()
+            .find(|name| !known.contains(&name.as_str()))
+        else {
+            return Ok(());
+        };
+        let expected = CORE_KEYS
+            .iter()
+            .chain(known)
+            .map(|key| format!("`{key}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(self.locate(&Problem::at_key(
+            vec![Step::key(unknown)],
+            format!("unknown field `{unknown}`, expected one of {expected}"),
+        )))
     }
 
     /// The error for `problem`, at the line and column of its node.
@@ -419,32 +474,60 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for PathVisitor<'_, T> {
     }
 }
 
-/// Every key allowed at the top of the file. Blocks owned by other crates are
-/// only acknowledged here and read later through [`ConfigDocument::section`].
+/// The top-level keys connect-core reads (or, for `extensions`, keeps free
+/// for partner code, read with `section("extensions.x")`).
+const CORE_KEYS: &[&str] = &[
+    "connector-name",
+    "listeners",
+    "event-queue",
+    "runtime",
+    "routes",
+    "extensions",
+];
+
+/// connect-core's part of the top of the file. Other blocks are skipped
+/// here, named in [`ConnectorConfig::sections`] and read by the layers
+/// above through [`ConfigDocument::section`].
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[allow(dead_code)] // some fields exist only to accept their keys
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)] // `extensions` exists only to check that it is a block
 struct RootFile {
     connector_name: ConnectorName,
-    #[serde(default)]
-    commercetools: Option<IgnoredAny>,
-    #[serde(default)]
-    fluent: Option<IgnoredAny>,
     #[serde(default)]
     listeners: Option<ListenersFile>,
     #[serde(default)]
     event_queue: Option<KindOnly>,
     #[serde(default)]
     runtime: Option<RuntimeConfig>,
-    #[serde(default)]
-    route_mapping: Option<BTreeMap<String, String>>,
     routes: Routes,
-    /// The metrics, health and readiness endpoint, read by the runner.
-    #[serde(default)]
-    observability: Option<IgnoredAny>,
-    /// Free-form blocks for partner code, read with `section("extensions.x")`.
     #[serde(default)]
     extensions: Option<IgnoredAny>,
+}
+
+/// The top-level keys of the file, in order; values are skipped.
+struct TopKeys(Vec<String>);
+
+impl<'de> Deserialize<'de> for TopKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeysVisitor;
+        impl<'de> Visitor<'de> for KeysVisitor {
+            type Value = TopKeys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of configuration blocks")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                Ok(TopKeys(keys))
+            }
+        }
+        deserializer.deserialize_map(KeysVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -525,10 +608,13 @@ impl<'de> Deserialize<'de> for Routes {
 pub struct ConnectorConfig {
     /// `connector-name`: lowercase letters and `-`.
     pub connector_name: String,
-    /// `route-mapping`: resource type id → route name.
-    pub route_mapping: BTreeMap<String, String>,
     /// `routes`: each route and its handler.
     pub routes: Vec<RouteConfig>,
+    /// The names of the other top-level blocks, in file order (e.g.
+    /// `commercetools`, `fluent`, `route-mapping`, `observability`): the
+    /// layers above read them with [`ConfigDocument::section`] and refuse
+    /// the ones nobody reads with [`ConfigDocument::check_sections`].
+    pub sections: Vec<String>,
     /// `runtime`: workers, retries, dead letters, shutdown.
     pub runtime: RuntimeConfig,
     /// `listeners.ct-queue`: where raw commercetools payloads arrive.
@@ -543,19 +629,12 @@ impl ConnectorConfig {
     pub fn new(connector_name: impl Into<String>, routes: Vec<RouteConfig>) -> Self {
         Self {
             connector_name: connector_name.into(),
-            route_mapping: BTreeMap::new(),
             routes,
+            sections: Vec::new(),
             runtime: RuntimeConfig::default(),
             ct_queue: BackendRef::in_memory(),
             event_queue: BackendRef::in_memory(),
         }
-    }
-
-    /// Adds a `route-mapping` entry.
-    #[must_use]
-    pub fn with_mapping(mut self, type_id: impl Into<String>, route: impl Into<String>) -> Self {
-        self.route_mapping.insert(type_id.into(), route.into());
-        self
     }
 
     /// The route named `name`.
@@ -565,38 +644,10 @@ impl ConnectorConfig {
 
     /// The first problem the types cannot express, with the node it is about.
     fn problems(&self) -> Result<(), Problem> {
-        self.mapping_problems()?;
         for (index, route) in self.routes.iter().enumerate() {
             self.route_problems(index, route)?;
         }
         self.runtime.problems()
-    }
-
-    fn mapping_problems(&self) -> Result<(), Problem> {
-        let known: Vec<&str> = self.routes.iter().map(|r| r.route.as_str()).collect();
-        for (type_id, route) in &self.route_mapping {
-            let path = vec![Step::key("route-mapping"), Step::key(type_id)];
-            if !commercetools::is_resource_type_id(type_id) {
-                return Err(Problem::at_key(
-                    path,
-                    format!(
-                        "`{type_id}` is not a commercetools resource type id (route-mapping keys are the `resource.typeId` of subscription payloads, e.g. `customer`, `order` or `product`){}",
-                        did_you_mean(type_id, commercetools::RESOURCE_TYPE_IDS.iter().copied())
-                    ),
-                ));
-            }
-            if self.route(route).is_none() {
-                return Err(Problem::at(
-                    path,
-                    format!(
-                        "`{type_id}` maps to `{route}`, which is not defined under `routes` (defined routes: {}){}",
-                        known.join(", "),
-                        did_you_mean(route, known.iter().copied())
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 
     fn route_problems(&self, index: usize, route: &RouteConfig) -> Result<(), Problem> {
@@ -638,43 +689,14 @@ impl ConnectorConfig {
                 ),
             ));
         }
-        // A route that receives commercetools payloads can only ever see
-        // commercetools event types; other routes receive messages that
-        // handlers publish, whose event types are free, so there only a
-        // near miss of a commercetools name is taken for a typo.
-        let mapped = self.route_mapping.values().any(|r| *r == route.route);
         for (position, item) in list.iter().enumerate() {
-            let mut element = path.clone();
-            element.push(Step::Index(position));
-            let Some(event_type) = item.as_str() else {
+            if !item.is_string() {
+                let mut element = path.clone();
+                element.push(Step::Index(position));
                 return Err(Problem::at(
                     element,
                     format!(
                         "route `{}`: `{INCLUSION_FILTER}` holds `{item}`, which is not an event type; write names such as ResourceCreated or CustomerCreated",
-                        route.route
-                    ),
-                ));
-            };
-            if commercetools::is_event_type(event_type) {
-                continue;
-            }
-            let suggestion = nearest(event_type, commercetools::event_types());
-            if mapped {
-                return Err(Problem::at(
-                    element,
-                    format!(
-                        "`{event_type}` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged){}",
-                        suggestion.map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
-                    ),
-                ));
-            }
-            if let Some(close) = suggestion
-                .filter(|s| edit_distance(event_type, s) <= 2 || s.eq_ignore_ascii_case(event_type))
-            {
-                return Err(Problem::at(
-                    element,
-                    format!(
-                        "`{event_type}` is almost the commercetools type `{close}` (route `{}` receives no commercetools payloads, so its event types are free, but not near misses of commercetools names); did you mean `{close}`?",
                         route.route
                     ),
                 ));

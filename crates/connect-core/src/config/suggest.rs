@@ -68,8 +68,8 @@ where
     best.map(|(_, candidate)| candidate)
 }
 
-/// `, did you mean `x`?` when a candidate is near `word`, else nothing.
-pub(crate) fn did_you_mean<'c, I>(word: &str, candidates: I) -> String
+/// `; did you mean `x`?` when a candidate is near `word`, else nothing.
+pub fn did_you_mean<'c, I>(word: &str, candidates: I) -> String
 where
     I: IntoIterator<Item = &'c str>,
 {

@@ -1,13 +1,4 @@
-//! The `connect` command line. Partners who add handlers build the same
-//! command into their own binary:
-//!
-//! ```no_run
-//! // src/main.rs of a partner's connector
-//! // use my_handlers as _; // link the crate that holds your #[handler]s
-//! fn main() -> std::process::ExitCode {
-//!     connect_runner::cli::main()
-//! }
-//! ```
+//! The `connect` command line: parsing and the subcommands.
 //!
 //! Exit codes: `0` success (for `run`, also a stop by SIGINT/SIGTERM);
 //! `1` failure while running (a service or queue cannot be reached); `2`
@@ -17,10 +8,9 @@
 //! summary says where to resume).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use connect_core::config::ConfigDocument;
@@ -28,10 +18,10 @@ use connect_core::dead_letter::{DeadLetter, FailureKind};
 use connect_core::runtime::Shutdown;
 use connect_core::{HandlerRegistry, Services};
 
-use crate::backfill::{BackfillOptions, BackfillProgress};
-use crate::connector::{Connector, Plan};
-use crate::error::RunnerError;
+use connect_runner::{BackfillOptions, BackfillSummary, Connector, Plan, RunnerError};
+
 use crate::logging::{self, LogFormat};
+use crate::progress::Progress;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -273,8 +263,7 @@ async fn run(args: &ConfigArg) -> Result<u8, RunnerError> {
 
 async fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
     let plan = Plan::new(document(args)?, &HandlerRegistry::linked(), Services::new())?;
-    crate::backends::check_dead_letter_path(plan.document(), &plan.config().runtime.dead_letter)
-        .await?;
+    plan.check_dead_letter_store().await?;
     let config = plan.config();
     println!(
         "{} is valid: connector `{}`",
@@ -292,7 +281,7 @@ async fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
             route.route, route.handler
         );
     }
-    for (type_id, route) in &config.route_mapping {
+    for (type_id, route) in plan.translator().route_mapping() {
         println!("  {type_id} payloads → {route}");
     }
     if let Some(observability) = plan.observability() {
@@ -357,7 +346,7 @@ async fn backfill(
         page_size,
         ..BackfillOptions::default()
     };
-    let mut bar = ProgressBar::new(std::io::stderr().is_terminal());
+    let mut bar = Progress::new("backfill", std::io::stderr().is_terminal());
     let summary = connector
         .backfill_customers(options, shutdown, |progress| bar.update(progress))
         .await;
@@ -380,7 +369,7 @@ async fn backfill(
     Ok(EXIT_OK)
 }
 
-fn print_backfill(summary: &crate::backfill::BackfillSummary, config: &str) {
+fn print_backfill(summary: &BackfillSummary, config: &str) {
     let verb = if summary.interrupted {
         "interrupted after"
     } else {
@@ -419,9 +408,7 @@ fn print_backfill(summary: &crate::backfill::BackfillSummary, config: &str) {
 async fn list_dead_letters(args: &ConfigArg, json: bool) -> Result<u8, RunnerError> {
     let doc = document(args)?;
     let plan = Plan::new(doc, &HandlerRegistry::linked(), Services::new())?;
-    let store =
-        crate::backends::open_dead_letters(plan.document(), &plan.config().runtime.dead_letter)
-            .await?;
+    let store = plan.open_dead_letters().await?;
     let letters = store.list().await?;
     if json {
         for letter in &letters {
@@ -538,69 +525,4 @@ async fn replay(
             EXIT_PARTIAL
         },
     )
-}
-
-/// Backfill progress: a redrawn bar on a terminal, plain lines otherwise.
-struct ProgressBar {
-    terminal: bool,
-    last_line: Option<Instant>,
-    drawn: bool,
-}
-
-impl ProgressBar {
-    fn new(terminal: bool) -> Self {
-        Self {
-            terminal,
-            last_line: None,
-            drawn: false,
-        }
-    }
-
-    fn update(&mut self, progress: &BackfillProgress) {
-        let done = progress.done();
-        let rate = done as f64 / progress.elapsed.as_secs_f64().max(0.001);
-        let m = &progress.metrics;
-        let counts = format!(
-            "created {} updated {} unchanged {} failed {}",
-            m.outcome("created"),
-            m.outcome("updated"),
-            m.outcome("unchanged"),
-            m.dead_lettered
-        );
-        if self.terminal {
-            let bar = match progress.total {
-                Some(total) if total > 0 => {
-                    let filled = ((done as f64 / total as f64) * 30.0).round() as usize;
-                    format!(
-                        "[{}{}] {done}/{total}",
-                        "=".repeat(filled.min(30)),
-                        " ".repeat(30 - filled.min(30))
-                    )
-                }
-                _ => format!("{done} done, {} read", progress.scanned),
-            };
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2Kbackfill {bar}  {counts}  {rate:.0}/s");
-            let _ = err.flush();
-            self.drawn = true;
-        } else if self
-            .last_line
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
-        {
-            self.last_line = Some(Instant::now());
-            let total = progress
-                .total
-                .map_or_else(|| "?".to_owned(), |t| t.to_string());
-            eprintln!(
-                "backfill: {done}/{total} handled, {} read; {counts}; {rate:.0}/s",
-                progress.scanned
-            );
-        }
-    }
-
-    fn finish(&mut self) {
-        if self.drawn {
-            eprintln!();
-        }
-    }
 }

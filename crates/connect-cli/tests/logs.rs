@@ -8,6 +8,7 @@
 //! Each test runs on one thread with a subscriber of its own, so every line
 //! of the connector and of the emulators it talks to is captured.
 
+#[path = "../../connect-runner/tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;
@@ -15,10 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Harness, ROUTE, yaml_with_filter};
+use connect_cli::{LogFormat, log_subscriber};
 use connect_commercetools::CustomerDraft;
 use connect_core::queue::MemoryQueue;
 use connect_core::runtime::Shutdown;
-use connect_runner::{LogFormat, log_subscriber};
 use connect_testkit::Fault;
 use connect_testkit::commercetools::{CommercetoolsEmulator, NotificationFormat};
 use connect_testkit::fluent::FluentEmulator;

@@ -1,12 +1,12 @@
 //! What commercetools calls things: the resource type ids of subscription
 //! payloads and the event types a route's `inclusion-filter` can match.
 //!
-//! connect-core knows nothing else about commercetools, but the file format
-//! does: `route-mapping` keys are commercetools resource type ids, and the
-//! router matches inclusion filters against commercetools notification and
-//! Message types. Keeping the names here lets [`ConfigDocument::connector`]
-//! catch a typo with its line and column, and suggest the nearest name,
-//! without depending on the commercetools crate.
+//! The file format refers to them: `route-mapping` keys are resource type
+//! ids, and a route that receives commercetools payloads can only match
+//! commercetools notification and Message types. Keeping the names here
+//! lets [`SubscriptionTranslator::from_document`] catch a typo with its line
+//! and column, and suggest the nearest name (connect-core's configuration
+//! knows nothing about commercetools).
 //!
 //! The lists follow the commercetools HTTP API reference
 //! (`ReferenceTypeId`, `ChangeSubscription` notification types, and every
@@ -15,7 +15,11 @@
 //! can be added in a patch release, and is reported meanwhile with the
 //! advice to check its spelling.
 //!
-//! [`ConfigDocument::connector`]: super::ConfigDocument::connector
+//! [`SubscriptionTranslator::from_document`]: crate::SubscriptionTranslator::from_document
+
+/// The resource type id of customers (`resource.typeId`, and the
+/// `route-mapping` key backfill reads).
+pub const CUSTOMER: &str = "customer";
 
 /// The resource type ids (`resource.typeId` of a payload, keys of
 /// `route-mapping`).
