@@ -40,6 +40,15 @@
 //!     fn coalesce(&self) -> bool { true }
 //! }
 //! ```
+//!
+//! Modules:
+//!
+//! - `handler`: [`CommercetoolsCustomerUpsert`], the registered handler.
+//! - `sync`: [`CustomerSync`], fetch → map → look up → create or update,
+//!   reusable by partners' handlers; its [`outcome`] labels.
+//! - `mapping`: [`CustomerMapper`], the pure commercetools → Fluent mapping
+//!   and the diff of a draft against what Fluent holds.
+//! - `settings`: [`CustomerSyncSettings`], the route's `props`.
 
 mod handler;
 mod mapping;

@@ -159,9 +159,7 @@ fn shared_http(
     if let Some(http) = http {
         return Ok(http.clone());
     }
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("connect-sdk/", env!("CARGO_PKG_VERSION")))
+    let client = connect_http::client_builder(connect_http::CONNECT_TIMEOUT)
         .build()
         .map_err(|error| RunnerError::Backend {
             origin: doc.origin().to_owned(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use super::backoff::Backoff;
 use super::health::Health;
 use crate::error::QueueError;
 use crate::message::Message;
@@ -33,6 +34,8 @@ pub(crate) struct Intake {
 
 /// The longest pause between two failed receives.
 const MAX_RECEIVE_BACKOFF: Duration = Duration::from_secs(5);
+/// The wait after the first failed receive; it doubles per failure.
+const RECEIVE_BACKOFF: Duration = Duration::from_millis(100);
 
 impl Intake {
     pub(crate) fn new(
@@ -61,8 +64,7 @@ impl Intake {
         let max = room.min(self.max_batch);
         let wait = self.wait;
         let backoff = (self.failures > 0).then(|| {
-            let exponent = self.failures.saturating_sub(1).min(16);
-            (Duration::from_millis(100) * 2u32.pow(exponent)).min(MAX_RECEIVE_BACKOFF)
+            Backoff::doubling(RECEIVE_BACKOFF, MAX_RECEIVE_BACKOFF).delay(self.failures, None)
         });
         self.receiving = Some(Box::pin(async move {
             if let Some(delay) = backoff {
