@@ -8,6 +8,30 @@
 //! It knows nothing about commercetools, Fluent or SQS: those live in their
 //! own crates and plug in through the traits defined here.
 //!
+//! # Modules
+//!
+//! Each module uses only the ones listed before it (the dependency graph is
+//! acyclic; `tests/module_graph.rs` checks it):
+//!
+//! | module | what |
+//! |---|---|
+//! | `error` | [`HandlerError`], [`QueueError`], [`SetupError`] and how they classify |
+//! | `payload` | [`Payload`]: a message's JSON, kept as text |
+//! | `message` | [`Message`], [`ResourceRef`], [`Attributes`] |
+//! | [`config`] | the YAML file: [`ConnectorConfig`], [`RouteConfig`], strict parsing, `${VAR}` |
+//! | [`telemetry`] | counters of outgoing API calls |
+//! | `services` | [`Services`]: shared clients handed to handlers |
+//! | [`queue`] | [`Source`](queue::Source) / [`Sink`](queue::Sink), deliveries, [`MemoryQueue`](queue::MemoryQueue) |
+//! | `translate` | [`Translate`](listener::Translate): raw payload → message |
+//! | `lifecycle` | [`Shutdown`](runtime::Shutdown), [`Health`](runtime::Health), [`Heartbeat`](runtime::Heartbeat) |
+//! | `metrics` | [`Metrics`](runtime::Metrics), [`RouteMetrics`](runtime::RouteMetrics) |
+//! | [`dead_letter`] | the dead-letter store and replay |
+//! | `handler` | [`MessageHandler`], [`HandlerContext`], [`FromRoute`], [`Outcome`] |
+//! | `registry` | [`HandlerRegistry`]: handlers by name, filled by `#[handler]` |
+//! | `router` | [`Router`]: route name → route → inclusion filter → handler |
+//! | [`listener`] | CT queue payloads → messages, with delivery guarantees |
+//! | [`runtime`] | [`Runtime`](runtime::Runtime): workers, ordering, retries, shutdown |
+//!
 //! # A handler, registered and routed
 //!
 //! ```
@@ -68,8 +92,10 @@ pub mod config;
 pub mod dead_letter;
 mod error;
 mod handler;
+mod lifecycle;
 pub mod listener;
 mod message;
+mod metrics;
 mod payload;
 pub mod queue;
 mod registry;
@@ -77,6 +103,7 @@ mod router;
 pub mod runtime;
 mod services;
 pub mod telemetry;
+mod translate;
 
 pub use async_trait::async_trait;
 pub use config::{ConnectorConfig, RouteConfig};

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::config::{ConnectorConfig, RouteConfig};
 use crate::handler::{HandlerSetup, MessageHandler};
 use crate::message::Message;
+use crate::metrics::RouteMetrics;
 use crate::registry::{HandlerRegistry, RegistryError};
-use crate::runtime::RouteMetrics;
 use crate::services::Services;
 
 /// A route with its built handler.

@@ -12,9 +12,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BoxError, QueueError};
-use crate::listener::{Translate, Translation};
 use crate::message::Message;
 use crate::queue::{Delivery, MemoryQueue, RawPayload, Sink, Source};
+use crate::translate::{Translate, Translation};
+
+/// The dependency named (in [`Health`](crate::runtime::Health) and logs)
+/// when the dead-letter store cannot be written.
+pub const DEAD_LETTERS: &str = "dead-letters";
 
 pub use file::FileDeadLetters;
 pub use memory::MemoryDeadLetters;

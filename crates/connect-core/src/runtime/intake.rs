@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use super::health::Health;
 use crate::error::QueueError;
+use crate::lifecycle::Health;
 use crate::message::Message;
 use crate::queue::{Delivery, Source};
 

@@ -11,20 +11,17 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tracing::Instrument;
 
 use super::backoff::Backoff;
-use super::metrics::Metrics;
 use super::panic::CatchUnwind;
 use super::scheduler::Work;
 use super::settle::{self, Kind, Settling};
-use crate::dead_letter::{DeadLetter, DeadLetterStore, FailureKind};
+use crate::dead_letter::{DEAD_LETTERS, DeadLetter, DeadLetterStore, FailureKind};
 use crate::error::{ErrorKind, HandlerError};
 use crate::handler::HandlerContext;
 use crate::message::Message;
+use crate::metrics::Metrics;
 use crate::queue::Sink;
 use crate::router::Route;
 use crate::services::Services;
-
-/// The dependency named when the dead-letter store cannot be written.
-pub const DEAD_LETTERS: &str = "dead-letters";
 
 /// Everything a worker needs.
 pub(crate) struct Shared {
