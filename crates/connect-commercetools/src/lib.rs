@@ -11,8 +11,9 @@
 //! - [`CommercetoolsConfig`]: the `commercetools:` block of the configuration.
 //! - [`payload`]: every subscription delivery format (Platform Messages,
 //!   change notifications, CloudEvents, the EventBridge envelope).
-//! - [`SubscriptionTranslator`] and [`ct_queue_listener`]: the CT queue
-//!   listener that turns payloads into connect messages.
+//! - [`SubscriptionTranslator`]: turns CT queue payloads into connect
+//!   messages, for a [`Listener`](connect_core::listener::Listener) named
+//!   [`CT_QUEUE_LISTENER`].
 //!
 //! See `docs/commercetools.md` for API clients, scopes and subscriptions.
 //!
@@ -21,9 +22,10 @@
 //! ```
 //! use std::sync::Arc;
 //! use connect_commercetools::{
-//!     CommercetoolsClient, CommercetoolsConfig, SubscriptionTranslator, ct_queue_listener,
+//!     CT_QUEUE_LISTENER, CommercetoolsClient, CommercetoolsConfig, SubscriptionTranslator,
 //! };
 //! use connect_core::config::ConfigDocument;
+//! use connect_core::listener::Listener;
 //! use connect_core::queue::{MemoryQueue, RawPayload};
 //! use connect_core::Message;
 //!
@@ -46,7 +48,8 @@
 //!
 //! let ct_queue = Arc::new(MemoryQueue::<RawPayload>::new("ct-queue", 1_000));
 //! let events = Arc::new(MemoryQueue::<Message>::new("events", 1_000));
-//! let listener = ct_queue_listener(ct_queue, SubscriptionTranslator::from_config(&connector), events);
+//! let translator = Arc::new(SubscriptionTranslator::from_config(&connector));
+//! let listener = Listener::new(CT_QUEUE_LISTENER, ct_queue, translator, events);
 //! # drop((client, listener));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -73,4 +76,4 @@ pub use model::{
     ResourceIdentifier, string_literal,
 };
 pub use payload::{PayloadError, PayloadFormat, SubscriptionEvent};
-pub use translator::{CT_QUEUE_LISTENER, SOURCE, SubscriptionTranslator, ct_queue_listener};
+pub use translator::{CT_QUEUE_LISTENER, SOURCE, SubscriptionTranslator};

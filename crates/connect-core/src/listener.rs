@@ -230,7 +230,7 @@ async fn settle_all(settlements: Vec<Settlement>) {
 /// ct_queue.send(RawPayload::new("customer.upsert")).await.unwrap();
 /// let source = Translating::new("ct-queue", Arc::new(ct_queue.clone()), Arc::new(Echo));
 /// let delivery = source.receive(10, Duration::ZERO).await.unwrap().remove(0);
-/// assert_eq!(delivery.item().name, "customer.upsert");
+/// assert_eq!(delivery.item().route, "customer.upsert");
 /// assert_eq!(ct_queue.in_flight(), 1, "the payload is held while its message is");
 /// delivery.ack().await.unwrap();
 /// assert!(ct_queue.is_idle());

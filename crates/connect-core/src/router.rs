@@ -140,11 +140,6 @@ impl Router {
         })
     }
 
-    /// The route for resource type `type_id` (from `route-mapping`).
-    pub fn route_for_type(&self, type_id: &str) -> Option<&str> {
-        self.mapping.get(type_id).map(String::as_str)
-    }
-
     /// The whole `route-mapping`.
     pub fn route_mapping(&self) -> &BTreeMap<String, String> {
         &self.mapping
@@ -172,7 +167,7 @@ impl Router {
 
     /// Decides what happens to `message`.
     pub fn decide(&self, message: &Message) -> Decision<'_> {
-        match self.route(&message.name) {
+        match self.route(&message.route) {
             None => Decision::Unroutable,
             Some(route) if route.includes(message.event_type.as_deref()) => {
                 Decision::Deliver(route)

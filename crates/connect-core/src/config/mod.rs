@@ -52,7 +52,7 @@ pub use duration::{
     deserialize as duration, deserialize_option as option_duration,
     deserialize_where as duration_where, parse_duration,
 };
-pub use interpolate::{EnvSource, InterpolationError, ProcessEnv, interpolate};
+pub use interpolate::{EnvSource, InterpolationError, ProcessEnv};
 pub use secret::{Secret, required_secret, required_text, text_where};
 pub use suggest::{edit_distance, nearest};
 
@@ -735,7 +735,7 @@ fn written(duration: Duration) -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RouteConfig {
-    /// The route name messages carry in [`Message::name`](crate::Message::name).
+    /// The route name messages carry in [`Message::route`](crate::Message::route).
     pub route: String,
     /// The registered handler name (see `connect handlers`).
     pub handler: String,

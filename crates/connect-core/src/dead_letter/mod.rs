@@ -95,7 +95,7 @@ impl DeadLetter {
             id: crate::message::new_id(),
             kind,
             error: error.into(),
-            route: Some(message.name.clone()),
+            route: Some(message.route.clone()),
             handler: None,
             attempts,
             first_seen_at: Some(message.created_at),
@@ -223,8 +223,7 @@ impl ReplayPlan {
                 continue;
             }
             match (letter.message, letter.raw, translator) {
-                (Some(mut message), _, _) => {
-                    message.attempt = 0;
+                (Some(message), _, _) => {
                     plan.messages.push((letter.id, message));
                 }
                 (None, Some(raw), Some(translator)) => {

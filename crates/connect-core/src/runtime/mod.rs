@@ -743,10 +743,10 @@ impl Dispatch<'_> {
         let message = delivery.item().clone();
         let error = format!(
             "no route is named `{}`; add it under `routes` or fix `route-mapping`",
-            message.name
+            message.route
         );
         tracing::error!(
-            route = %message.name,
+            route = %message.route,
             resource_id = message.resource_id().unwrap_or(""),
             message_id = %message.id,
             event_type = message.event_type.as_deref().unwrap_or(""),

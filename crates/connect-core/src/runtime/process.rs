@@ -96,7 +96,7 @@ impl<F: Future + Unpin> Future for Interruptible<'_, F> {
 ///
 /// Kept small on purpose (it is allocated per message): the rare paths
 /// (dead letters) run in futures of their own.
-pub(crate) async fn process(shared: Arc<Shared>, mut work: Work) -> Finished {
+pub(crate) async fn process(shared: Arc<Shared>, work: Work) -> Finished {
     let route = Arc::clone(&work.lead.route);
     let attempt = work.lead.delivery.receive_count().max(1);
     let span = {
@@ -111,7 +111,6 @@ pub(crate) async fn process(shared: Arc<Shared>, mut work: Work) -> Finished {
             attempt,
         )
     };
-    work.lead.delivery.item_mut().attempt = attempt;
     // Wall time of the handler, for latency metrics (std's clock: tokio's
     // can be paused in tests, and costs more to read).
     let started = std::time::Instant::now();
