@@ -211,11 +211,9 @@ impl<'a> HandlerSetup<'a> {
     }
 
     /// Reads all props as `T` (use `#[serde(deny_unknown_fields)]` on `T` to
-    /// reject typos; the router's `inclusion-filter` key is always allowed).
+    /// reject typos).
     pub fn props_as<T: DeserializeOwned>(&self) -> Result<T, SetupError> {
-        let mut props = self.route.props.clone();
-        props.remove(crate::config::INCLUSION_FILTER);
-        serde_json::from_value(serde_json::Value::Object(props))
+        serde_json::from_value(serde_json::Value::Object(self.route.props.clone()))
             .map_err(|e| self.error(format!("invalid props: {e}")))
     }
 

@@ -64,7 +64,8 @@
 //! routes:
 //!   - route: customer.greet
 //!     handler: GreetCustomer
-//!     props: { greeting: "welcome", inclusion-filter: [ResourceCreated] }
+//!     inclusion-filter: [ResourceCreated]
+//!     props: { greeting: "welcome" }
 //! "#).connector().unwrap();
 //!
 //! let router = Router::build(&config, &HandlerRegistry::linked(), &Services::new()).unwrap();

@@ -114,9 +114,7 @@ impl Router {
                     route: route.route.clone(),
                     source,
                 })?;
-            let filter = route
-                .inclusion_filter()
-                .map_err(|e| RouterError::Invalid(e.0))?;
+            let filter = route.inclusion_filter.clone();
             let coalesce = route.coalesce.unwrap_or_else(|| handler.coalesce());
             routes.push(Arc::new(Route {
                 config: route.clone(),

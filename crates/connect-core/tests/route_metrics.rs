@@ -51,8 +51,7 @@ routes:
   - route: first.route
     handler: Scripted
     coalesce: true
-    props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
   - route: second.route
     handler: Other
 ";

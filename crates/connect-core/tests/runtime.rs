@@ -27,7 +27,7 @@ const ROUTE: &str = "customer.sync";
 
 fn one_route(handler: &str) -> connect_core::ConnectorConfig {
     config(&format!(
-        "connector-name: runtime-test\nroutes:\n  - route: {ROUTE}\n    handler: {handler}\n    props:\n      inclusion-filter: [ResourceCreated, ResourceUpdated]\n"
+        "connector-name: runtime-test\nroutes:\n  - route: {ROUTE}\n    handler: {handler}\n    inclusion-filter: [ResourceCreated, ResourceUpdated]\n"
     ))
 }
 

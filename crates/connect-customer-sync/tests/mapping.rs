@@ -417,7 +417,7 @@ fn settings_combinations_are_checked_against_the_inclusion_filter() {
         deactivate
             .validate_with_filter(Some(&filter(&["ResourceCreated", "ResourceUpdated"])))
             .unwrap_err(),
-        "on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but props.inclusion-filter [ResourceCreated, ResourceUpdated] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to props.inclusion-filter, or set on-delete: acknowledge"
+        "on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but the route's inclusion-filter [ResourceCreated, ResourceUpdated] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to its inclusion-filter, or set on-delete: acknowledge"
     );
     let acknowledge = settings(|_| {});
     assert!(
