@@ -31,6 +31,7 @@
 //! | `router` | [`Router`]: route name → route → inclusion filter → handler |
 //! | [`listener`] | CT queue payloads → messages, with delivery guarantees |
 //! | [`runtime`] | [`Runtime`](runtime::Runtime): workers, ordering, retries, shutdown |
+//! | [`prelude`] | what a handler needs, in one `use` |
 //!
 //! # A handler, registered and routed
 //!
@@ -98,6 +99,7 @@ pub mod listener;
 mod message;
 mod metrics;
 mod payload;
+pub mod prelude;
 pub mod queue;
 mod registry;
 mod router;
@@ -115,13 +117,12 @@ pub use error::{
 pub use handler::{FromRoute, HandlerContext, HandlerSetup, MessageHandler, Outcome};
 pub use message::{Attributes, Message, ResourceRef, attributes};
 pub use payload::Payload;
-pub use registry::{
-    HandlerFactory, HandlerRegistration, HandlerRegistry, RegistryEntry, RegistryError,
-};
+pub use registry::{HandlerFactory, HandlerRegistry, RegistryEntry, RegistryError};
 pub use router::{Decision, Route, Router, RouterError};
 pub use services::Services;
 
-/// Items used by the code `#[handler]` generates. Not a public API.
+/// Items used by the code `#[handler]` generates. Not a public API: it
+/// changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registry::{HandlerRegistration, factory_for};
