@@ -806,11 +806,6 @@ fn event_types<'de, D: Deserializer<'de>>(
     deserializer.deserialize_seq(EventTypes).map(Some)
 }
 
-/// A configuration problem described in words.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SetupErrorText(pub String);
-
 /// Which backend a queue or store uses, and where its block is in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendRef {
