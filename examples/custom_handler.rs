@@ -25,13 +25,10 @@ use connect_sdk::commercetools::{CustomFieldsDraft, CustomerDraft, ResourceIdent
 use connect_sdk::config::ConfigDocument;
 use connect_sdk::customer_sync::CustomerSync;
 use connect_sdk::fluent::AttributeInput;
+use connect_sdk::prelude::*;
 use connect_sdk::queue::{MemoryQueue, RawPayload};
 use connect_sdk::runner::{Connector, QueuePair};
 use connect_sdk::runtime::Shutdown;
-use connect_sdk::{
-    FromRoute, HandlerContext, HandlerError, HandlerSetup, Message, MessageHandler, Outcome,
-    SetupError, handler,
-};
 use connect_testkit::Sandbox;
 use connect_testkit::commercetools::NotificationFormat;
 
@@ -58,7 +55,7 @@ impl FromRoute for FluentCustomerUpsert {
     }
 }
 
-#[connect_sdk::async_trait]
+#[async_trait]
 impl MessageHandler for FluentCustomerUpsert {
     async fn handle(
         &self,

@@ -4,9 +4,11 @@
 #   2. starts it on 127.0.0.1 and points the SQS tests at it,
 #   3. runs every test of the workspace, including the ones that need the
 #      server (they are #[ignore]d in a plain `cargo test`),
-#   4. stops the server it started, by pid, whatever happened.
+#   4. builds tests/partner-crate (the README's handler example, depending on
+#      connect-sdk as a partner crate would) in its own target directory,
+#   5. stops the server it started, by pid, whatever happened.
 # Arguments select what to test instead of the whole workspace
-# (e.g. `scripts/test.sh -p connect-sqs`).
+# (e.g. `scripts/test.sh -p connect-sqs`); step 4 then is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +19,14 @@ set -a
 . target/sqs-server.env
 set +a
 
+whole_suite=false
 if [ "$#" -eq 0 ]; then
+    whole_suite=true
     set -- --workspace
 fi
 cargo test --locked "$@" -- --include-ignored
+
+if [ "$whole_suite" = true ]; then
+    CARGO_TARGET_DIR=target/partner-crate \
+        cargo build --manifest-path tests/partner-crate/Cargo.toml
+fi

@@ -9,7 +9,7 @@
 //!
 //! | module | crate | what |
 //! |---|---|---|
-//! | (root), [`config`], [`queue`], [`runtime`], [`listener`], [`dead_letter`] | `connect-core` | messages, YAML configuration, [`MessageHandler`] and [`#[handler]`](handler), router, queues, runtime |
+//! | (root), [`prelude`], [`config`], [`queue`], [`runtime`], [`listener`], [`dead_letter`] | `connect-core` | messages, YAML configuration, [`MessageHandler`] and [`#[handler]`](handler), router, queues, runtime |
 //! | [`commercetools`] | `connect-commercetools` | API client, subscription payloads, CT queue listener |
 //! | [`fluent`] | `connect-fluent` | OAuth, GraphQL, customer operations |
 //! | [`customer_sync`] | `connect-customer-sync` | the bundled `CommercetoolsCustomerUpsert` handler |
@@ -20,14 +20,16 @@
 //!
 //! # A handler of your own
 //!
+//! One `use` brings what a handler needs ([`prelude`]):
+//!
 //! ```
-//! use connect_sdk::{handler, HandlerContext, HandlerError, Message, MessageHandler, Outcome};
+//! use connect_sdk::prelude::*;
 //!
 //! #[derive(Debug, Default)]
 //! #[handler(name = "AuditCustomer")]
 //! struct AuditCustomer;
 //!
-//! #[connect_sdk::async_trait]
+//! #[async_trait]
 //! impl MessageHandler for AuditCustomer {
 //!     async fn handle(&self, ctx: &HandlerContext<'_>, message: &Message) -> Result<Outcome, HandlerError> {
 //!         tracing::info!(route = %ctx.route().route, customer = ?message.resource_id(), "audited");
@@ -58,12 +60,24 @@
 #[allow(unused_extern_crates)]
 extern crate self as connect_sdk;
 
+/// What a handler needs, in one `use connect_sdk::prelude::*;`: the
+/// [`MessageHandler`] trait, [`#[handler]`](handler), [`async_trait`], the
+/// [`Message`], [`HandlerContext`], [`Outcome`], the errors, and
+/// [`FromRoute`] / [`HandlerSetup`] for handlers that read props at startup.
+pub mod prelude {
+    pub use connect_core::prelude::*;
+}
+
+// What handlers use (also in the prelude).
 pub use connect_core::{
-    Attributes, BoxError, ConnectorConfig, Decision, ErrorKind, FromRoute, HandlerContext,
-    HandlerError, HandlerFactory, HandlerRegistration, HandlerRegistry, HandlerSetup, Message,
-    MessageHandler, Outcome, Payload, QueueError, RegistryEntry, RegistryError, ResourceRef,
-    ResultExt, Retryability, Route, RouteConfig, Router, RouterError, Services, SetupError,
-    async_trait, attributes, config, dead_letter, handler, listener, queue, runtime,
+    FromRoute, HandlerContext, HandlerError, HandlerSetup, Message, MessageHandler, Outcome,
+    ResourceRef, ResultExt, SetupError, async_trait, handler,
+};
+// What handlers and connectors use beyond the prelude.
+pub use connect_core::{
+    Attributes, BoxError, ConnectorConfig, ErrorKind, HandlerRegistry, Payload, QueueError,
+    Retryability, RouteConfig, Router, Services, attributes, config, dead_letter, listener, queue,
+    runtime,
 };
 
 /// commercetools: API client, customer model, subscription payloads, CT

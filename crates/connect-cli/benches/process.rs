@@ -127,8 +127,7 @@ route-mapping:
 routes:
   - route: commercetools.connect.customer.upsert
     handler: CommercetoolsCustomerUpsert
-    props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
 "#,
         ct_client = ct.client_id(),
         ct_secret = ct.client_secret(),

@@ -272,9 +272,8 @@ async fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
     );
     for route in &config.routes {
         let filter = route
-            .inclusion_filter()
-            .ok()
-            .flatten()
+            .inclusion_filter
+            .as_ref()
             .map_or_else(|| "every event type".to_owned(), |f| f.join(", "));
         println!(
             "  route {} → handler {} ({filter})",

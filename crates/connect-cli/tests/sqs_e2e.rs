@@ -621,8 +621,7 @@ route-mapping:
 routes:
   - route: commercetools.connect.customer.upsert
     handler: CommercetoolsCustomerUpsert
-    props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

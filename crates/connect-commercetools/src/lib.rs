@@ -11,9 +11,9 @@
 //! - [`CommercetoolsConfig`]: the `commercetools:` block of the configuration.
 //! - [`payload`]: every subscription delivery format (Platform Messages,
 //!   change notifications, CloudEvents, the EventBridge envelope).
-//! - [`SubscriptionTranslator`] and [`ct_queue_listener`]: the CT queue
-//!   listener that turns payloads into connect messages; the translator
-//!   holds the `route-mapping` block.
+//! - [`SubscriptionTranslator`]: turns CT queue payloads into connect
+//!   messages, for a [`Listener`](connect_core::listener::Listener) named
+//!   [`CT_QUEUE_LISTENER`]; the translator holds the `route-mapping` block.
 //! - [`names`]: commercetools resource type ids and event types, to check
 //!   the configuration against.
 //!
@@ -24,9 +24,10 @@
 //! ```
 //! use std::sync::Arc;
 //! use connect_commercetools::{
-//!     CommercetoolsClient, CommercetoolsConfig, SubscriptionTranslator, ct_queue_listener,
+//!     CT_QUEUE_LISTENER, CommercetoolsClient, CommercetoolsConfig, SubscriptionTranslator,
 //! };
 //! use connect_core::config::ConfigDocument;
+//! use connect_core::listener::Listener;
 //! use connect_core::queue::{MemoryQueue, RawPayload};
 //! use connect_core::Message;
 //!
@@ -50,7 +51,7 @@
 //!
 //! let ct_queue = Arc::new(MemoryQueue::<RawPayload>::new("ct-queue", 1_000));
 //! let events = Arc::new(MemoryQueue::<Message>::new("events", 1_000));
-//! let listener = ct_queue_listener(ct_queue, translator, events);
+//! let listener = Listener::new(CT_QUEUE_LISTENER, ct_queue, Arc::new(translator), events);
 //! # drop((client, listener));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -79,4 +80,4 @@ pub use model::{
 };
 pub use payload::{PayloadError, PayloadFormat, SubscriptionEvent};
 pub use route_mapping::ROUTE_MAPPING;
-pub use translator::{CT_QUEUE_LISTENER, SOURCE, SubscriptionTranslator, ct_queue_listener};
+pub use translator::{CT_QUEUE_LISTENER, SOURCE, SubscriptionTranslator};

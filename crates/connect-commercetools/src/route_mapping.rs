@@ -87,22 +87,15 @@ fn check_event_types(
     route: &connect_core::RouteConfig,
     mapped: bool,
 ) -> Result<(), ConfigError> {
-    // connect-core has checked the shape: a list of strings.
-    let Some(list) = route
-        .props
-        .get(INCLUSION_FILTER)
-        .and_then(serde_json::Value::as_array)
-    else {
+    let Some(list) = &route.inclusion_filter else {
         return Ok(());
     };
     for (position, event_type) in list.iter().enumerate() {
-        let Some(event_type) = event_type.as_str() else {
-            continue;
-        };
+        let event_type = event_type.as_str();
         if names::is_event_type(event_type) {
             continue;
         }
-        let path = format!("routes[{index}].props.{INCLUSION_FILTER}[{position}]");
+        let path = format!("routes[{index}].{INCLUSION_FILTER}[{position}]");
         let suggestion = nearest(event_type, names::event_types());
         if mapped {
             return Err(doc.error_at(

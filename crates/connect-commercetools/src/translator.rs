@@ -1,10 +1,9 @@
 //! [`SubscriptionTranslator`]: raw subscription payloads → connect messages.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use connect_core::listener::{Listener, Translate, Translation};
-use connect_core::queue::{RawPayload, Sink, Source};
+use connect_core::listener::{Translate, Translation};
+use connect_core::queue::RawPayload;
 use connect_core::{BoxError, Message, ResourceRef, attributes};
 
 use crate::payload::{Notification, SubscriptionEvent};
@@ -31,7 +30,7 @@ pub const CT_QUEUE_LISTENER: &str = "ct-queue";
 /// A payload that is not JSON, misses a required field, or names a resource
 /// id no commercetools resource can have (empty, over
 /// [`MAX_RESOURCE_ID_CHARS`](crate::payload::MAX_RESOURCE_ID_CHARS)) is an
-/// `Err` naming the problem; the [`Listener`] dead-letters it with its raw
+/// `Err` naming the problem; the [`Listener`](connect_core::listener::Listener) dead-letters it with its raw
 /// body at once.
 ///
 /// Payloads that are about no single resource are acknowledged with one
@@ -55,7 +54,7 @@ pub const CT_QUEUE_LISTENER: &str = "ct-queue";
 ///     "resource": {"typeId": "customer", "id": "c-1"}, "version": 1,
 ///     "modifiedAt": "2024-01-30T08:00:00.000Z"}"#);
 /// let Translation::Message(message) = translator.translate(&raw).unwrap() else { panic!() };
-/// assert_eq!(message.name, "commercetools.connect.customer.upsert");
+/// assert_eq!(message.route, "commercetools.connect.customer.upsert");
 /// assert_eq!(message.event_type.as_deref(), Some("ResourceCreated"));
 /// assert_eq!(message.attribute("project-key"), Some("shop"));
 /// ```
@@ -193,16 +192,4 @@ impl Translate for SubscriptionTranslator {
         let notification = Notification::parse(&raw.body)?;
         Ok(self.translate_notification(notification))
     }
-}
-
-/// The CT queue listener (named `ct-queue`): reads raw payloads from
-/// `source`, translates them with `translator` and sends the messages to
-/// `event_sink`. Configure dead letters and batch size on the returned
-/// [`Listener`], then [`run`](Listener::run) it.
-pub fn ct_queue_listener(
-    source: Arc<dyn Source<RawPayload>>,
-    translator: SubscriptionTranslator,
-    event_sink: Arc<dyn Sink<Message>>,
-) -> Listener {
-    Listener::new(CT_QUEUE_LISTENER, source, Arc::new(translator), event_sink)
 }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use connect_commercetools::payload::{
     Notification, PayloadError, PayloadFormat, SubscriptionEvent,
 };
-use connect_commercetools::{Customer, SubscriptionTranslator, ct_queue_listener};
+use connect_commercetools::{CT_QUEUE_LISTENER, Customer, SubscriptionTranslator};
 use connect_core::Message;
 use connect_core::dead_letter::MemoryDeadLetters;
-use connect_core::listener::{Translate, Translation};
+use connect_core::listener::{Listener, Translate, Translation};
 use connect_core::queue::{MemoryQueue, RawPayload, Sink, Source};
 use connect_core::runtime::Shutdown;
 use connect_testkit::fixtures::commercetools as fixtures;
@@ -90,7 +90,7 @@ fn every_fixture_becomes_a_customer_message() {
     for (file, body) in fixtures::SUBSCRIPTION_PAYLOADS {
         let want = expected(file);
         let message = translate(body);
-        assert_eq!(message.name, ROUTE, "{file}");
+        assert_eq!(message.route, ROUTE, "{file}");
         assert_eq!(
             message.event_type.as_deref(),
             Some(want.event_type),
@@ -306,9 +306,10 @@ async fn the_listener_dead_letters_malformed_payloads_and_keeps_going() {
     }
     ct_queue.close();
 
-    let listener = ct_queue_listener(
+    let listener = Listener::new(
+        CT_QUEUE_LISTENER,
         Arc::new(ct_queue.clone()),
-        translator(),
+        Arc::new(translator()),
         Arc::new(events.clone()),
     )
     .with_dead_letters(dead_letters.clone())
@@ -341,7 +342,7 @@ async fn the_listener_dead_letters_malformed_payloads_and_keeps_going() {
         types,
         ["ResourceCreated", "ResourceUpdated", "CustomerDeleted"]
     );
-    assert!(messages.iter().all(|m| m.name == ROUTE));
+    assert!(messages.iter().all(|m| m.route == ROUTE));
 }
 
 #[test]
@@ -560,9 +561,10 @@ async fn the_listener_acknowledges_checks_and_events_and_dead_letters_bad_ids() 
         ct_queue.send(RawPayload::new(body.clone())).await.unwrap();
     }
     ct_queue.close();
-    let listener = ct_queue_listener(
+    let listener = Listener::new(
+        CT_QUEUE_LISTENER,
         Arc::new(ct_queue.clone()),
-        translator().with_project_key("fluent-ct-dev"),
+        Arc::new(translator().with_project_key("fluent-ct-dev")),
         Arc::new(events.clone()),
     )
     .with_dead_letters(dead_letters.clone());

@@ -132,7 +132,8 @@ impl<'a> HandlerContext<'a> {
         self
     }
 
-    /// Sets the attempt number and the maximum.
+    /// Sets the attempt number and the maximum (the runtime passes the
+    /// delivery's receive count and `runtime.max-attempts`).
     #[must_use]
     pub fn with_attempt(mut self, attempt: u32, max_attempts: u32) -> Self {
         self.attempt = attempt;
@@ -173,7 +174,9 @@ impl<'a> HandlerContext<'a> {
         }
     }
 
-    /// This delivery's attempt number, from 1.
+    /// This delivery's attempt number, from 1: how many times the queue has
+    /// delivered the message. The one place the attempt number lives;
+    /// messages carry none.
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
@@ -208,11 +211,9 @@ impl<'a> HandlerSetup<'a> {
     }
 
     /// Reads all props as `T` (use `#[serde(deny_unknown_fields)]` on `T` to
-    /// reject typos; the router's `inclusion-filter` key is always allowed).
+    /// reject typos).
     pub fn props_as<T: DeserializeOwned>(&self) -> Result<T, SetupError> {
-        let mut props = self.route.props.clone();
-        props.remove(crate::config::INCLUSION_FILTER);
-        serde_json::from_value(serde_json::Value::Object(props))
+        serde_json::from_value(serde_json::Value::Object(self.route.props.clone()))
             .map_err(|e| self.error(format!("invalid props: {e}")))
     }
 

@@ -8,6 +8,31 @@
 //! It knows nothing about commercetools, Fluent or SQS: those live in their
 //! own crates and plug in through the traits defined here.
 //!
+//! # Modules
+//!
+//! Each module uses only the ones listed before it (the dependency graph is
+//! acyclic; `tests/module_graph.rs` checks it):
+//!
+//! | module | what |
+//! |---|---|
+//! | `error` | [`HandlerError`], [`QueueError`], [`SetupError`] and how they classify |
+//! | `payload` | [`Payload`]: a message's JSON, kept as text |
+//! | `message` | [`Message`], [`ResourceRef`], [`Attributes`] |
+//! | [`config`] | the YAML file: [`ConnectorConfig`], [`RouteConfig`], strict parsing, `${VAR}` |
+//! | [`telemetry`] | counters of outgoing API calls |
+//! | `services` | [`Services`]: shared clients handed to handlers |
+//! | [`queue`] | [`Source`](queue::Source) / [`Sink`](queue::Sink), deliveries, [`MemoryQueue`](queue::MemoryQueue) |
+//! | `translate` | [`Translate`](listener::Translate): raw payload → message |
+//! | `lifecycle` | [`Shutdown`](runtime::Shutdown), [`Health`](runtime::Health), [`Heartbeat`](runtime::Heartbeat) |
+//! | `metrics` | [`Metrics`](runtime::Metrics), [`RouteMetrics`](runtime::RouteMetrics) |
+//! | [`dead_letter`] | the dead-letter store and replay |
+//! | `handler` | [`MessageHandler`], [`HandlerContext`], [`FromRoute`], [`Outcome`] |
+//! | `registry` | [`HandlerRegistry`]: handlers by name, filled by `#[handler]` |
+//! | `router` | [`Router`]: route name → route → inclusion filter → handler |
+//! | [`listener`] | CT queue payloads → messages, with delivery guarantees |
+//! | [`runtime`] | [`Runtime`](runtime::Runtime): workers, ordering, retries, shutdown |
+//! | [`prelude`] | what a handler needs, in one `use` |
+//!
 //! # A handler, registered and routed
 //!
 //! ```
@@ -40,7 +65,8 @@
 //! routes:
 //!   - route: customer.greet
 //!     handler: GreetCustomer
-//!     props: { greeting: "welcome", inclusion-filter: [ResourceCreated] }
+//!     inclusion-filter: [ResourceCreated]
+//!     props: { greeting: "welcome" }
 //! "#).connector().unwrap();
 //!
 //! let router = Router::build(&config, &HandlerRegistry::linked(), &Services::new()).unwrap();
@@ -68,15 +94,19 @@ pub mod config;
 pub mod dead_letter;
 mod error;
 mod handler;
+mod lifecycle;
 pub mod listener;
 mod message;
+mod metrics;
 mod payload;
+pub mod prelude;
 pub mod queue;
 mod registry;
 mod router;
 pub mod runtime;
 mod services;
 pub mod telemetry;
+mod translate;
 
 pub use async_trait::async_trait;
 pub use config::{ConnectorConfig, RouteConfig};
@@ -87,13 +117,12 @@ pub use error::{
 pub use handler::{FromRoute, HandlerContext, HandlerSetup, MessageHandler, Outcome};
 pub use message::{Attributes, Message, ResourceRef, attributes};
 pub use payload::Payload;
-pub use registry::{
-    HandlerFactory, HandlerRegistration, HandlerRegistry, RegistryEntry, RegistryError,
-};
+pub use registry::{HandlerFactory, HandlerRegistry, RegistryEntry, RegistryError};
 pub use router::{Decision, Route, Router, RouterError};
 pub use services::Services;
 
-/// Items used by the code `#[handler]` generates. Not a public API.
+/// Items used by the code `#[handler]` generates. Not a public API: it
+/// changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registry::{HandlerRegistration, factory_for};

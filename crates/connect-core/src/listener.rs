@@ -26,28 +26,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::dead_letter::{DeadLetter, DeadLetterStore, MemoryDeadLetters};
+use crate::dead_letter::{DEAD_LETTERS, DeadLetter, DeadLetterStore, MemoryDeadLetters};
 use crate::error::{BoxError, QueueError};
+use crate::lifecycle::{Health, Heartbeat, LoopState, Shutdown, Signal};
 use crate::message::Message;
 use crate::queue::{Delivery, RawPayload, Settlement, Sink, Source};
-use crate::runtime::{Backoff, DEAD_LETTERS, Health, Heartbeat, LoopState, Shutdown, Signal};
+use crate::runtime::Backoff;
 
-/// What a raw payload becomes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Translation {
-    /// A message for the event queue.
-    Message(Message),
-    /// Nothing to do (for example a resource type with no route); the reason
-    /// is logged at debug level.
-    Ignore(String),
-}
-
-/// Turns a raw payload into a [`Translation`]. An `Err` means the payload is
-/// malformed: it is dead-lettered with its body.
-pub trait Translate: Send + Sync {
-    /// Translates one payload.
-    fn translate(&self, raw: &RawPayload) -> Result<Translation, BoxError>;
-}
+pub use crate::translate::{Translate, Translation};
 
 /// The listener's counters.
 #[derive(Debug, Default)]
@@ -250,7 +236,7 @@ async fn settle_all(settlements: Vec<Settlement>) {
 /// ct_queue.send(RawPayload::new("customer.upsert")).await.unwrap();
 /// let source = Translating::new("ct-queue", Arc::new(ct_queue.clone()), Arc::new(Echo));
 /// let delivery = source.receive(10, Duration::ZERO).await.unwrap().remove(0);
-/// assert_eq!(delivery.item().name, "customer.upsert");
+/// assert_eq!(delivery.item().route, "customer.upsert");
 /// assert_eq!(ct_queue.in_flight(), 1, "the payload is held while its message is");
 /// delivery.ack().await.unwrap();
 /// assert!(ct_queue.is_idle());

@@ -68,7 +68,7 @@ impl ResourceRef {
     }
 }
 
-/// One unit of work: routed by [`name`](Message::name), filtered by
+/// One unit of work: routed by [`route`](Message::route), filtered by
 /// [`event_type`](Message::event_type), ordered by its resource id.
 ///
 /// ```
@@ -85,8 +85,11 @@ impl ResourceRef {
 pub struct Message {
     /// Unique id of this message.
     pub id: String,
-    /// The route the message goes to.
-    pub name: String,
+    /// The name of the route the message goes to (a `route:` of the
+    /// configuration). Serialized as `route`; `name`, the field's former
+    /// name, is accepted when reading stored or queued messages.
+    #[serde(alias = "name")]
+    pub route: String,
     /// The event type inclusion filters look at (commercetools change
     /// notifications: the `notificationType`; commercetools Messages: the
     /// message `type`).
@@ -102,39 +105,28 @@ pub struct Message {
     /// Free-form string attributes (see [`attributes`] for well-known keys).
     #[serde(default, skip_serializing_if = "Attributes::is_empty")]
     pub attributes: Attributes,
-    /// The delivery attempt this message is on, starting at 1 when delivered.
-    #[serde(default)]
-    pub attempt: u32,
     /// When the message was created.
     pub created_at: DateTime<Utc>,
 }
 
 impl Message {
-    /// A new message for route `name` with a fresh id and an empty payload.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self::identified(name, new_id())
+    /// A new message for `route` with a fresh id and an empty payload.
+    pub fn new(route: impl Into<String>) -> Self {
+        Self::identified(route, new_id())
     }
 
-    /// A new message for route `name` with the given `id` (for example an
+    /// A new message for `route` with the given `id` (for example an
     /// upstream event id) and an empty payload.
-    pub fn identified(name: impl Into<String>, id: impl Into<String>) -> Self {
+    pub fn identified(route: impl Into<String>, id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
-            name: name.into(),
+            route: route.into(),
             event_type: None,
             resource: None,
             payload: Payload::null(),
             attributes: Attributes::new(),
-            attempt: 0,
             created_at: Utc::now(),
         }
-    }
-
-    /// Sets the id (for example to reuse an upstream event id).
-    #[must_use]
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = id.into();
-        self
     }
 
     /// Sets the event type.
@@ -319,5 +311,27 @@ impl<'de> Deserialize<'de> for Attributes {
             }
         }
         deserializer.deserialize_map(AttributesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_route_is_written_as_route_and_read_as_route_or_name() {
+        let message = Message::identified("customer.upsert", "m-1");
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["route"], "customer.upsert");
+        assert!(json.get("name").is_none(), "{json}");
+        assert!(json.get("attempt").is_none(), "{json}");
+
+        // As stored in dead letters and queues before the field was renamed,
+        // with the attempt messages used to carry.
+        let stored = r#"{"id":"m-1","name":"customer.upsert","attempt":3,"createdAt":"2026-01-01T00:00:00Z"}"#;
+        let read: Message = serde_json::from_str(stored).unwrap();
+        assert_eq!(read.route, "customer.upsert");
+        assert_eq!(read.id, "m-1");
     }
 }

@@ -11,7 +11,8 @@ use crate::handler::{FromRoute, HandlerSetup, MessageHandler};
 /// Builds one handler instance for a route.
 pub type HandlerFactory = fn(&HandlerSetup<'_>) -> Result<Box<dyn MessageHandler>, SetupError>;
 
-/// One handler registered by `#[handler]`, collected at link time.
+/// One handler registered by `#[handler]`, collected at link time. Plumbing
+/// of the macro (reachable only through `__private`), not a public API.
 ///
 /// Registrations in a crate that the final binary never names are dropped by
 /// the linker; add `use that_crate as _;` to the binary, test or example.

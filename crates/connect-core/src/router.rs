@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::config::{ConnectorConfig, RouteConfig};
 use crate::handler::{HandlerSetup, MessageHandler};
 use crate::message::Message;
+use crate::metrics::RouteMetrics;
 use crate::registry::{HandlerRegistry, RegistryError};
-use crate::runtime::RouteMetrics;
 use crate::services::Services;
 
 /// A route with its built handler.
@@ -112,9 +112,7 @@ impl Router {
                     route: route.route.clone(),
                     source,
                 })?;
-            let filter = route
-                .inclusion_filter()
-                .map_err(|e| RouterError::Invalid(e.0))?;
+            let filter = route.inclusion_filter.clone();
             let coalesce = route.coalesce.unwrap_or_else(|| handler.coalesce());
             routes.push(Arc::new(Route {
                 config: route.clone(),
@@ -152,7 +150,7 @@ impl Router {
 
     /// Decides what happens to `message`.
     pub fn decide(&self, message: &Message) -> Decision<'_> {
-        match self.route(&message.name) {
+        match self.route(&message.route) {
             None => Decision::Unroutable,
             Some(route) if route.includes(message.event_type.as_deref()) => {
                 Decision::Deliver(route)

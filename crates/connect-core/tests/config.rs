@@ -41,9 +41,9 @@ route-mapping:
 routes:
   - route: commercetools.connect.customer.upsert
     handler: CommercetoolsCustomerUpsert
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
     props:
       name: customer
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
       username-template: "{id}"
 "#;
 
@@ -106,7 +106,7 @@ fn the_whole_design_file_parses_with_interpolation() {
     let route = &config.routes[0];
     assert_eq!(route.handler, "CommercetoolsCustomerUpsert");
     assert_eq!(
-        route.inclusion_filter().unwrap(),
+        route.inclusion_filter,
         Some(vec![
             "ResourceCreated".to_owned(),
             "ResourceUpdated".to_owned()
@@ -285,11 +285,24 @@ fn durations_need_a_unit() {
 #[test]
 fn the_inclusion_filter_must_be_a_list_of_strings() {
     let error = invalid(
-        "connector-name: x\nroutes:\n  - route: r\n    handler: A\n    props: { inclusion-filter: ResourceCreated }\n",
+        "connector-name: x\nroutes:\n  - route: r\n    handler: A\n    inclusion-filter: ResourceCreated\n",
     );
+    let message = error.to_string();
     assert!(
-        error.to_string().contains("must be a list of event types"),
+        message.contains("routes[0].inclusion-filter")
+            && message.contains("expected a list of event types"),
         "{error}"
+    );
+}
+
+#[test]
+fn an_inclusion_filter_under_props_is_refused_with_where_it_goes() {
+    let error = invalid(
+        "connector-name: x\nroutes:\n  - route: r\n    handler: A\n    props: { inclusion-filter: [ResourceCreated] }\n",
+    );
+    assert_eq!(
+        error.to_string(),
+        "application-connector.yml:5:14: routes[0].props: `inclusion-filter` is a field of the route, not a prop: move it out of `props`, next to `handler:` (route `r`)"
     );
 }
 
@@ -324,7 +337,7 @@ fn error_at_points_at_the_node_or_its_deepest_existing_parent() {
     assert_eq!(at("runtime.backoff.max").0, Some(24));
     // A key that is not written: its enclosing block.
     let (line, text) = at("routes[0].props.on-delete");
-    assert_eq!(line, Some(33), "the props block: {text}");
+    assert_eq!(line, Some(34), "the props block: {text}");
     // A position past the end of a list: the list.
     assert_eq!(at("routes[5]").0, Some(30));
 }

@@ -38,8 +38,8 @@ route-mapping:
 routes:
   - route: commercetools.connect.customer.upsert
     handler: CommercetoolsCustomerUpsert
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
     props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
       username-template: "{id}"
 "#;
 
@@ -102,7 +102,7 @@ const CASES: &[Case] = &[
             "inclusion-filter: [ResourceCreated, ResourceUpdated",
         ),
         reader: Reader::Connector,
-        expected: "app.yml:28:24: YAML syntax error: did not find expected ',' or ']', while parsing a flow sequence that starts at line 27, column 25; check that every `[`, `{` and quote is closed and that the keys of one mapping are indented alike",
+        expected: "app.yml:27:10: YAML syntax error: did not find expected ',' or ']', while parsing a flow sequence that starts at line 26, column 23; check that every `[`, `{` and quote is closed and that the keys of one mapping are indented alike",
     },
     Case {
         name: "a key indented one space less is a syntax error",
@@ -144,7 +144,7 @@ const CASES: &[Case] = &[
             "[ResourceCreated, ResourceExploded]",
         ),
         reader: Reader::Connector,
-        expected: "app.yml:27:43: routes[0].props.inclusion-filter[1]: `ResourceExploded` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged); did you mean `ResourceUpdated`?",
+        expected: "app.yml:26:41: routes[0].inclusion-filter[1]: `ResourceExploded` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged); did you mean `ResourceUpdated`?",
     },
     Case {
         name: "a misspelt event type in the inclusion filter",
@@ -153,31 +153,49 @@ const CASES: &[Case] = &[
             "[ResourceCraeted, ResourceUpdated]",
         ),
         reader: Reader::Connector,
-        expected: "app.yml:27:26: routes[0].props.inclusion-filter[0]: `ResourceCraeted` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged); did you mean `ResourceCreated`?",
+        expected: "app.yml:26:24: routes[0].inclusion-filter[0]: `ResourceCraeted` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged); did you mean `ResourceCreated`?",
     },
     Case {
         name: "an empty inclusion filter",
         edit: ("[ResourceCreated, ResourceUpdated]", "[]"),
         reader: Reader::Connector,
-        expected: "app.yml:27:25: routes[0].props.inclusion-filter: route `commercetools.connect.customer.upsert`: `inclusion-filter` is empty, so the route would filter out every message; list the event types to handle, e.g. [ResourceCreated, ResourceUpdated], or remove the key to accept every event type",
+        expected: "app.yml:26:23: routes[0].inclusion-filter: route `commercetools.connect.customer.upsert`: `inclusion-filter` is empty, so the route would filter out every message; list the event types to handle, e.g. [ResourceCreated, ResourceUpdated], or remove the key to accept every event type",
     },
     Case {
         name: "an inclusion filter that is not a list",
         edit: ("[ResourceCreated, ResourceUpdated]", "ResourceCreated"),
         reader: Reader::Connector,
-        expected: "app.yml:27:25: routes[0].props.inclusion-filter: route `commercetools.connect.customer.upsert`: `inclusion-filter` must be a list of event types, e.g. [ResourceCreated, ResourceUpdated]",
+        expected: "app.yml:26:23: routes[0].inclusion-filter: invalid type: string \"ResourceCreated\", expected a list of event types, e.g. [ResourceCreated, ResourceUpdated]",
     },
     Case {
         name: "a misspelt inclusion-filter key",
         edit: ("inclusion-filter:", "inclusion-filtr:"),
         reader: Reader::Connector,
-        expected: "app.yml:27:7: routes[0].props: `inclusion-filtr` is not `inclusion-filter`: the router reads only `inclusion-filter`, so as written route `commercetools.connect.customer.upsert` would accept every event type; rename it to `inclusion-filter`",
+        expected: "app.yml:26:5: routes[0]: unknown field `inclusion-filtr`, expected one of `route`, `handler`, `inclusion-filter`, `props`, `coalesce`",
     },
     Case {
         name: "an inclusion_filter key with underscores",
         edit: ("inclusion-filter:", "inclusion_filter:"),
         reader: Reader::Connector,
-        expected: "app.yml:27:7: routes[0].props: `inclusion_filter` is not `inclusion-filter`: the router reads only `inclusion-filter`, so as written route `commercetools.connect.customer.upsert` would accept every event type; rename it to `inclusion-filter`",
+        expected: "app.yml:26:5: routes[0]: unknown field `inclusion_filter`, expected one of `route`, `handler`, `inclusion-filter`, `props`, `coalesce`",
+    },
+    Case {
+        name: "an inclusion filter under props, where earlier versions read it",
+        edit: (
+            "    inclusion-filter: [ResourceCreated, ResourceUpdated]\n    props:\n",
+            "    props:\n      inclusion-filter: [ResourceCreated, ResourceUpdated]\n",
+        ),
+        reader: Reader::Connector,
+        expected: "app.yml:27:7: routes[0].props: `inclusion-filter` is a field of the route, not a prop: move it out of `props`, next to `handler:` (route `commercetools.connect.customer.upsert`)",
+    },
+    Case {
+        name: "a misspelt inclusion filter under props",
+        edit: (
+            "    inclusion-filter: [ResourceCreated, ResourceUpdated]\n    props:\n",
+            "    props:\n      inclusion_filter: [ResourceCreated, ResourceUpdated]\n",
+        ),
+        reader: Reader::Connector,
+        expected: "app.yml:27:7: routes[0].props: `inclusion_filter` is not `inclusion-filter`, and the inclusion filter is a field of the route, not a prop: as written route `commercetools.connect.customer.upsert` would accept every event type; write `inclusion-filter:` next to `handler:`",
     },
     Case {
         name: "a route-mapping key that is no resource type id",

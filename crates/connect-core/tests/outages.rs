@@ -70,7 +70,7 @@ struct Dependent {
 impl MessageHandler for Dependent {
     async fn handle(
         &self,
-        _: &HandlerContext<'_>,
+        ctx: &HandlerContext<'_>,
         message: &Message,
     ) -> Result<Outcome, HandlerError> {
         self.calls.fetch_add(1, SeqCst);
@@ -84,7 +84,7 @@ impl MessageHandler for Dependent {
             self.calls_while_down.fetch_add(1, SeqCst);
             return Err(HandlerError::systemic("fluent", "connection refused"));
         }
-        self.handled.lock().unwrap().push((id, message.attempt));
+        self.handled.lock().unwrap().push((id, ctx.attempt()));
         Ok(Outcome::done())
     }
 }

@@ -29,7 +29,7 @@ struct Scripted {
 impl MessageHandler for Scripted {
     async fn handle(
         &self,
-        _: &HandlerContext<'_>,
+        ctx: &HandlerContext<'_>,
         message: &Message,
     ) -> Result<Outcome, HandlerError> {
         let id = message.resource_id().unwrap_or("");
@@ -39,7 +39,7 @@ impl MessageHandler for Scripted {
         if id.starts_with("bad-") {
             return Err(HandlerError::unprocessable("refused"));
         }
-        if id.starts_with("flaky-") && message.attempt == 1 {
+        if id.starts_with("flaky-") && ctx.attempt() == 1 {
             return Err(HandlerError::retryable("busy"));
         }
         Ok(Outcome::done())
@@ -51,8 +51,7 @@ routes:
   - route: first.route
     handler: Scripted
     coalesce: true
-    props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
   - route: second.route
     handler: Other
 ";

@@ -27,7 +27,7 @@ const ROUTE: &str = "customer.sync";
 
 fn one_route(handler: &str) -> connect_core::ConnectorConfig {
     config(&format!(
-        "connector-name: runtime-test\nroutes:\n  - route: {ROUTE}\n    handler: {handler}\n    props:\n      inclusion-filter: [ResourceCreated, ResourceUpdated]\n"
+        "connector-name: runtime-test\nroutes:\n  - route: {ROUTE}\n    handler: {handler}\n    inclusion-filter: [ResourceCreated, ResourceUpdated]\n"
     ))
 }
 
@@ -48,14 +48,9 @@ struct Flaky {
 
 #[async_trait]
 impl MessageHandler for Flaky {
-    async fn handle(
-        &self,
-        ctx: &HandlerContext<'_>,
-        message: &Message,
-    ) -> Result<Outcome, HandlerError> {
-        assert_eq!(ctx.attempt(), message.attempt);
-        self.attempts.lock().unwrap().push(message.attempt);
-        if message.attempt <= self.failures {
+    async fn handle(&self, ctx: &HandlerContext<'_>, _: &Message) -> Result<Outcome, HandlerError> {
+        self.attempts.lock().unwrap().push(ctx.attempt());
+        if ctx.attempt() <= self.failures {
             let error = HandlerError::retryable("service busy");
             return Err(match self.retry_after {
                 Some(delay) => error.with_retry_after(delay),
@@ -484,7 +479,7 @@ impl MessageHandler for Publishing {
         ctx: &HandlerContext<'_>,
         message: &Message,
     ) -> Result<Outcome, HandlerError> {
-        if message.name == "audit" {
+        if message.route == "audit" {
             self.audited.fetch_add(1, SeqCst);
             return Ok(Outcome::labeled("audited"));
         }

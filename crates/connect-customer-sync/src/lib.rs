@@ -11,11 +11,16 @@
 //! over-long values as configured (`overlong-fields`) without ever cutting
 //! a value a cut would make wrong. The whole mapping is in `docs/mapping.md`.
 //!
+//! Modules (each uses only those before it): `settings` (the route props,
+//! [`CustomerSyncSettings`]), `mapping` (commercetools customer → Fluent
+//! draft, [`CustomerMapper`], and [`FluentCustomerDraft::diff`]), `sync`
+//! (fetch, map, look up, create or update: [`CustomerSync`]), `handler` (the
+//! registered [`CommercetoolsCustomerUpsert`]).
+//!
 //! Partners extend it by reusing [`CustomerSync`] in their own handler:
 //!
 //! ```
-//! use connect_core::{handler, FromRoute, HandlerContext, HandlerError, HandlerSetup, Message,
-//!     MessageHandler, Outcome, SetupError};
+//! use connect_core::prelude::*;
 //! use connect_customer_sync::CustomerSync;
 //! use connect_fluent::AttributeInput;
 //!
@@ -29,7 +34,7 @@
 //!     }
 //! }
 //!
-//! #[connect_core::async_trait]
+//! #[async_trait]
 //! impl MessageHandler for LoyaltyCustomerUpsert {
 //!     async fn handle(&self, _: &HandlerContext<'_>, message: &Message) -> Result<Outcome, HandlerError> {
 //!         self.sync.handle_with(message, |customer, draft| {

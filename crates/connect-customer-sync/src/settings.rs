@@ -2,14 +2,12 @@
 
 use std::fmt;
 
-use connect_core::config::{INCLUSION_FILTER, nearest};
+use connect_core::config::nearest;
 use connect_core::{HandlerSetup, SetupError};
 use serde::Deserialize;
 
-/// Every prop a customer-sync route accepts, `inclusion-filter` (read by
-/// the router) included.
+/// Every prop a customer-sync route accepts.
 pub const PROPS: &[&str] = &[
-    INCLUSION_FILTER,
     "name",
     "username-template",
     "promotion-opt-in-field",
@@ -22,11 +20,12 @@ pub const PROPS: &[&str] = &[
 /// Event types that say a customer is gone.
 pub const DELETION_EVENTS: [&str; 2] = ["ResourceDeleted", "CustomerDeleted"];
 
-/// The props of a customer-sync route:
+/// The props of a customer-sync route (the route's own `inclusion-filter`
+/// is checked against them too):
 ///
 /// ```yaml
+/// inclusion-filter: [ResourceCreated, ResourceUpdated]  # of the route, not a prop
 /// props:
-///   inclusion-filter: [ResourceCreated, ResourceUpdated]
 ///   username-template: "{id}"              # default
 ///   promotion-opt-in-field: marketingOptIn # a boolean custom field; default: opt-in false
 ///   on-delete: acknowledge                 # or: deactivate
@@ -87,12 +86,8 @@ impl CustomerSyncSettings {
         check_prop_names(setup.props().keys().map(String::as_str))
             .map_err(|message| setup.error(message))?;
         let settings: Self = setup.props_as()?;
-        let filter = setup
-            .route()
-            .inclusion_filter()
-            .map_err(|error| setup.error(error.0))?;
         settings
-            .validate_with_filter(filter.as_deref())
+            .validate_with_filter(setup.route().inclusion_filter.as_deref())
             .map_err(|message| setup.error(message))?;
         Ok(settings)
     }
@@ -117,7 +112,7 @@ impl CustomerSyncSettings {
             && !filter.iter().any(|t| DELETION_EVENTS.contains(&t.as_str()))
         {
             return Err(format!(
-                "on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but props.inclusion-filter [{}] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to props.inclusion-filter, or set on-delete: acknowledge",
+                "on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but the route's inclusion-filter [{}] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to its inclusion-filter, or set on-delete: acknowledge",
                 filter.join(", ")
             ));
         }
@@ -132,8 +127,12 @@ fn check_prop_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), 
         if PROPS.contains(&name) {
             continue;
         }
-        let hint = nearest(name, PROPS.iter().copied())
-            .map_or_else(String::new, |n| format!("did you mean `{n}`? "));
+        let hint = if nearest(name, ["inclusion-filter"]).is_some() {
+            "the inclusion filter is not a prop: write `inclusion-filter:` on the route, next to `handler:`; ".to_owned()
+        } else {
+            nearest(name, PROPS.iter().copied())
+                .map_or_else(String::new, |n| format!("did you mean `{n}`? "))
+        };
         return Err(format!(
             "unknown prop `{name}`; {hint}customer sync reads: {}",
             PROPS

@@ -297,12 +297,17 @@ fn custom_fields_and_opt_in_follow_the_settings() {
 
 /// A Fluent customer as the fixture maps it, so that `diff` starts equal.
 fn fluent_twin(draft: &connect_customer_sync::FluentCustomerDraft) -> connect_fluent::Customer {
+    serde_json::from_value(fluent_twin_json(draft)).unwrap()
+}
+
+/// [`fluent_twin`] as the JSON Fluent answers, to edit before reading it.
+fn fluent_twin_json(draft: &connect_customer_sync::FluentCustomerDraft) -> Value {
     let attributes: Vec<Value> = draft
         .attributes
         .iter()
         .map(|a| json!({ "name": a.name, "type": a.kind, "value": a.value }))
         .collect();
-    serde_json::from_value(json!({
+    json!({
         "id": "1",
         "ref": draft.username,
         "username": draft.username,
@@ -315,8 +320,7 @@ fn fluent_twin(draft: &connect_customer_sync::FluentCustomerDraft) -> connect_fl
         "promotionOptIn": draft.promotion_opt_in,
         "retailer": { "id": "7" },
         "attributes": attributes,
-    }))
-    .unwrap()
+    })
 }
 
 #[test]
@@ -417,7 +421,7 @@ fn settings_combinations_are_checked_against_the_inclusion_filter() {
         deactivate
             .validate_with_filter(Some(&filter(&["ResourceCreated", "ResourceUpdated"])))
             .unwrap_err(),
-        "on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but props.inclusion-filter [ResourceCreated, ResourceUpdated] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to props.inclusion-filter, or set on-delete: acknowledge"
+        "on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but the route's inclusion-filter [ResourceCreated, ResourceUpdated] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to its inclusion-filter, or set on-delete: acknowledge"
     );
     let acknowledge = settings(|_| {});
     assert!(
@@ -425,4 +429,333 @@ fn settings_combinations_are_checked_against_the_inclusion_filter() {
             .validate_with_filter(Some(&filter(&["ResourceCreated"])))
             .is_ok()
     );
+}
+
+/// A second address, for billing, in France.
+fn add_billing_address(c: &mut Value) {
+    c["addresses"].as_array_mut().unwrap().push(json!({
+        "id": "addr-bill-1",
+        "country": "FR",
+        "phone": "+33 1 23 45 67 89",
+    }));
+    c["defaultBillingAddressId"] = json!("addr-bill-1");
+}
+
+#[test]
+fn map_picks_the_contact_address_and_trims_blank_values() {
+    struct Case {
+        name: &'static str,
+        edit: fn(&mut Value),
+        /// First name, country, phone.
+        expected: (
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+        ),
+    }
+    let cases = [
+        Case {
+            name: "the default shipping address wins over the default billing one",
+            edit: add_billing_address,
+            expected: (Some("Ada"), Some("GB"), Some("+44 20 7946 0000")),
+        },
+        Case {
+            name: "without a default shipping address, the default billing one",
+            edit: |c| {
+                add_billing_address(c);
+                c["defaultShippingAddressId"] = Value::Null;
+            },
+            expected: (Some("Ada"), Some("FR"), Some("+33 1 23 45 67 89")),
+        },
+        Case {
+            name: "without defaults, the first address",
+            edit: |c| {
+                add_billing_address(c);
+                c["addresses"].as_array_mut().unwrap().reverse();
+                c["defaultShippingAddressId"] = Value::Null;
+                c["defaultBillingAddressId"] = Value::Null;
+            },
+            expected: (Some("Ada"), Some("FR"), Some("+33 1 23 45 67 89")),
+        },
+        Case {
+            name: "without addresses, no country and no phone",
+            edit: |c| {
+                c["addresses"] = json!([]);
+                c["defaultShippingAddressId"] = Value::Null;
+                c["defaultBillingAddressId"] = Value::Null;
+            },
+            expected: (Some("Ada"), None, None),
+        },
+        Case {
+            name: "an empty country is no country",
+            edit: |c| c["addresses"][0]["country"] = json!(""),
+            expected: (Some("Ada"), None, Some("+44 20 7946 0000")),
+        },
+        Case {
+            name: "neither phone nor mobile: no phone",
+            edit: |c| {
+                c["addresses"][0]["phone"] = Value::Null;
+                c["addresses"][0]["mobile"] = Value::Null;
+            },
+            expected: (Some("Ada"), Some("GB"), None),
+        },
+        Case {
+            name: "a name of blanks is no name",
+            edit: |c| c["firstName"] = json!("   "),
+            expected: (None, Some("GB"), Some("+44 20 7946 0000")),
+        },
+        Case {
+            name: "values are trimmed",
+            edit: |c| {
+                c["firstName"] = json!("  Ada ");
+                c["addresses"][0]["phone"] = json!(" +44 20 7946 0000 ");
+            },
+            expected: (Some("Ada"), Some("GB"), Some("+44 20 7946 0000")),
+        },
+    ];
+    let mapper = mapper(|_| {});
+    for case in cases {
+        let draft = mapper.map(&customer(case.edit)).unwrap();
+        assert_eq!(
+            (
+                draft.first_name.as_deref(),
+                draft.country.as_deref(),
+                draft.primary_phone.as_deref()
+            ),
+            case.expected,
+            "{}",
+            case.name
+        );
+        assert!(
+            draft.truncated.is_empty() && draft.omitted.is_empty(),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn map_writes_identifiers_and_custom_fields_as_typed_attributes() {
+    struct Case {
+        name: &'static str,
+        edit: fn(&mut Value),
+        attribute: &'static str,
+        /// `(type, value)`, or `None` when the attribute is left out.
+        expected: Option<(&'static str, Value)>,
+    }
+    let cases = [
+        Case {
+            name: "a string custom field",
+            edit: |_| {},
+            attribute: "commercetools.custom.loyaltyTier",
+            expected: Some(("STRING", json!("gold"))),
+        },
+        Case {
+            name: "a boolean custom field",
+            edit: |_| {},
+            attribute: "commercetools.custom.marketingOptIn",
+            expected: Some(("BOOLEAN", json!(true))),
+        },
+        Case {
+            name: "an integer custom field",
+            edit: |c| c["custom"]["fields"]["points"] = json!(1200),
+            attribute: "commercetools.custom.points",
+            expected: Some(("INTEGER", json!(1200))),
+        },
+        Case {
+            name: "a decimal custom field",
+            edit: |c| c["custom"]["fields"]["ratio"] = json!(0.25),
+            attribute: "commercetools.custom.ratio",
+            expected: Some(("FLOAT", json!(0.25))),
+        },
+        Case {
+            name: "an object custom field",
+            edit: |c| {
+                c["custom"]["fields"]["money"] =
+                    json!({ "centAmount": 100, "currencyCode": "EUR" });
+            },
+            attribute: "commercetools.custom.money",
+            expected: Some(("JSON", json!({ "centAmount": 100, "currencyCode": "EUR" }))),
+        },
+        Case {
+            name: "the version, as an integer",
+            edit: |c| c["version"] = json!(42),
+            attribute: "commercetools.version",
+            expected: Some(("INTEGER", json!(42))),
+        },
+        Case {
+            name: "no key: no key attribute",
+            edit: |c| c["key"] = Value::Null,
+            attribute: "commercetools.key",
+            expected: None,
+        },
+        Case {
+            name: "no customer number: no customer number attribute",
+            edit: |c| c["customerNumber"] = Value::Null,
+            attribute: "commercetools.customerNumber",
+            expected: None,
+        },
+        Case {
+            name: "no external id: no external id attribute",
+            edit: |c| c["externalId"] = Value::Null,
+            attribute: "commercetools.externalId",
+            expected: None,
+        },
+        Case {
+            name: "no custom fields: no custom attributes",
+            edit: |c| c["custom"] = Value::Null,
+            attribute: "commercetools.custom.loyaltyTier",
+            expected: None,
+        },
+    ];
+    let mapper = mapper(|_| {});
+    for case in cases {
+        let draft = mapper.map(&customer(case.edit)).unwrap();
+        let found = draft
+            .attribute(case.attribute)
+            .map(|a| (a.kind.as_str(), a.value.clone()));
+        let expected = case
+            .expected
+            .as_ref()
+            .map(|(kind, value)| (*kind, value.clone()));
+        assert_eq!(found, expected, "{}", case.name);
+    }
+}
+
+#[test]
+fn diff_compares_every_field_and_attribute_with_what_fluent_has() {
+    struct Case {
+        name: &'static str,
+        customer: fn(&mut Value),
+        fluent: fn(&mut Value),
+        expected: Value,
+    }
+    const USERNAME: &str = "14a4ef54-957d-4148-b0be-de8d0fbc411d";
+    let version = json!({ "name": "commercetools.version", "type": "INTEGER", "value": 3 });
+    let cases = [
+        Case {
+            name: "nothing changed: an empty update",
+            customer: |_| {},
+            fluent: |_| {},
+            expected: json!({ "username": USERNAME }),
+        },
+        Case {
+            name: "a value Fluent holds as an empty string equals no value",
+            customer: |c| c["title"] = Value::Null,
+            fluent: |f| f["title"] = json!(""),
+            expected: json!({ "username": USERNAME }),
+        },
+        Case {
+            name: "a changed first name",
+            customer: |c| c["firstName"] = json!("Augusta"),
+            fluent: |_| {},
+            expected: json!({ "username": USERNAME, "firstName": "Augusta", "attributes": [version.clone()] }),
+        },
+        Case {
+            name: "a changed country",
+            customer: |c| c["addresses"][0]["country"] = json!("FR"),
+            fluent: |_| {},
+            expected: json!({ "username": USERNAME, "country": "FR", "attributes": [version.clone()] }),
+        },
+        Case {
+            name: "a changed phone",
+            customer: |c| c["addresses"][0]["phone"] = json!("+44 20 0000 0000"),
+            fluent: |_| {},
+            expected: json!({ "username": USERNAME, "primaryPhone": "+44 20 0000 0000", "attributes": [version.clone()] }),
+        },
+        Case {
+            name: "a phone changed in Fluent is brought back",
+            customer: |_| {},
+            fluent: |f| f["primaryPhone"] = json!("+1 555 0100"),
+            expected: json!({ "username": USERNAME, "primaryPhone": "+44 20 7946 0000", "attributes": [version.clone()] }),
+        },
+        Case {
+            name: "an overlong country leaves Fluent's country alone, even when it differs",
+            customer: |c| c["addresses"][0]["country"] = json!("X".repeat(101)),
+            fluent: |f| f["country"] = json!("DE"),
+            expected: json!({ "username": USERNAME, "attributes": [
+                { "name": "commercetools.omitted", "type": "STRING", "value": "country" },
+                version.clone(),
+            ] }),
+        },
+        Case {
+            name: "Fluent without a promotion opt-in is opted out",
+            customer: |_| {},
+            fluent: |f| f["promotionOptIn"] = Value::Null,
+            expected: json!({ "username": USERNAME }),
+        },
+        Case {
+            name: "a promotion opt-in Fluent has but commercetools has not is withdrawn",
+            customer: |_| {},
+            fluent: |f| f["promotionOptIn"] = json!(true),
+            expected: json!({ "username": USERNAME, "promotionOptIn": false, "attributes": [version.clone()] }),
+        },
+        Case {
+            name: "an attribute of the same value but another type is written again",
+            customer: |_| {},
+            fluent: |f| {
+                for attribute in f["attributes"].as_array_mut().unwrap() {
+                    if attribute["name"] == "commercetools.custom.marketingOptIn" {
+                        attribute["type"] = json!("STRING");
+                    }
+                }
+            },
+            expected: json!({ "username": USERNAME, "attributes": [
+                { "name": "commercetools.custom.marketingOptIn", "type": "BOOLEAN", "value": true },
+                version.clone(),
+            ] }),
+        },
+        Case {
+            name: "an attribute Fluent lacks is added",
+            customer: |_| {},
+            fluent: |f| {
+                f["attributes"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|a| a["name"] != "commercetools.key");
+            },
+            expected: json!({ "username": USERNAME, "attributes": [
+                { "name": "commercetools.key", "type": "STRING", "value": "cust-1001" },
+                version.clone(),
+            ] }),
+        },
+        Case {
+            name: "a Fluent attribute the mapping does not write is left alone",
+            customer: |_| {},
+            fluent: |f| {
+                f["attributes"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({ "name": "partner.note", "type": "STRING", "value": "vip" }));
+            },
+            expected: json!({ "username": USERNAME }),
+        },
+        Case {
+            name: "an older version in Fluent alone is no change",
+            customer: |_| {},
+            fluent: |f| {
+                for attribute in f["attributes"].as_array_mut().unwrap() {
+                    if attribute["name"] == "commercetools.version" {
+                        attribute["value"] = json!(1);
+                    }
+                }
+            },
+            expected: json!({ "username": USERNAME }),
+        },
+    ];
+    let mapper = mapper(|_| {});
+    let base = mapper.map(&customer(|_| {})).unwrap();
+    for case in cases {
+        let mut fluent = fluent_twin_json(&base);
+        (case.fluent)(&mut fluent);
+        let existing: connect_fluent::Customer = serde_json::from_value(fluent).unwrap();
+        let draft = mapper.map(&customer(case.customer)).unwrap();
+        let update = draft.diff(&existing, "commercetools.version");
+        assert_eq!(
+            serde_json::to_value(&update).unwrap(),
+            case.expected,
+            "{}",
+            case.name
+        );
+    }
 }

@@ -274,15 +274,15 @@ fn route_props_are_checked_at_setup_with_exact_messages() {
     let cases = [
         (
             json!({ "username-templat": "{id}" }),
-            "route `commercetools.connect.customer.upsert` (handler `CommercetoolsCustomerUpsert`): unknown prop `username-templat`; did you mean `username-template`? customer sync reads: `inclusion-filter`, `name`, `username-template`, `promotion-opt-in-field`, `on-delete`, `overlong-fields`, `attribute-prefix`, `custom-fields`",
+            "route `commercetools.connect.customer.upsert` (handler `CommercetoolsCustomerUpsert`): unknown prop `username-templat`; did you mean `username-template`? customer sync reads: `name`, `username-template`, `promotion-opt-in-field`, `on-delete`, `overlong-fields`, `attribute-prefix`, `custom-fields`",
         ),
         (
             json!({ "inclusion-filters": ["ResourceCreated"] }),
-            "route `commercetools.connect.customer.upsert` (handler `CommercetoolsCustomerUpsert`): unknown prop `inclusion-filters`; did you mean `inclusion-filter`? customer sync reads: `inclusion-filter`, `name`, `username-template`, `promotion-opt-in-field`, `on-delete`, `overlong-fields`, `attribute-prefix`, `custom-fields`",
+            "route `commercetools.connect.customer.upsert` (handler `CommercetoolsCustomerUpsert`): unknown prop `inclusion-filters`; the inclusion filter is not a prop: write `inclusion-filter:` on the route, next to `handler:`; customer sync reads: `name`, `username-template`, `promotion-opt-in-field`, `on-delete`, `overlong-fields`, `attribute-prefix`, `custom-fields`",
         ),
         (
-            json!({ "on-delete": "deactivate", "inclusion-filter": ["ResourceCreated", "ResourceUpdated"] }),
-            "route `commercetools.connect.customer.upsert` (handler `CommercetoolsCustomerUpsert`): on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but props.inclusion-filter [ResourceCreated, ResourceUpdated] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to props.inclusion-filter, or set on-delete: acknowledge",
+            json!({ "on-delete": "deactivate" }),
+            "route `commercetools.connect.customer.upsert` (handler `CommercetoolsCustomerUpsert`): on-delete: deactivate marks customers deleted only when a deletion reaches the handler, but the route's inclusion-filter [ResourceCreated, ResourceUpdated] lets none through; add ResourceDeleted (change subscriptions) or CustomerDeleted (Message subscriptions) to its inclusion-filter, or set on-delete: acknowledge",
         ),
         (
             json!({ "on-delete": "deactivate", "username-template": "{email}" }),
@@ -295,14 +295,14 @@ fn route_props_are_checked_at_setup_with_exact_messages() {
     ];
     let services = Services::new();
     for (props, expected) in cases {
-        let route = route(props.clone());
+        let route =
+            route(props.clone()).with_inclusion_filter(["ResourceCreated", "ResourceUpdated"]);
         let error =
             CustomerSyncSettings::from_setup(&HandlerSetup::new(&route, &services)).unwrap_err();
         assert_eq!(error.to_string(), expected, "{props}");
     }
-    let fine = route(
-        json!({ "on-delete": "deactivate", "inclusion-filter": ["ResourceCreated", "ResourceDeleted"] }),
-    );
+    let fine = route(json!({ "on-delete": "deactivate" }))
+        .with_inclusion_filter(["ResourceCreated", "ResourceDeleted"]);
     assert!(CustomerSyncSettings::from_setup(&HandlerSetup::new(&fine, &services)).is_ok());
 }
 
@@ -313,10 +313,11 @@ async fn the_handler_is_built_from_its_route_with_the_same_checks() {
     let services = Services::new()
         .with_arc(Arc::new(CommercetoolsClient::new(ct.config()).unwrap()))
         .with_arc(Arc::new(FluentClient::new(fluent.config()).unwrap()));
-    let bad = route(json!({ "on-delete": "deactivate", "inclusion-filter": ["ResourceCreated"] }));
+    let bad =
+        route(json!({ "on-delete": "deactivate" })).with_inclusion_filter(["ResourceCreated"]);
     let error =
         CommercetoolsCustomerUpsert::from_route(&HandlerSetup::new(&bad, &services)).unwrap_err();
     assert!(error.to_string().contains("lets none through"), "{error}");
-    let good = route(json!({ "inclusion-filter": ["ResourceCreated"] }));
+    let good = route(json!({})).with_inclusion_filter(["ResourceCreated"]);
     assert!(CommercetoolsCustomerUpsert::from_route(&HandlerSetup::new(&good, &services)).is_ok());
 }

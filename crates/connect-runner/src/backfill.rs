@@ -199,11 +199,7 @@ impl Connector {
             })?;
         // The event type every backfill message carries: one the route's
         // inclusion filter lets through.
-        let filter = route.inclusion_filter().map_err(|e| RunnerError::Backend {
-            origin: origin.clone(),
-            message: e.0,
-        })?;
-        let event_type = match filter {
+        let event_type = match &route.inclusion_filter {
             None => "ResourceUpdated".to_owned(),
             Some(filter) => filter
                 .iter()

@@ -61,8 +61,7 @@ runtime:
 routes:
   - route: {ROUTE}
     handler: CommercetoolsCustomerUpsert
-    props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated, ResourceDeleted]
+    inclusion-filter: [ResourceCreated, ResourceUpdated, ResourceDeleted]
 "#
     )
 }

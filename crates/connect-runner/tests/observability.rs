@@ -43,8 +43,7 @@ runtime:
 routes:
   - route: {ROUTE}
     handler: {HANDLER}
-    props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
 observability:
   listen: 127.0.0.1:0
 "#

@@ -31,8 +31,7 @@ runtime:
 routes:
   - route: {ROUTE}
     handler: CommercetoolsCustomerUpsert
-    props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
 "#
     )
 }

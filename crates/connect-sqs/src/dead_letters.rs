@@ -255,7 +255,7 @@ fn letter_from(message: SqsMessage, message_id: &str) -> DeadLetter {
             id,
             kind: FailureKind::AttemptsExhausted,
             error,
-            route: Some(message.name.clone()),
+            route: Some(message.route.clone()),
             handler: None,
             attempts: receive_count,
             first_seen_at: Some(message.created_at),

@@ -88,7 +88,7 @@ pub const ATTR_SEQUENCE_NUMBER: &str = "sqs-sequence-number";
 /// let queue: SqsQueue<Message> = SqsQueue::connect(&config).await?;
 /// queue.send(Message::new("demo.route")).await?;
 /// for delivery in queue.receive(10, Duration::from_secs(20)).await? {
-///     println!("{}", delivery.item().name);
+///     println!("{}", delivery.item().route);
 ///     delivery.ack().await?;
 /// }
 /// # Ok(()) }

@@ -381,8 +381,7 @@ listeners:
 routes:
   - route: {ROUTE}
     handler: CommercetoolsCustomerUpsert
-    props:
-      inclusion-filter: [ResourceCreated, ResourceUpdated]
+    inclusion-filter: [ResourceCreated, ResourceUpdated]
 "#,
         ct_client = ct.client_id(),
         ct_secret = ct.client_secret(),

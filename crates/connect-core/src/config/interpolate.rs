@@ -57,56 +57,6 @@ impl EnvSource for std::collections::BTreeMap<String, String> {
     }
 }
 
-/// Expands `${NAME}`, `${NAME:-default}` and `$$` (a literal `$`) in `input`.
-///
-/// ```
-/// use std::collections::BTreeMap;
-/// use connect_core::config::interpolate;
-///
-/// let env = BTreeMap::from([("REGION".to_string(), "eu-west-1".to_string())]);
-/// assert_eq!(interpolate("sqs.${REGION}", &env).unwrap(), "sqs.eu-west-1");
-/// assert_eq!(interpolate("${MISSING:-fallback}", &env).unwrap(), "fallback");
-/// assert!(interpolate("${MISSING}", &env).is_err());
-/// ```
-pub fn interpolate(input: &str, env: &dyn EnvSource) -> Result<String, InterpolationError> {
-    if !input.contains('$') {
-        return Ok(input.to_owned());
-    }
-    let mut out = String::with_capacity(input.len());
-    let mut rest = input;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let end = body
-                .find('}')
-                .ok_or_else(|| InterpolationError::Unterminated(input.to_owned()))?;
-            let expr = &body[..end];
-            let (name, default) = match expr.split_once(":-") {
-                Some((name, default)) => (name, Some(default)),
-                None => (expr, None),
-            };
-            if !is_var_name(name) {
-                return Err(InterpolationError::BadName(name.to_owned()));
-            }
-            match (env.lookup(name)?, default) {
-                (Some(value), _) => out.push_str(&value),
-                (None, Some(default)) => out.push_str(default),
-                (None, None) => return Err(InterpolationError::Missing(name.to_owned())),
-            }
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -739,33 +689,34 @@ mod tests {
         ])
     }
 
+    fn expand(text: &str) -> Result<String, String> {
+        expand_into::<String>(text, &env()).map_err(|e| e.to_string())
+    }
+
     #[test]
     fn expands_variables_defaults_and_escapes() {
-        let env = env();
-        assert_eq!(interpolate("x-${A}-y", &env).unwrap(), "x-alpha-y");
-        assert_eq!(interpolate("${B:-beta}", &env).unwrap(), "beta");
-        assert_eq!(interpolate("${B:-}", &env).unwrap(), "");
-        assert_eq!(interpolate("$${A}", &env).unwrap(), "${A}");
-        assert_eq!(interpolate("cost $5", &env).unwrap(), "cost $5");
-        assert_eq!(interpolate("${A}${N}", &env).unwrap(), "alpha42");
+        assert_eq!(expand("x-${A}-y").unwrap(), "x-alpha-y");
+        assert_eq!(expand("${B:-beta}").unwrap(), "beta");
+        assert_eq!(expand("${B:-}").unwrap(), "");
+        assert_eq!(expand("$${A}").unwrap(), "${A}");
+        assert_eq!(expand("cost $5").unwrap(), "cost $5");
+        assert_eq!(expand("${A}${N}").unwrap(), "alpha42");
     }
 
     #[test]
     fn reports_missing_unterminated_and_bad_names() {
-        let env = env();
         assert_eq!(
-            interpolate("${NOPE}", &env),
-            Err(InterpolationError::Missing("NOPE".to_owned()))
+            expand("${NOPE}").unwrap_err(),
+            InterpolationError::Missing("NOPE".to_owned()).to_string()
         );
-        assert!(matches!(
-            interpolate("${A", &env),
-            Err(InterpolationError::Unterminated(_))
-        ));
-        assert!(matches!(
-            interpolate("${1A}", &env),
-            Err(InterpolationError::BadName(_))
-        ));
-        let message = interpolate("${NOPE}", &env).unwrap_err().to_string();
+        let unterminated = expand("${A").unwrap_err();
+        assert!(unterminated.contains("without a closing"), "{unterminated}");
+        let bad_name = expand("${1A}").unwrap_err();
+        assert_eq!(
+            bad_name,
+            InterpolationError::BadName("1A".to_owned()).to_string()
+        );
+        let message = expand("${NOPE}").unwrap_err();
         assert!(message.contains("`NOPE`") && message.contains("${NOPE:-value}"));
     }
 

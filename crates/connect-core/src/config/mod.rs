@@ -26,8 +26,7 @@
 //! routes:
 //!   - route: commercetools.connect.customer.upsert
 //!     handler: CommercetoolsCustomerUpsert
-//!     props:
-//!       inclusion-filter: [ResourceCreated, ResourceUpdated]
+//!     inclusion-filter: [ResourceCreated, ResourceUpdated]
 //! "#;
 //! let doc = ConfigDocument::from_yaml("inline.yml", yaml);
 //! let config = doc.connector()?;
@@ -58,7 +57,7 @@ pub use duration::{
     deserialize as duration, deserialize_option as option_duration,
     deserialize_where as duration_where, parse_duration,
 };
-pub use interpolate::{EnvSource, InterpolationError, ProcessEnv, interpolate};
+pub use interpolate::{EnvSource, InterpolationError, ProcessEnv};
 pub use secret::{Secret, required_secret, required_text, text_where};
 pub use suggest::{did_you_mean, edit_distance, nearest};
 
@@ -651,35 +650,42 @@ impl ConnectorConfig {
     }
 
     fn route_problems(&self, index: usize, route: &RouteConfig) -> Result<(), Problem> {
-        let props = |rest: &[Step]| {
-            let mut path = vec![Step::key("routes"), Step::Index(index), Step::key("props")];
-            path.extend_from_slice(rest);
-            path
+        let props = |key: &str| {
+            vec![
+                Step::key("routes"),
+                Step::Index(index),
+                Step::key("props"),
+                Step::key(key),
+            ]
         };
         for key in route.props.keys() {
-            if key != INCLUSION_FILTER && is_inclusion_filter_typo(key) {
+            if key == INCLUSION_FILTER {
                 return Err(Problem::at_key(
-                    props(&[Step::key(key)]),
+                    props(key),
                     format!(
-                        "`{key}` is not `{INCLUSION_FILTER}`: the router reads only `{INCLUSION_FILTER}`, so as written route `{}` would accept every event type; rename it to `{INCLUSION_FILTER}`",
+                        "`{INCLUSION_FILTER}` is a field of the route, not a prop: move it out of `props`, next to `handler:` (route `{}`)",
+                        route.route
+                    ),
+                ));
+            }
+            if is_inclusion_filter_typo(key) {
+                return Err(Problem::at_key(
+                    props(key),
+                    format!(
+                        "`{key}` is not `{INCLUSION_FILTER}`, and the inclusion filter is a field of the route, not a prop: as written route `{}` would accept every event type; write `{INCLUSION_FILTER}:` next to `handler:`",
                         route.route
                     ),
                 ));
             }
         }
-        let Some(value) = route.props.get(INCLUSION_FILTER) else {
+        let Some(list) = &route.inclusion_filter else {
             return Ok(());
         };
-        let path = props(&[Step::key(INCLUSION_FILTER)]);
-        let Some(list) = value.as_array() else {
-            return Err(Problem::at(
-                path,
-                format!(
-                    "route `{}`: `{INCLUSION_FILTER}` must be a list of event types, e.g. [ResourceCreated, ResourceUpdated]",
-                    route.route
-                ),
-            ));
-        };
+        let path = vec![
+            Step::key("routes"),
+            Step::Index(index),
+            Step::key(INCLUSION_FILTER),
+        ];
         if list.is_empty() {
             return Err(Problem::at(
                 path,
@@ -688,19 +694,6 @@ impl ConnectorConfig {
                     route.route
                 ),
             ));
-        }
-        for (position, item) in list.iter().enumerate() {
-            if !item.is_string() {
-                let mut element = path.clone();
-                element.push(Step::Index(position));
-                return Err(Problem::at(
-                    element,
-                    format!(
-                        "route `{}`: `{INCLUSION_FILTER}` holds `{item}`, which is not an event type; write names such as ResourceCreated or CustomerCreated",
-                        route.route
-                    ),
-                ));
-            }
         }
         Ok(())
     }
@@ -727,7 +720,7 @@ fn parse_path(path: &str) -> Vec<Step> {
     steps
 }
 
-/// `true` for a props key that is almost certainly a misspelt
+/// `true` for a props key that is almost certainly a misplaced, misspelt
 /// `inclusion-filter` (`inclusion_filter`, `inclusionFilter`,
 /// `inclusion-filters`, `inclusion-filtr`, ...).
 fn is_inclusion_filter_typo(key: &str) -> bool {
@@ -757,12 +750,16 @@ fn written(duration: Duration) -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RouteConfig {
-    /// The route name messages carry in [`Message::name`](crate::Message::name).
+    /// The route name messages carry in [`Message::route`](crate::Message::route).
     pub route: String,
     /// The registered handler name (see `connect handlers`).
     pub handler: String,
-    /// Free-form properties handed to the handler. `inclusion-filter` (a list
-    /// of event types) is read by the router.
+    /// `inclusion-filter:` the event types the route handles; the router
+    /// acknowledges messages of other event types as filtered. `None` (the
+    /// key left out) handles every event type; an empty list is refused.
+    #[serde(default, deserialize_with = "event_types")]
+    pub inclusion_filter: Option<Vec<String>>,
+    /// Free-form properties handed to the handler.
     #[serde(default)]
     pub props: serde_json::Map<String, serde_json::Value>,
     /// Overrides whether queued messages for one resource may be handled once
@@ -777,6 +774,7 @@ impl RouteConfig {
         Self {
             route: route.into(),
             handler: handler.into(),
+            inclusion_filter: None,
             props: serde_json::Map::new(),
             coalesce: None,
         }
@@ -789,46 +787,41 @@ impl RouteConfig {
         self
     }
 
-    /// Sets the `inclusion-filter` prop.
+    /// Sets the [`inclusion_filter`](Self::inclusion_filter).
     #[must_use]
-    pub fn with_inclusion_filter<I, S>(self, event_types: I) -> Self
+    pub fn with_inclusion_filter<I, S>(mut self, event_types: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let list = event_types
-            .into_iter()
-            .map(|s| serde_json::Value::String(s.into()))
-            .collect();
-        self.with_prop(INCLUSION_FILTER, serde_json::Value::Array(list))
-    }
-
-    /// The event types this route accepts; `None` accepts every type.
-    pub fn inclusion_filter(&self) -> Result<Option<Vec<String>>, SetupErrorText> {
-        let Some(value) = self.props.get(INCLUSION_FILTER) else {
-            return Ok(None);
-        };
-        let bad = || {
-            SetupErrorText(format!(
-                "route `{}`: props.inclusion-filter must be a list of event types, e.g. [ResourceCreated, ResourceUpdated]",
-                self.route
-            ))
-        };
-        let list = value.as_array().ok_or_else(bad)?;
-        list.iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        self.inclusion_filter = Some(event_types.into_iter().map(Into::into).collect());
+        self
     }
 }
 
-/// The props key holding a route's inclusion filter.
-pub const INCLUSION_FILTER: &str = "inclusion-filter";
+/// The key of a route's inclusion filter in the file.
+const INCLUSION_FILTER: &str = "inclusion-filter";
 
-/// A configuration problem described in words.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SetupErrorText(pub String);
+/// Reads `inclusion-filter`: a list of strings, or an error saying so.
+fn event_types<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    struct EventTypes;
+    impl<'de> Visitor<'de> for EventTypes {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of event types, e.g. [ResourceCreated, ResourceUpdated]")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(event_type) = seq.next_element::<String>()? {
+                list.push(event_type);
+            }
+            Ok(list)
+        }
+    }
+    deserializer.deserialize_seq(EventTypes).map(Some)
+}
 
 /// Which backend a queue or store uses, and where its block is in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]

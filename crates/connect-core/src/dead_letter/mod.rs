@@ -12,9 +12,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BoxError, QueueError};
-use crate::listener::{Translate, Translation};
 use crate::message::Message;
 use crate::queue::{Delivery, MemoryQueue, RawPayload, Sink, Source};
+use crate::translate::{Translate, Translation};
+
+/// The dependency named (in [`Health`](crate::runtime::Health) and logs)
+/// when the dead-letter store cannot be written.
+pub const DEAD_LETTERS: &str = "dead-letters";
 
 pub use file::FileDeadLetters;
 pub use memory::MemoryDeadLetters;
@@ -91,7 +95,7 @@ impl DeadLetter {
             id: crate::message::new_id(),
             kind,
             error: error.into(),
-            route: Some(message.name.clone()),
+            route: Some(message.route.clone()),
             handler: None,
             attempts,
             first_seen_at: Some(message.created_at),
@@ -219,8 +223,7 @@ impl ReplayPlan {
                 continue;
             }
             match (letter.message, letter.raw, translator) {
-                (Some(mut message), _, _) => {
-                    message.attempt = 0;
+                (Some(message), _, _) => {
                     plan.messages.push((letter.id, message));
                 }
                 (None, Some(raw), Some(translator)) => {

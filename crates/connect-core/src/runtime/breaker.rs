@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::health::Health;
 use crate::config::BreakerConfig;
+use crate::lifecycle::Health;
 
 /// An open breaker.
 #[derive(Debug)]

@@ -7,8 +7,8 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use super::backoff::Backoff;
-use super::health::Health;
 use crate::error::QueueError;
+use crate::lifecycle::Health;
 use crate::message::Message;
 use crate::queue::{Delivery, Source};
 

@@ -17,15 +17,11 @@
 
 mod backoff;
 mod breaker;
-mod health;
-mod heartbeat;
 mod intake;
-mod metrics;
 mod panic;
 mod process;
 mod scheduler;
 mod settle;
-mod shutdown;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
@@ -47,19 +43,18 @@ use crate::queue::{Delivery, Sink, Source};
 use crate::router::{Decision, Router};
 use crate::services::Services;
 
-pub use backoff::Backoff;
-pub use health::{DependencyStatus, Health};
-pub use heartbeat::{HEARTBEAT_INTERVAL, Heartbeat, LoopState};
-pub use metrics::{
+pub use crate::dead_letter::DEAD_LETTERS;
+pub use crate::lifecycle::{
+    DependencyStatus, HEARTBEAT_INTERVAL, Health, Heartbeat, LoopState, Shutdown,
+};
+pub use crate::metrics::{
     DURATION_BUCKETS, HistogramSnapshot, LatencySummary, Metrics, MetricsSnapshot, RouteMetrics,
     RouteSnapshot, WaitTimeout,
 };
-pub use process::DEAD_LETTERS;
-pub use shutdown::Shutdown;
+pub use backoff::Backoff;
 
 use breaker::Breakers;
 use intake::Intake;
-pub(crate) use metrics::Signal;
 use process::{Finished, Shared, process};
 use scheduler::{Pending, Scheduler, Work};
 use settle::{Kind, Settling};
@@ -748,10 +743,10 @@ impl Dispatch<'_> {
         let message = delivery.item().clone();
         let error = format!(
             "no route is named `{}`; add it under `routes` or fix `route-mapping`",
-            message.name
+            message.route
         );
         tracing::error!(
-            route = %message.name,
+            route = %message.route,
             resource_id = message.resource_id().unwrap_or(""),
             message_id = %message.id,
             event_type = message.event_type.as_deref().unwrap_or(""),

@@ -11,20 +11,17 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tracing::Instrument;
 
 use super::backoff::Backoff;
-use super::metrics::Metrics;
 use super::panic::CatchUnwind;
 use super::scheduler::Work;
 use super::settle::{self, Kind, Settling};
-use crate::dead_letter::{DeadLetter, DeadLetterStore, FailureKind};
+use crate::dead_letter::{DEAD_LETTERS, DeadLetter, DeadLetterStore, FailureKind};
 use crate::error::{ErrorKind, HandlerError};
 use crate::handler::HandlerContext;
 use crate::message::Message;
+use crate::metrics::Metrics;
 use crate::queue::Sink;
 use crate::router::Route;
 use crate::services::Services;
-
-/// The dependency named when the dead-letter store cannot be written.
-pub const DEAD_LETTERS: &str = "dead-letters";
 
 /// Everything a worker needs.
 pub(crate) struct Shared {
@@ -99,7 +96,7 @@ impl<F: Future + Unpin> Future for Interruptible<'_, F> {
 ///
 /// Kept small on purpose (it is allocated per message): the rare paths
 /// (dead letters) run in futures of their own.
-pub(crate) async fn process(shared: Arc<Shared>, mut work: Work) -> Finished {
+pub(crate) async fn process(shared: Arc<Shared>, work: Work) -> Finished {
     let route = Arc::clone(&work.lead.route);
     let attempt = work.lead.delivery.receive_count().max(1);
     let span = {
@@ -114,7 +111,6 @@ pub(crate) async fn process(shared: Arc<Shared>, mut work: Work) -> Finished {
             attempt,
         )
     };
-    work.lead.delivery.item_mut().attempt = attempt;
     // Wall time of the handler, for latency metrics (std's clock: tokio's
     // can be paused in tests, and costs more to read).
     let started = std::time::Instant::now();

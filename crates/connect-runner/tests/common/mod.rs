@@ -25,6 +25,11 @@ pub fn yaml(props: &str) -> String {
 
 /// Like [`yaml`], with another inclusion filter.
 pub fn yaml_with_filter(filter: &str, props: &str) -> String {
+    let props = if props.trim().is_empty() {
+        String::new()
+    } else {
+        format!("    props:\n{props}")
+    };
     format!(
         r#"connector-name: customer-sync-test
 route-mapping:
@@ -37,8 +42,7 @@ runtime:
 routes:
   - route: {ROUTE}
     handler: CommercetoolsCustomerUpsert
-    props:
-      inclusion-filter: {filter}
+    inclusion-filter: {filter}
 {props}
 "#
     )

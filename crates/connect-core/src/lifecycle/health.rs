@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::metrics::Signal;
+use super::signal::Signal;
 
 /// The state of one dependency.
 #[derive(Debug, Clone, PartialEq, Eq)]
