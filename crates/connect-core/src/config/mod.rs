@@ -800,7 +800,7 @@ impl RouteConfig {
 }
 
 /// The key of a route's inclusion filter in the file.
-const INCLUSION_FILTER: &str = "inclusion-filter";
+pub const INCLUSION_FILTER: &str = "inclusion-filter";
 
 /// Reads `inclusion-filter`: a list of strings, or an error saying so.
 fn event_types<'de, D: Deserializer<'de>>(

@@ -4,14 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures_util::FutureExt;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tracing::Instrument;
 
 use super::backoff::Backoff;
-use super::panic::CatchUnwind;
+use super::panic::panic_message;
 use super::scheduler::Work;
 use super::settle::{self, Kind, Settling};
 use crate::dead_letter::{DEAD_LETTERS, DeadLetter, DeadLetterStore, FailureKind};
@@ -122,7 +124,8 @@ pub(crate) async fn process(shared: Arc<Shared>, work: Work) -> Finished {
             None => ctx,
         };
         Interruptible {
-            handling: CatchUnwind::new(route.handler().handle(&ctx, work.lead.delivery.item()))
+            handling: AssertUnwindSafe(route.handler().handle(&ctx, work.lead.delivery.item()))
+                .catch_unwind()
                 .instrument(span.clone()),
             interrupt: &shared.interrupt,
             watching: None,
@@ -143,7 +146,8 @@ pub(crate) async fn process(shared: Arc<Shared>, work: Work) -> Finished {
             return settled(&shared, work, None, true, &span).await;
         }
         Ok(Err(error)) => error,
-        Err(panic) => {
+        Err(payload) => {
+            let panic = panic_message(payload.as_ref());
             tracing::error!(parent: &span, panic = %panic, "handler panicked");
             let error = HandlerError::unprocessable(format!("handler panicked: {panic}"));
             return Box::pin(dead_letter(
