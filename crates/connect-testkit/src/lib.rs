@@ -5,6 +5,9 @@
 //! credentials from the outside world, and supports fault injection
 //! ([`Faults`]): 429 with `Retry-After`, 503, slow responses and dropped
 //! connections, plus token expiry.
+//!
+//! With the `sqs` feature, the `sqs` module has the helpers of tests
+//! against an SQS server.
 
 pub mod chaos;
 pub mod commercetools;
@@ -14,6 +17,8 @@ pub mod fluent;
 mod pipeline;
 mod sandbox;
 mod server;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
 pub use faults::{Fault, Faults};
 pub use pipeline::wait_idle;
