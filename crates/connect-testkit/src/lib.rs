@@ -6,6 +6,8 @@
 //! ([`Faults`]): 429 with `Retry-After`, 503, slow responses and dropped
 //! connections, plus token expiry.
 //!
+//! With the `harness` feature (on in `connect-sdk`'s `testkit` feature),
+//! `Harness` runs a whole connector from its YAML against both emulators.
 //! With the `sqs` feature, the `sqs` module has the helpers of tests
 //! against an SQS server.
 
@@ -14,6 +16,8 @@ pub mod commercetools;
 mod faults;
 pub mod fixtures;
 pub mod fluent;
+#[cfg(feature = "harness")]
+mod harness;
 mod pipeline;
 mod sandbox;
 mod server;
@@ -21,6 +25,8 @@ mod server;
 pub mod sqs;
 
 pub use faults::{Fault, Faults};
+#[cfg(feature = "harness")]
+pub use harness::{DEFAULT_IDLE_TIMEOUT, Harness, HarnessBuilder, HarnessError};
 pub use pipeline::wait_idle;
 pub use sandbox::Sandbox;
 pub use server::ServerHandle;
