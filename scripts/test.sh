@@ -5,8 +5,8 @@
 #   3. runs every test of the workspace, including the ones that need the
 #      server (they are #[ignore]d in a plain `cargo test`),
 #   4. stops the server it started, by pid, whatever happened.
-# Arguments select what to test instead of the whole workspace
-# (e.g. `scripts/test.sh -p connect-sqs`).
+# Arguments select what to test instead of the whole workspace (with the
+# facade's `testkit` feature), e.g. `scripts/test.sh -p connect-sqs`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,8 @@ set -a
 set +a
 
 if [ "$#" -eq 0 ]; then
-    set -- --workspace
+    # The facade's `testkit` feature runs the doctests of docs/extending.md
+    # ("Test your handler") and of `connect_sdk::testkit::Harness`.
+    set -- --workspace --features connect-sdk/testkit
 fi
 cargo test --locked "$@" -- --include-ignored
