@@ -5,10 +5,13 @@
 #   3. runs every test of the workspace, including the ones that need the
 #      server (they are #[ignore]d in a plain `cargo test`),
 #   4. builds tests/partner-crate (the README's handler example, depending on
-#      connect-sdk as a partner crate would) in its own target directory,
+#      connect-sdk as a partner crate would; it shares the workspace's
+#      target directory, so the dependencies are not built twice),
 #   5. stops the server it started, by pid, whatever happened.
-# Arguments select what to test instead of the whole workspace
-# (e.g. `scripts/test.sh -p connect-sqs`); step 4 then is skipped.
+# The whole workspace is tested with the facade's `testkit` feature, which
+# runs the doctests of docs/extending.md ("Test your handler"). Arguments
+# select what to test instead (e.g. `scripts/test.sh -p connect-sqs`);
+# step 4 then is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,11 +25,11 @@ set +a
 whole_suite=false
 if [ "$#" -eq 0 ]; then
     whole_suite=true
-    set -- --workspace
+    set -- --workspace --features connect-sdk/testkit
 fi
 cargo test --locked "$@" -- --include-ignored
 
 if [ "$whole_suite" = true ]; then
-    CARGO_TARGET_DIR=target/partner-crate \
+    CARGO_TARGET_DIR="$PWD/target" \
         cargo build --manifest-path tests/partner-crate/Cargo.toml
 fi

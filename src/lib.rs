@@ -16,7 +16,7 @@
 //! | [`runner`] | `connect-runner` | build and run a connector from its YAML |
 //! | `cli` (feature `cli`, default) | `connect-cli` | the whole `connect` command, to build into your own binary |
 //! | `sqs` (feature `sqs`) | `connect-sqs` | Amazon SQS queues and dead letters |
-//! | `testkit` (feature `testkit`) | `connect-testkit` | local commercetools and Fluent emulators |
+//! | `testkit` (feature `testkit`) | `connect-testkit` | local commercetools and Fluent emulators, `Harness` for end-to-end tests |
 //!
 //! # A handler of your own
 //!
@@ -125,8 +125,9 @@ pub mod sqs {
     };
 }
 
-/// Local commercetools and Fluent emulators for tests (`connect-testkit`,
-/// feature `testkit`).
+/// Local commercetools and Fluent emulators for tests, and [`testkit::Harness`],
+/// a whole connector from its YAML against them (`connect-testkit`, feature
+/// `testkit`). `docs/extending.md` ("Test your handler") shows a test.
 #[cfg(feature = "testkit")]
 pub mod testkit {
     pub use connect_testkit::*;
@@ -140,3 +141,10 @@ pub use connect_core::__private;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// `docs/extending.md` (write, register, select and test a handler): its
+/// code must compile, and its tests pass (`cargo test --doc --features
+/// testkit`).
+#[cfg(all(doctest, feature = "testkit"))]
+#[doc = include_str!("../docs/extending.md")]
+mod extending_guide {}

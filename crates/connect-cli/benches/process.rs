@@ -165,7 +165,10 @@ async fn main() {
     // The bench's own calls (create, fill, delete the queue) bypass the
     // counting proxy; only the connector's are counted.
     let sqs = support::sqs_client(&support::endpoint());
-    let queue = support::create_queue(&sqs, "process-bench").await;
+    let queue = connect_testkit::sqs::create_queue(&sqs, "process-bench", false)
+        .await
+        .unwrap()
+        .url;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("process.yml");
     std::fs::write(&path, config(&ct, &fluent, &queue, proxy.url())).unwrap();

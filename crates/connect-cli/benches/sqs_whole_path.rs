@@ -128,7 +128,10 @@ impl Fixture {
 
     /// A queue holding a notification for each of N new customers.
     async fn filled_queue(&self, name: &str) -> (String, Vec<String>) {
-        let url = support::create_queue(&self.direct, name).await;
+        let url = connect_testkit::sqs::create_queue(&self.direct, name, false)
+            .await
+            .unwrap()
+            .url;
         let ids = {
             let mut serial = self.serial.lock().unwrap();
             support::seed(&self.ct, &mut serial, CUSTOMERS)

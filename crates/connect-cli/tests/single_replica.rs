@@ -48,8 +48,8 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     let sqs = sqs_client();
     let ct = CommercetoolsEmulator::start().await.unwrap();
     let fluent = FluentEmulator::start().await.unwrap();
-    let (ct_queue, ct_dlq) = create_with_dlq(&sqs, "single-ct", false, 10).await;
-    let letters = create_queue(&sqs, "single-letters", false, None).await;
+    let (ct_queue, ct_dlq) = create_with_dlq(&sqs, "single-ct", false, 10).await.unwrap();
+    let letters = create_queue(&sqs, "single-letters", false).await.unwrap();
     let feeder = Arc::new(BatchingSink::start(&sqs, &ct_queue.url).await);
     ct.subscribe(feeder.clone(), NotificationFormat::ChangeNotifications);
     for n in 0..CUSTOMERS {
@@ -167,7 +167,7 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     eventually(
         "the CT queue to be empty",
         Duration::from_secs(30),
-        || async { (counts(&sqs, &ct_queue.url).await.total() == 0).then_some(()) },
+        || async { (counts(&sqs, &ct_queue.url).await.unwrap().total() == 0).then_some(()) },
         || second.log_tail(10),
     )
     .await;
@@ -191,7 +191,12 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
         );
     }
     for queue in [&ct_dlq, &letters] {
-        assert_eq!(counts(&sqs, &queue.url).await.total(), 0, "{}", queue.url);
+        assert_eq!(
+            counts(&sqs, &queue.url).await.unwrap().total(),
+            0,
+            "{}",
+            queue.url
+        );
     }
     delete_queues(&sqs, &[&ct_queue, &ct_dlq, &letters]).await;
     Outcome {

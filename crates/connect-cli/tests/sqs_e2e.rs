@@ -94,7 +94,7 @@ async fn until_empty(sqs: &connect_sqs::aws_sdk_sqs::Client, urls: &[&str], limi
         limit,
         || async {
             for url in urls {
-                if counts(sqs, url).await.total() > 0 {
+                if counts(sqs, url).await.unwrap().total() > 0 {
                     return None;
                 }
             }
@@ -104,7 +104,7 @@ async fn until_empty(sqs: &connect_sqs::aws_sdk_sqs::Client, urls: &[&str], limi
     )
     .await;
     for url in urls {
-        assert_eq!(counts(sqs, url).await.total(), 0, "{url}");
+        assert_eq!(counts(sqs, url).await.unwrap().total(), 0, "{url}");
     }
 }
 
@@ -211,9 +211,11 @@ async fn eventbridge_to_sqs_to_connect_to_fluent() {
         .await
         .unwrap();
     let fluent = FluentEmulator::start().await.unwrap();
-    let (ct_queue, ct_dlq) = create_with_dlq(&sqs, "e2e-eb-ct", false, 10).await;
-    let (event_queue, event_dlq) = create_with_dlq(&sqs, "e2e-eb-events", false, 10).await;
-    let letters = create_queue(&sqs, "e2e-eb-letters", false, None).await;
+    let (ct_queue, ct_dlq) = create_with_dlq(&sqs, "e2e-eb-ct", false, 10).await.unwrap();
+    let (event_queue, event_dlq) = create_with_dlq(&sqs, "e2e-eb-events", false, 10)
+        .await
+        .unwrap();
+    let letters = create_queue(&sqs, "e2e-eb-letters", false).await.unwrap();
 
     // The rule commercetools' EventBridge setup needs: every partner event
     // of commercetools goes to the CT queue.
@@ -332,7 +334,12 @@ async fn eventbridge_to_sqs_to_connect_to_fluent() {
     assert_eq!(stopped.succeeded, 21, "{stopped:?}");
     assert_eq!(stopped.dead_lettered, 0, "{stopped:?}");
     for queue in [&ct_dlq, &event_dlq, &letters] {
-        assert_eq!(counts(&sqs, &queue.url).await.total(), 0, "{}", queue.url);
+        assert_eq!(
+            counts(&sqs, &queue.url).await.unwrap().total(),
+            0,
+            "{}",
+            queue.url
+        );
     }
 
     // A rule left behind would target a deleted queue.
@@ -367,9 +374,13 @@ async fn two_instances_on_one_queue_sync_1000_customers_once_each() {
     // event queue is FIFO, as docs/deployment.md recommends for replicas:
     // its message group is the customer id, so one customer's messages stay
     // in order across both instances while customers flow in parallel.
-    let (ct_queue, ct_dlq) = create_with_dlq(&sqs, "e2e-two-ct", false, 10).await;
-    let (event_queue, event_dlq) = create_with_dlq(&sqs, "e2e-two-events", true, 10).await;
-    let letters = create_queue(&sqs, "e2e-two-letters", false, None).await;
+    let (ct_queue, ct_dlq) = create_with_dlq(&sqs, "e2e-two-ct", false, 10)
+        .await
+        .unwrap();
+    let (event_queue, event_dlq) = create_with_dlq(&sqs, "e2e-two-events", true, 10)
+        .await
+        .unwrap();
+    let letters = create_queue(&sqs, "e2e-two-letters", false).await.unwrap();
     let feeder = Arc::new(BatchingSink::start(&sqs, &ct_queue.url).await);
     ct.subscribe(feeder.clone(), NotificationFormat::ChangeNotifications);
 
@@ -434,7 +445,12 @@ async fn two_instances_on_one_queue_sync_1000_customers_once_each() {
     );
     assert_eq!(a.dead_lettered + b.dead_lettered, 0, "a {a:?}, b {b:?}");
     for queue in [&ct_dlq, &event_dlq, &letters] {
-        assert_eq!(counts(&sqs, &queue.url).await.total(), 0, "{}", queue.url);
+        assert_eq!(
+            counts(&sqs, &queue.url).await.unwrap().total(),
+            0,
+            "{}",
+            queue.url
+        );
     }
     delete_queues(
         &sqs,
@@ -459,9 +475,13 @@ async fn an_instance_killed_mid_flight_loses_nothing() {
     // Standard queues both (the other test covers a FIFO event queue); the
     // redrive policies stay unused: what the killed instance held comes back
     // by the visibility timeout, not through the dead-letter queues.
-    let (ct_queue, ct_dlq) = create_with_dlq(&sqs, "e2e-kill-ct", false, 10).await;
-    let (event_queue, event_dlq) = create_with_dlq(&sqs, "e2e-kill-events", false, 10).await;
-    let letters = create_queue(&sqs, "e2e-kill-letters", false, None).await;
+    let (ct_queue, ct_dlq) = create_with_dlq(&sqs, "e2e-kill-ct", false, 10)
+        .await
+        .unwrap();
+    let (event_queue, event_dlq) = create_with_dlq(&sqs, "e2e-kill-events", false, 10)
+        .await
+        .unwrap();
+    let letters = create_queue(&sqs, "e2e-kill-letters", false).await.unwrap();
     let feeder = Arc::new(BatchingSink::start(&sqs, &ct_queue.url).await);
     ct.subscribe(feeder.clone(), NotificationFormat::ChangeNotifications);
     // The victim reaches commercetools through a proxy that can hold its
@@ -566,7 +586,12 @@ async fn an_instance_killed_mid_flight_loses_nothing() {
         "{stopped:?}"
     );
     for queue in [&ct_dlq, &event_dlq, &letters] {
-        assert_eq!(counts(&sqs, &queue.url).await.total(), 0, "{}", queue.url);
+        assert_eq!(
+            counts(&sqs, &queue.url).await.unwrap().total(),
+            0,
+            "{}",
+            queue.url
+        );
     }
     delete_queues(
         &sqs,
@@ -677,8 +702,10 @@ async fn dead_letters_list_shows_a_poison_message_from_an_sqs_store() {
     let sqs = sqs_client();
     let ct = CommercetoolsEmulator::start().await.unwrap();
     let fluent = FluentEmulator::start().await.unwrap();
-    let ct_queue = create_queue(&sqs, "e2e-poison-ct", false, None).await;
-    let letters = create_queue(&sqs, "e2e-poison-letters", false, None).await;
+    let ct_queue = create_queue(&sqs, "e2e-poison-ct", false).await.unwrap();
+    let letters = create_queue(&sqs, "e2e-poison-letters", false)
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -708,7 +735,7 @@ async fn dead_letters_list_shows_a_poison_message_from_an_sqs_store() {
         Duration::from_secs(30),
         || async {
             connect.assert_running();
-            (counts(&sqs, &letters.url).await.visible == 1).then_some(())
+            (counts(&sqs, &letters.url).await.unwrap().visible == 1).then_some(())
         },
         || connect.log_tail(15),
     )
@@ -755,7 +782,7 @@ async fn dead_letters_list_shows_a_poison_message_from_an_sqs_store() {
     eventually(
         "the letter to be visible again after listing",
         Duration::from_secs(20),
-        || async { (counts(&sqs, &letters.url).await.visible == 1).then_some(()) },
+        || async { (counts(&sqs, &letters.url).await.unwrap().visible == 1).then_some(()) },
         String::new,
     )
     .await;

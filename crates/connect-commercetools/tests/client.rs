@@ -167,11 +167,9 @@ async fn throttling_is_retried_after_the_retry_after_delay() {
     let id = seeded(&emulator, "ada@example.com").await;
     let client = client_for(&emulator);
     client.customer(&id).await.unwrap();
-    emulator.faults().inject_for(
-        &customers_path(&emulator),
-        Fault::too_many_requests(Duration::from_secs(1)),
-        1,
-    );
+    emulator
+        .faults()
+        .inject_for(&customers_path(&emulator), Fault::too_many_requests(1), 1);
 
     let started = Instant::now();
     client.customer(&id).await.unwrap();

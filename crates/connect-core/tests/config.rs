@@ -322,6 +322,26 @@ fn reading_a_missing_file_names_it() {
 }
 
 #[test]
+fn debug_shows_the_same_hint_as_display() {
+    // What `fn main() -> Result<(), Box<dyn Error>>` and a failing test
+    // print: the message with its hint, not the enum's fields.
+    let error = ConfigDocument::from_yaml("app.yml", "connector-name: ${NOT_SET_ANYWHERE}\n")
+        .with_env(BTreeMap::new())
+        .connector()
+        .unwrap_err();
+    let display = error.to_string();
+    assert!(display.contains("export it"), "{display}");
+    assert_eq!(format!("{error:?}"), display);
+    let boxed: Box<dyn std::error::Error> = Box::new(error);
+    assert_eq!(format!("{boxed:?}"), display);
+
+    let error = ConfigDocument::from_file("/nonexistent/app.yml").unwrap_err();
+    let debug = format!("{error:?}");
+    assert!(debug.starts_with(&error.to_string()), "{debug}");
+    assert!(!debug.contains("Read {"), "{debug}");
+}
+
+#[test]
 fn error_at_points_at_the_node_or_its_deepest_existing_parent() {
     let doc = doc(FULL);
     let at = |path: &str| {

@@ -285,11 +285,9 @@ async fn service_unavailable_is_retried_then_succeeds() {
 async fn too_many_requests_waits_for_retry_after() {
     let (emulator, client) = setup().await;
     client.authenticate().await.unwrap();
-    emulator.faults().inject_for(
-        "/graphql",
-        Fault::too_many_requests(Duration::from_secs(1)),
-        1,
-    );
+    emulator
+        .faults()
+        .inject_for("/graphql", Fault::too_many_requests(1), 1);
     let started = Instant::now();
     assert_eq!(client.customer_by_ref("x").await.unwrap(), None);
     assert!(

@@ -5,7 +5,11 @@ use connect_core::config::ConfigError;
 use connect_core::dead_letter::DeadLetterError;
 
 /// Why a connector could not be built, run, backfilled or operated.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` shows the same text as `Display` (plus any cause it does not
+/// already name), so `fn main() -> Result<(), Box<dyn Error>>` and tests
+/// that return errors print the hint, not the enum's fields.
+#[derive(thiserror::Error)]
 pub enum RunnerError {
     /// The configuration file is missing, malformed or inconsistent.
     #[error(transparent)]
@@ -74,6 +78,23 @@ pub enum RunnerError {
     Queue(#[from] connect_core::QueueError),
 }
 
+impl std::fmt::Debug for RunnerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        let mut shown = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !shown.contains(&text) {
+                write!(f, "\n\nCaused by: {text}")?;
+                shown.push_str(&text);
+            }
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
 impl RunnerError {
     /// `true` when the user can fix this by editing the configuration or the
     /// environment (exit code 2 in the `connect` command).
@@ -86,5 +107,39 @@ impl RunnerError {
                 | Self::Credentials { .. }
                 | Self::Listen { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_display_text_and_new_causes() {
+        let error = RunnerError::Backend {
+            origin: "app.yml".to_owned(),
+            message: "runtime.dead-letter: type `kafka` is not available; use one of [file]"
+                .to_owned(),
+        };
+        assert_eq!(format!("{error:?}"), error.to_string());
+
+        // A cause the message already names is not repeated.
+        let error = RunnerError::Listen {
+            origin: "app.yml".to_owned(),
+            address: "127.0.0.1:1".to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use"),
+        };
+        let debug = format!("{error:?}");
+        assert!(debug.contains("choose a free port"), "{debug}");
+        assert_eq!(debug.matches("address in use").count(), 1, "{debug}");
+
+        // A cause it does not name is appended.
+        let error = RunnerError::Queue(connect_core::QueueError::backend(
+            "cannot send",
+            std::io::Error::other("the inner cause"),
+        ));
+        let debug = format!("{error:?}");
+        assert!(debug.starts_with(&error.to_string()), "{debug}");
+        assert!(debug.contains("the inner cause"), "{debug}");
     }
 }

@@ -277,11 +277,9 @@ async fn run(seed: u64, ops: usize) {
                 let times = rng.usize(1..6);
                 match rng.u32(0..13) {
                     0 => {
-                        fluent.faults().inject_for(
-                            "/graphql",
-                            Fault::too_many_requests(Duration::from_secs(1)),
-                            times,
-                        );
+                        fluent
+                            .faults()
+                            .inject_for("/graphql", Fault::too_many_requests(1), times);
                         tally.fault("fluent 429 Retry-After");
                     }
                     1 => {
@@ -333,8 +331,7 @@ async fn run(seed: u64, ops: usize) {
                         tally.fault("fluent token timeout");
                     }
                     7 => {
-                        ct.faults()
-                            .inject(Fault::too_many_requests(Duration::from_secs(1)), times);
+                        ct.faults().inject(Fault::too_many_requests(1), times);
                         tally.fault("commercetools 429 Retry-After");
                     }
                     8 => {

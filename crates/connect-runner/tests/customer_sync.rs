@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Harness, yaml_with_filter};
 use connect_commercetools::{Address, CustomerDraft, CustomerUpdateAction};
 use connect_core::dead_letter::{DeadLetterStore, FailureKind};
@@ -325,11 +323,9 @@ async fn messages_outside_the_inclusion_filter_are_filtered() {
 async fn transient_failures_of_both_apis_are_retried_until_fluent_matches() {
     let h = Harness::start("").await;
     h.ct.faults().inject_for("/", Fault::unavailable(), 3);
-    h.fluent.faults().inject_for(
-        "/graphql",
-        Fault::too_many_requests(Duration::from_secs(1)),
-        2,
-    );
+    h.fluent
+        .faults()
+        .inject_for("/graphql", Fault::too_many_requests(1), 2);
     h.fluent
         .faults()
         .inject_for("/graphql", Fault::DropConnection, 1);

@@ -19,32 +19,19 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use connect_core::queue::{RawPayload, Sink, Source};
-use connect_sqs::aws_sdk_sqs::config::Credentials;
-use connect_sqs::{SqsQueue, SqsQueueConfig, client_from_loader};
+use connect_sqs::{SqsQueue, SqsQueueConfig};
+use connect_testkit::sqs;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
 /// Messages moved per measured iteration.
 const MESSAGES: usize = 100;
 
-async fn queue_for(endpoint: &str, name: &str) -> SqsQueue<RawPayload> {
-    let loader = aws_config::defaults(BehaviorVersion::latest())
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"));
-    let probe = SqsQueueConfig::new(format!("{endpoint}/123456789012/{name}"))
-        .with_region("us-east-1")
-        .with_endpoint_url(endpoint);
-    let client = client_from_loader(&probe, loader).await.unwrap();
-    let url = client
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+async fn queue_for(endpoint: &str, prefix: &str) -> SqsQueue<RawPayload> {
+    let client = sqs::client(endpoint);
+    let url = sqs::create_queue(&client, prefix, false).await.unwrap().url;
     let config = SqsQueueConfig::new(url)
-        .with_region("us-east-1")
+        .with_region(sqs::REGION)
         .with_endpoint_url(endpoint);
     SqsQueue::connect_with(client, &config).await.unwrap()
 }
@@ -78,10 +65,7 @@ async fn drain(queue: &SqsQueue<RawPayload>, batch: usize) -> Duration {
 }
 
 fn main() {
-    let Some(endpoint) = std::env::var("CONNECT_SQS_ENDPOINT")
-        .ok()
-        .filter(|e| !e.trim().is_empty())
-    else {
+    let Ok(endpoint) = sqs::endpoint() else {
         eprintln!(
             "sqs_receive: needs a local SQS server; run `scripts/sqs-server.sh start` and \
              `eval \"$(scripts/sqs-server.sh env)\"` first (nothing measured)"
@@ -92,16 +76,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let run = std::process::id();
     let queues: Vec<(usize, SqsQueue<RawPayload>)> = [10, 1]
         .into_iter()
         .map(|batch| {
             (
                 batch,
-                runtime.block_on(queue_for(
-                    &endpoint,
-                    &format!("bench-receive-{batch}-{run}"),
-                )),
+                runtime.block_on(queue_for(&endpoint, &format!("bench-receive-{batch}"))),
             )
         })
         .collect();

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, config, create_queue, eventually, init_tracing, queue_arn, unique};
+use common::{Queue, client, config, create_queue, eventually, init_tracing, unique};
 use connect_core::queue::{RawPayload, Source};
 use connect_sqs::SqsQueue;
 use connect_sqs::aws_sdk_sqs::types::QueueAttributeName;
@@ -48,10 +48,9 @@ async fn events(http: &reqwest::Client, action: &str, body: Value) -> Value {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn an_eventbridge_rule_delivers_commercetools_events_into_sqs() {
     init_tracing();
-    let sqs = client().await;
-    let url = create_queue(&sqs, &unique("ct-events", false), &[]).await;
-    let arn = queue_arn(&sqs, &url).await;
-    let rule = unique("ct-rule", false);
+    let sqs = client();
+    let Queue { url, arn } = create_queue(&sqs, "ct-events", false).await.unwrap();
+    let rule = unique("ct-rule");
     let project = "fluent-ct-dev";
     let source = format!("aws.partner/commercetools.com/{project}/ct-customer-sub");
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client, config, create_queue, eventually, init_tracing, unique};
+use common::{client, config, create_queue, eventually, init_tracing};
 use connect_core::dead_letter::{DeadLetterStore, FailureKind};
 use connect_core::listener::{Listener, Translate, Translation};
 use connect_core::queue::{RawPayload, Sink};
@@ -98,10 +98,10 @@ fn change_notification(customer: &str) -> String {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn listener_and_runtime_over_sqs_handle_every_message_once() {
     init_tracing();
-    let sqs = client().await;
-    let ct_url = create_queue(&sqs, &unique("ct", false), &[]).await;
-    let events_url = create_queue(&sqs, &unique("events", true), &[]).await;
-    let letters_url = create_queue(&sqs, &unique("letters", false), &[]).await;
+    let sqs = client();
+    let ct_url = create_queue(&sqs, "ct", false).await.unwrap().url;
+    let events_url = create_queue(&sqs, "events", true).await.unwrap().url;
+    let letters_url = create_queue(&sqs, "letters", false).await.unwrap().url;
 
     let ct_queue: SqsQueue<RawPayload> = SqsQueue::connect_with(sqs.clone(), &config(&ct_url))
         .await

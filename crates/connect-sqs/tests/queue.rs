@@ -7,7 +7,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{client, config, create_queue, create_with_redrive, eventually, init_tracing, unique};
+use common::{
+    client, config, create_queue, create_queue_with, create_with_dlq, eventually, init_tracing,
+    unique,
+};
 use connect_core::dead_letter::{DeadLetter, DeadLetterStore, FailureKind};
 use connect_core::queue::{Delivery, MemoryQueue, RawPayload, Sink, Source};
 use connect_core::{Message, QueueError, ResourceRef};
@@ -20,7 +23,7 @@ use connect_sqs::{
 const SHORT: Duration = Duration::from_secs(1);
 
 async fn queue<T: connect_core::queue::QueueItem>(url: &str) -> SqsQueue<T> {
-    SqsQueue::connect_with(client().await, &config(url))
+    SqsQueue::connect_with(client(), &config(url))
         .await
         .unwrap()
 }
@@ -55,8 +58,8 @@ async fn assert_empty<T: connect_core::queue::QueueItem>(queue: &SqsQueue<T>) {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn send_receive_ack_deletes_the_message() {
     init_tracing();
-    let client = client().await;
-    let url = create_queue(&client, &unique("basic", false), &[]).await;
+    let client = client();
+    let url = create_queue(&client, "basic", false).await.unwrap().url;
     let queue: SqsQueue<Message> = queue(&url).await;
     let message = Message::new("customer.upsert")
         .with_event_type("ResourceCreated")
@@ -101,8 +104,8 @@ async fn send_receive_ack_deletes_the_message() {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn batches_are_sent_and_received_in_tens() {
     init_tracing();
-    let client = client().await;
-    let url = create_queue(&client, &unique("batch", false), &[]).await;
+    let client = client();
+    let url = create_queue(&client, "batch", false).await.unwrap().url;
     let queue: SqsQueue<RawPayload> = queue(&url).await;
     let bodies: Vec<String> = (0..25).map(|i| format!("{{\"n\":{i}}}")).collect();
     queue
@@ -133,8 +136,8 @@ async fn batches_are_sent_and_received_in_tens() {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn a_nacked_message_reappears_after_its_delay_and_then_succeeds() {
     init_tracing();
-    let client = client().await;
-    let url = create_queue(&client, &unique("nack", false), &[]).await;
+    let client = client();
+    let url = create_queue(&client, "nack", false).await.unwrap().url;
     let queue: SqsQueue<RawPayload> = queue(&url).await;
     queue.send(RawPayload::new("retry me")).await.unwrap();
 
@@ -170,8 +173,11 @@ async fn a_nacked_message_reappears_after_its_delay_and_then_succeeds() {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn an_unsettled_message_reappears_after_the_visibility_timeout_or_at_once_when_released() {
     init_tracing();
-    let client = client().await;
-    let url = create_queue(&client, &unique("visibility", false), &[]).await;
+    let client = client();
+    let url = create_queue(&client, "visibility", false)
+        .await
+        .unwrap()
+        .url;
     let cfg = config(&url)
         .with_visibility_timeout(Duration::from_secs(2))
         .with_heartbeat(false);
@@ -209,8 +215,9 @@ async fn an_unsettled_message_reappears_after_the_visibility_timeout_or_at_once_
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn a_poison_message_ends_in_the_dead_letter_queue_after_max_receive_count() {
     init_tracing();
-    let client = client().await;
-    let (url, dlq_url) = create_with_redrive(&client, "poison", 3, false).await;
+    let client = client();
+    let (main, dlq) = create_with_dlq(&client, "poison", false, 3).await.unwrap();
+    let (url, dlq_url) = (main.url, dlq.url);
     let queue: SqsQueue<Message> = queue(&url).await;
     assert_eq!(queue.max_receive_count().await.unwrap(), Some(3));
     let poison = Message::new("customer.upsert").with_resource(ResourceRef::new("customer", "bad"));
@@ -259,8 +266,11 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_after_max_receive_count(
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn an_undecodable_body_is_left_for_the_redrive_policy() {
     init_tracing();
-    let client = client().await;
-    let (url, dlq_url) = create_with_redrive(&client, "undecodable", 2, false).await;
+    let client = client();
+    let (main, dlq) = create_with_dlq(&client, "undecodable", false, 2)
+        .await
+        .unwrap();
+    let (url, dlq_url) = (main.url, dlq.url);
     let cfg = config(&url).with_undecodable_delay(Duration::ZERO);
     let queue: SqsQueue<Message> = SqsQueue::connect_with(client.clone(), &cfg).await.unwrap();
     let raw: SqsQueue<RawPayload> = SqsQueue::connect_with(client.clone(), &config(&url))
@@ -292,8 +302,8 @@ async fn an_undecodable_body_is_left_for_the_redrive_policy() {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn the_heartbeat_keeps_a_held_message_invisible_beyond_its_visibility_timeout() {
     init_tracing();
-    let client = client().await;
-    let url = create_queue(&client, &unique("heartbeat", false), &[]).await;
+    let client = client();
+    let url = create_queue(&client, "heartbeat", false).await.unwrap().url;
     let visibility = Duration::from_secs(2);
     let slow: SqsQueue<RawPayload> = SqsQueue::connect_with(
         client.clone(),
@@ -381,8 +391,8 @@ async fn fifo_consumer(
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn fifo_keeps_each_resource_in_order_across_consumers_and_drops_duplicates() {
     init_tracing();
-    let client = client().await;
-    let url = create_queue(&client, &unique("order", true), &[]).await;
+    let client = client();
+    let url = create_queue(&client, "order", true).await.unwrap().url;
     let queue: SqsQueue<Message> = queue(&url).await;
     assert!(queue.is_fifo());
 
@@ -465,8 +475,8 @@ async fn fifo_keeps_each_resource_in_order_across_consumers_and_drops_duplicates
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn the_dead_letter_store_puts_lists_and_removes() {
     init_tracing();
-    let client = client().await;
-    let url = create_queue(&client, &unique("letters", false), &[]).await;
+    let client = client();
+    let url = create_queue(&client, "letters", false).await.unwrap().url;
     let store = SqsDeadLetters::connect_with(client.clone(), &config(&url))
         .await
         .unwrap();
@@ -516,13 +526,16 @@ async fn the_dead_letter_store_puts_lists_and_removes() {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn a_body_over_the_queue_limit_is_refused_with_a_clear_error() {
     init_tracing();
-    let client = client().await;
-    let url = create_queue(
+    let client = client();
+    let url = create_queue_with(
         &client,
-        &unique("large", false),
+        "large",
+        false,
         &[(QueueAttributeName::MaximumMessageSize, "2048".to_owned())],
     )
-    .await;
+    .await
+    .unwrap()
+    .url;
     let queue: SqsQueue<RawPayload> = queue(&url).await;
     assert_eq!(
         queue.max_message_size(),
@@ -561,12 +574,8 @@ async fn a_body_over_the_queue_limit_is_refused_with_a_clear_error() {
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn a_missing_queue_fails_at_connect_with_what_to_do() {
     init_tracing();
-    let url = format!(
-        "{}/123456789012/{}",
-        common::endpoint(),
-        unique("missing", false)
-    );
-    let error = SqsQueue::<RawPayload>::connect_with(client().await, &config(&url))
+    let url = format!("{}/123456789012/{}", common::endpoint(), unique("missing"));
+    let error = SqsQueue::<RawPayload>::connect_with(client(), &config(&url))
         .await
         .unwrap_err();
     let text = error.to_string();

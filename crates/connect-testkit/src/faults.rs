@@ -13,13 +13,14 @@ use axum::response::{IntoResponse, Response};
 /// One injected failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer with this status (and a `Retry-After` header in seconds, when
-    /// given) and the emulator's error body, without handling the request.
+    /// Answer with this status (and a `Retry-After` header, when given) and
+    /// the emulator's error body, without handling the request.
     Status {
         /// The HTTP status, e.g. 429 or 503.
         status: u16,
-        /// The `Retry-After` value.
-        retry_after: Option<Duration>,
+        /// The `Retry-After` value in whole seconds, as the header carries
+        /// it (`Some(0)` sends `Retry-After: 0`).
+        retry_after: Option<u64>,
     },
     /// Wait this long, then handle the request normally.
     Delay(Duration),
@@ -28,11 +29,15 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// 429 Too Many Requests with `Retry-After`.
-    pub fn too_many_requests(retry_after: Duration) -> Self {
+    /// 429 Too Many Requests with `Retry-After: <retry_after_secs>`.
+    ///
+    /// The header carries whole seconds (RFC 9110 §10.2.3), so the delay is
+    /// given in seconds: `Fault::too_many_requests(1)` makes a client wait
+    /// at least one second.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
         Self::Status {
             status: 429,
-            retry_after: Some(retry_after),
+            retry_after: Some(retry_after_secs),
         }
     }
 
@@ -149,11 +154,10 @@ pub(crate) async fn apply(
         }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut response = (layer.render)(status);
-            if let Some(retry_after) = retry_after {
-                let seconds = retry_after.as_secs_f64().ceil() as u64;
-                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             response
         }

@@ -5,17 +5,28 @@
 //! credentials from the outside world, and supports fault injection
 //! ([`Faults`]): 429 with `Retry-After`, 503, slow responses and dropped
 //! connections, plus token expiry.
+//!
+//! With the `harness` feature (on in `connect-sdk`'s `testkit` feature),
+//! `Harness` runs a whole connector from its YAML against both emulators.
+//! With the `sqs` feature, the `sqs` module has the helpers of tests
+//! against an SQS server.
 
 pub mod chaos;
 pub mod commercetools;
 mod faults;
 pub mod fixtures;
 pub mod fluent;
+#[cfg(feature = "harness")]
+mod harness;
 mod pipeline;
 mod sandbox;
 mod server;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
 pub use faults::{Fault, Faults};
+#[cfg(feature = "harness")]
+pub use harness::{DEFAULT_IDLE_TIMEOUT, Harness, HarnessBuilder, HarnessError};
 pub use pipeline::wait_idle;
 pub use sandbox::Sandbox;
 pub use server::ServerHandle;

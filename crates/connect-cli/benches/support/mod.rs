@@ -3,7 +3,13 @@
 //! front of it that counts SQS calls by operation, queues, and customers
 //! with their change notifications.
 
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,60 +17,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use connect_commercetools::{Address, CustomerDraft};
 use connect_sqs::aws_sdk_sqs::Client;
-use connect_sqs::aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use connect_sqs::aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use connect_testkit::commercetools::CommercetoolsEmulator;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The region of every queue.
-pub const REGION: &str = "us-east-1";
+pub use connect_testkit::sqs::{REGION, client as sqs_client, delete_queue};
 
 /// The local server's address.
 pub fn endpoint() -> String {
-    match std::env::var("CONNECT_SQS_ENDPOINT") {
-        Ok(endpoint) if !endpoint.trim().is_empty() => endpoint.trim().to_owned(),
-        _ => panic!(
-            "CONNECT_SQS_ENDPOINT is not set: start the local SQS server with \
-             `scripts/sqs-server.sh start && eval \"$(scripts/sqs-server.sh env)\"`"
-        ),
-    }
-}
-
-/// An SQS client for `endpoint` with dummy credentials.
-pub fn sqs_client(endpoint: &str) -> Client {
-    let config = connect_sqs::aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
-        .endpoint_url(endpoint)
-        .build();
-    Client::from_conf(config)
-}
-
-/// Creates a standard queue named `name-<unique>`; returns its URL.
-pub async fn create_queue(client: &Client, name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    client
-        .create_queue()
-        .queue_name(format!(
-            "{name}-{}-{}",
-            std::process::id(),
-            nanos % 1_000_000_000_000
-        ))
-        .send()
-        .await
-        .expect("create a queue on the local SQS server")
-        .queue_url
-        .expect("a queue URL")
-}
-
-/// Deletes a queue (best effort).
-pub async fn delete_queue(client: &Client, url: &str) {
-    let _ = client.delete_queue().queue_url(url).send().await;
+    connect_testkit::sqs::endpoint().unwrap()
 }
 
 /// Seeds `n` customers in commercetools without notifications (as the

@@ -3,7 +3,7 @@
 //! commercetools and Fluent emulators, the configuration file, and the
 //! `connect` binary run as child processes.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -17,8 +17,6 @@ use std::time::Duration;
 use connect_core::QueueError;
 use connect_core::queue::{RawPayload, Sink};
 use connect_sqs::aws_sdk_sqs::Client;
-use connect_sqs::aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-use connect_sqs::aws_sdk_sqs::types::QueueAttributeName;
 use connect_sqs::{SqsQueue, SqsQueueConfig};
 use connect_testkit::commercetools::CommercetoolsEmulator;
 use connect_testkit::fluent::FluentEmulator;
@@ -27,161 +25,23 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-/// The region of every queue (moto's default account lives there too).
-pub const REGION: &str = "us-east-1";
+pub use connect_testkit::sqs::{
+    REGION, counts, create_queue, create_with_dlq, delete_queues, unique,
+};
+
 /// The route of customer payloads.
 pub const ROUTE: &str = "commercetools.connect.customer.upsert";
 
 /// The local server's address; fails the test with what to do when unset
 /// (these tests are never skipped silently).
 pub fn endpoint() -> String {
-    match std::env::var("CONNECT_SQS_ENDPOINT") {
-        Ok(endpoint) if !endpoint.trim().is_empty() => endpoint.trim().to_owned(),
-        _ => panic!(
-            "CONNECT_SQS_ENDPOINT is not set: run scripts/test.sh, or start the local server with \
-             `scripts/sqs-server.sh start` and `eval \"$(scripts/sqs-server.sh env)\"`"
-        ),
-    }
+    connect_testkit::sqs::endpoint().unwrap()
 }
 
 /// An SQS client for the local server with dummy credentials (the child
 /// processes get the same ones through the environment).
 pub fn sqs_client() -> Client {
-    let config = connect_sqs::aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "connect-cli-e2e",
-        ))
-        .endpoint_url(endpoint())
-        .build();
-    Client::from_conf(config)
-}
-
-/// A queue name no other test (or earlier run) uses.
-pub fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A queue of the local server.
-#[derive(Debug, Clone)]
-pub struct Queue {
-    pub url: String,
-    pub arn: String,
-}
-
-/// Creates a queue (FIFO when `fifo`; the name gets `.fifo`), optionally
-/// with a redrive policy to `dead_letter` after `max_receive_count`
-/// receives.
-pub async fn create_queue(
-    client: &Client,
-    prefix: &str,
-    fifo: bool,
-    dead_letter: Option<(&Queue, u32)>,
-) -> Queue {
-    let mut name = unique(prefix);
-    let mut request = client.create_queue();
-    if fifo {
-        name.push_str(".fifo");
-        request = request.attributes(QueueAttributeName::FifoQueue, "true");
-    }
-    if let Some((dlq, max_receive_count)) = dead_letter {
-        let policy = serde_json::json!({
-            "deadLetterTargetArn": dlq.arn,
-            "maxReceiveCount": max_receive_count.to_string(),
-        });
-        request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
-    }
-    let url = request
-        .queue_name(&name)
-        .send()
-        .await
-        .expect("create a queue on the local SQS server")
-        .queue_url
-        .expect("CreateQueue returns the queue URL");
-    let arn = client
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("read the queue ARN")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("the queue has an ARN");
-    Queue { url, arn }
-}
-
-/// Creates a queue with its own dead-letter queue (same type) that takes
-/// messages after `max_receive_count` receives: (queue, DLQ).
-pub async fn create_with_dlq(
-    client: &Client,
-    prefix: &str,
-    fifo: bool,
-    max_receive_count: u32,
-) -> (Queue, Queue) {
-    let dlq = create_queue(client, &format!("{prefix}-dlq"), fifo, None).await;
-    let queue = create_queue(client, prefix, fifo, Some((&dlq, max_receive_count))).await;
-    (queue, dlq)
-}
-
-/// Deletes queues a test is done with (best effort; a failed test leaves
-/// them for inspection).
-pub async fn delete_queues(client: &Client, queues: &[&Queue]) {
-    for queue in queues {
-        let _ = client.delete_queue().queue_url(&queue.url).send().await;
-    }
-}
-
-/// Approximate message counts of a queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub visible: u64,
-    pub in_flight: u64,
-    pub delayed: u64,
-}
-
-impl Counts {
-    pub fn total(&self) -> u64 {
-        self.visible + self.in_flight + self.delayed
-    }
-}
-
-pub async fn counts(client: &Client, url: &str) -> Counts {
-    let attributes = client
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .expect("read the queue attributes")
-        .attributes
-        .unwrap_or_default();
-    let number = |name: QueueAttributeName| {
-        attributes
-            .get(&name)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Counts {
-        visible: number(QueueAttributeName::ApproximateNumberOfMessages),
-        in_flight: number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        delayed: number(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
-    }
+    connect_testkit::sqs::client(&endpoint())
 }
 
 /// The CT queue as the commercetools emulator's subscription sink.

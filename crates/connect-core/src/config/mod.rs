@@ -1049,7 +1049,11 @@ pub struct FileDeadLetterConfig {
 }
 
 /// A configuration error: what is wrong, where, and what to do.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` shows the same text as `Display` (plus any cause it does not
+/// already name), so `fn main() -> Result<(), Box<dyn Error>>` and tests
+/// that return errors print the hint, not the enum's fields.
+#[derive(thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read configuration file `{}`: {source}", path.display())]
@@ -1071,6 +1075,23 @@ pub enum ConfigError {
         /// What is wrong and what to do.
         message: String,
     },
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut shown = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !shown.contains(&text) {
+                write!(f, "\n\nCaused by: {text}")?;
+                shown.push_str(&text);
+            }
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl ConfigError {
