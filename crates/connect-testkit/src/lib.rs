@@ -10,6 +10,22 @@
 //! `Harness` runs a whole connector from its YAML against both emulators.
 //! With the `sqs` feature, the `sqs` module has the helpers of tests
 //! against an SQS server.
+//!
+//! Modules:
+//!
+//! - [`commercetools`]: the commercetools emulator (OAuth, customers,
+//!   queries, Subscriptions delivering in every format).
+//! - [`fluent`]: the Fluent emulator (OAuth, GraphQL checked against the
+//!   fixture schema, customers).
+//! - `faults`: [`Fault`] and [`Faults`], planned failures by path.
+//! - `sandbox`: [`Sandbox`], both emulators and the environment a YAML file
+//!   needs to reach them.
+//! - `pipeline`: [`wait_idle`], until queues and runtime are quiet.
+//! - `harness` (feature `harness`): `Harness`, a running connector from YAML.
+//! - [`chaos`]: seeded duplicates, delays and reordering of deliveries.
+//! - [`fixtures`]: the real-shaped payloads the emulators were written from.
+//! - `sqs` (feature `sqs`): queues on a local SQS server for tests.
+//! - `server`: [`ServerHandle`], how every emulator serves on loopback.
 
 pub mod chaos;
 pub mod commercetools;
