@@ -550,12 +550,18 @@ async fn an_instance_killed_mid_flight_loses_nothing() {
         at_kill < CUSTOMERS * 9 / 10,
         "the victim is killed well before the end: {at_kill} of {CUSTOMERS} are in Fluent"
     );
-    for id in &held {
-        assert!(
-            fluent.customer(id).is_none(),
-            "customer {id} was in the victim's hands (its fetch never returned) yet is in Fluent"
-        );
-    }
+    // What the victim held is not in Fluent, unless its message came back
+    // to the survivor meanwhile (on a starved machine the victim's
+    // visibility heartbeat can be late; delivery is at least once). At
+    // least one held customer must still be only in the victim's hands, or
+    // the kill proves nothing.
+    let (held, taken_over): (BTreeSet<String>, BTreeSet<String>) = held
+        .into_iter()
+        .partition(|id| fluent.customer(id).is_none());
+    assert!(
+        !held.is_empty(),
+        "every customer the victim held was handled by the survivor meanwhile: {taken_over:?}"
+    );
 
     until_in_fluent(&fluent, CUSTOMERS, Duration::from_secs(90), &[&survivor]).await;
     survivor.assert_running();
@@ -578,8 +584,9 @@ async fn an_instance_killed_mid_flight_loses_nothing() {
     assert!(finished.status.success(), "{finished:?}");
     let stopped = Stopped::parse(&finished.stdout);
     println!(
-        "victim killed holding {} fetches with {at_kill} of {CUSTOMERS} in Fluent; survivor: {stopped:?}",
-        held.len()
+        "victim killed holding {} fetches ({} more taken over by the survivor before) with {at_kill} of {CUSTOMERS} in Fluent; survivor: {stopped:?}",
+        held.len(),
+        taken_over.len()
     );
     assert!(
         stopped.succeeded + stopped.coalesced > 0 && stopped.dead_lettered == 0,
