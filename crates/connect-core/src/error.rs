@@ -302,3 +302,25 @@ impl Retryability for QueueError {
         matches!(self, Self::Backend { .. })
     }
 }
+
+/// Writes `error` as its `Display` text followed by each cause in its
+/// source chain that the text does not already name. User-facing error
+/// types implement `Debug` with it, so an error returned from `main` or a
+/// test (`Box<dyn Error>`, `unwrap`) keeps its hint.
+pub fn write_with_causes(
+    error: &(dyn std::error::Error + 'static),
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let mut shown = error.to_string();
+    f.write_str(&shown)?;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            write!(f, "\n\nCaused by: {text}")?;
+            shown.push_str(&text);
+        }
+        source = cause.source();
+    }
+    Ok(())
+}

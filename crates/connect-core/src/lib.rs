@@ -113,6 +113,7 @@ pub use config::{ConnectorConfig, RouteConfig};
 pub use connect_macros::handler;
 pub use error::{
     BoxError, ErrorKind, HandlerError, QueueError, ResultExt, Retryability, SetupError,
+    write_with_causes,
 };
 pub use handler::{FromRoute, HandlerContext, HandlerSetup, MessageHandler, Outcome};
 pub use message::{Attributes, Message, ResourceRef, attributes};

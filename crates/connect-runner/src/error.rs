@@ -80,18 +80,7 @@ pub enum RunnerError {
 
 impl std::fmt::Debug for RunnerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self}")?;
-        let mut shown = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !shown.contains(&text) {
-                write!(f, "\n\nCaused by: {text}")?;
-                shown.push_str(&text);
-            }
-            source = cause.source();
-        }
-        Ok(())
+        connect_core::write_with_causes(self, f)
     }
 }
 

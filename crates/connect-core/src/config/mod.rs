@@ -1079,18 +1079,7 @@ pub enum ConfigError {
 
 impl fmt::Debug for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self}")?;
-        let mut shown = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !shown.contains(&text) {
-                write!(f, "\n\nCaused by: {text}")?;
-                shown.push_str(&text);
-            }
-            source = cause.source();
-        }
-        Ok(())
+        crate::error::write_with_causes(self, f)
     }
 }
 
