@@ -40,16 +40,16 @@ use connect_core::config::ConfigDocument;
 use connect_core::dead_letter::MemoryDeadLetters;
 use connect_core::queue::RawPayload;
 use connect_core::runtime::Shutdown;
-use connect_fluent::{CREATE_CUSTOMER, CUSTOMER_BY_REF, FluentClient};
+use connect_fluent::FluentClient;
 use connect_runner::{Connector, QueuePair};
 use connect_sqs::aws_sdk_sqs::Client;
 use connect_sqs::aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use connect_sqs::{SqsQueue, SqsQueueConfig};
+use connect_testkit::baseline::RawCustomerSync;
 use connect_testkit::commercetools::CommercetoolsEmulator;
 use connect_testkit::fluent::FluentEmulator;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use reqwest::header::ACCEPT;
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::{Calls, CountingProxy};
 use tokio::sync::Semaphore;
 
@@ -100,7 +100,7 @@ struct Fixture {
     serial: std::sync::Mutex<u64>,
     commercetools: CommercetoolsClient,
     fluent_client: FluentClient,
-    raw: Arc<Raw>,
+    raw: Arc<RawCustomerSync>,
 }
 
 impl Fixture {
@@ -112,7 +112,7 @@ impl Fixture {
         let direct = support::sqs_client(&support::endpoint());
         let commercetools = ct.client().unwrap();
         let fluent_client = FluentClient::new(fluent.config()).unwrap();
-        let raw = Arc::new(Raw::login(&ct, &fluent).await);
+        let raw = Arc::new(RawCustomerSync::login(&ct, &fluent).await.unwrap());
         Arc::new(Self {
             ct,
             fluent,
@@ -181,7 +181,7 @@ impl Fixture {
         let (url, ids) = self.filled_queue("whole-path-baseline").await;
         let before = self.proxy.calls();
         let start = Instant::now();
-        self.raw.consume(&self.sqs, &url, CUSTOMERS).await;
+        consume(&self.raw, &self.sqs, &url, CUSTOMERS).await;
         let elapsed = start.elapsed();
         let calls = support::since(&self.proxy.calls(), &before);
         self.check_created(&ids);
@@ -196,205 +196,74 @@ impl Fixture {
     }
 }
 
-/// The hand-written consumer: one reqwest client, tokens obtained once.
-struct Raw {
-    http: reqwest::Client,
-    customer_url: String,
-    ct_bearer: String,
-    graphql_url: String,
-    fluent_bearer: String,
-    retailer_id: String,
-}
-
-impl Raw {
-    async fn login(ct: &CommercetoolsEmulator, fluent: &FluentEmulator) -> Self {
-        let http = reqwest::Client::new();
-        let pk = ct.project_key();
-        let scope = format!("manage_customers:{pk}");
-        let ct_token: Value = http
-            .post(format!("{}/oauth/token", ct.auth_url()))
-            .basic_auth(ct.client_id(), Some(ct.client_secret()))
-            .query(&[
-                ("grant_type", "client_credentials"),
-                ("scope", scope.as_str()),
-            ])
+/// Receives batches of ten, handles each message on one of
+/// `CONCURRENCY` permits, and deletes each batch once it is handled.
+async fn consume(raw: &Arc<RawCustomerSync>, sqs: &Client, url: &str, n: usize) {
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let deleted = Arc::new(AtomicUsize::new(0));
+    let mut batches = tokio::task::JoinSet::new();
+    let mut received = 0;
+    while received < n {
+        let output = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
             .send()
             .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        let config = fluent.config();
-        let fluent_token: Value = http
-            .post(format!("{}/oauth/token", fluent.base_url()))
-            .header("fluent.account", &config.account)
-            .form(&[
-                ("client_id", config.client_id.as_str()),
-                ("client_secret", config.client_secret.expose()),
-                ("grant_type", "password"),
-                ("username", config.username.as_str()),
-                ("password", config.password.expose()),
-                ("scope", "api"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Self {
-            http,
-            customer_url: format!("{}/{pk}/customers/", ct.api_url()),
-            ct_bearer: ct_token["access_token"].as_str().unwrap().to_owned(),
-            graphql_url: format!("{}/graphql", fluent.base_url()),
-            fluent_bearer: fluent_token["access_token"].as_str().unwrap().to_owned(),
-            retailer_id: config.retailer_id,
+        let messages = output.messages.unwrap_or_default();
+        received += messages.len();
+        let mut handling = tokio::task::JoinSet::new();
+        let mut receipts = Vec::with_capacity(messages.len());
+        for message in messages {
+            let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
+            receipts.push(message.receipt_handle.unwrap());
+            let raw = Arc::clone(raw);
+            let body = message.body.unwrap();
+            handling.spawn(async move {
+                let payload: Value = serde_json::from_str(&body).unwrap();
+                let id = payload["resource"]["id"].as_str().unwrap().to_owned();
+                raw.sync_one(&id).await.unwrap();
+                drop(permit);
+            });
         }
-    }
-
-    /// Receives batches of ten, handles each message on one of
-    /// `CONCURRENCY` permits, and deletes each batch once it is handled.
-    async fn consume(self: &Arc<Self>, sqs: &Client, url: &str, n: usize) {
-        let permits = Arc::new(Semaphore::new(CONCURRENCY));
-        let deleted = Arc::new(AtomicUsize::new(0));
-        let mut batches = tokio::task::JoinSet::new();
-        let mut received = 0;
-        while received < n {
-            let output = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
+        let sqs = sqs.clone();
+        let url = url.to_owned();
+        let deleted = Arc::clone(&deleted);
+        batches.spawn(async move {
+            while let Some(done) = handling.join_next().await {
+                done.unwrap();
+            }
+            if receipts.is_empty() {
+                return;
+            }
+            let entries = receipts
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            sqs.delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
                 .send()
                 .await
                 .unwrap();
-            let messages = output.messages.unwrap_or_default();
-            received += messages.len();
-            let mut handling = tokio::task::JoinSet::new();
-            let mut receipts = Vec::with_capacity(messages.len());
-            for message in messages {
-                let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
-                receipts.push(message.receipt_handle.unwrap());
-                let raw = Arc::clone(self);
-                let body = message.body.unwrap();
-                handling.spawn(async move {
-                    let payload: Value = serde_json::from_str(&body).unwrap();
-                    let id = payload["resource"]["id"].as_str().unwrap().to_owned();
-                    raw.sync_one(&id).await;
-                    drop(permit);
-                });
-            }
-            let sqs = sqs.clone();
-            let url = url.to_owned();
-            let deleted = Arc::clone(&deleted);
-            batches.spawn(async move {
-                while let Some(done) = handling.join_next().await {
-                    done.unwrap();
-                }
-                if receipts.is_empty() {
-                    return;
-                }
-                let entries = receipts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, receipt)| {
-                        DeleteMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .receipt_handle(receipt)
-                            .build()
-                            .unwrap()
-                    })
-                    .collect();
-                sqs.delete_message_batch()
-                    .queue_url(&url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .unwrap();
-                deleted.fetch_add(receipts.len(), Ordering::Relaxed);
-            });
-        }
-        while let Some(done) = batches.join_next().await {
-            done.unwrap();
-        }
-        assert_eq!(deleted.load(Ordering::Relaxed), n);
-    }
-
-    /// commercetools GET by id → Fluent lookup by ref → Fluent create.
-    async fn sync_one(&self, id: &str) {
-        let customer: Value = self
-            .http
-            .get(format!("{}{id}", self.customer_url))
-            .bearer_auth(&self.ct_bearer)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let found = self
-            .graphql(
-                "CustomerByRef",
-                CUSTOMER_BY_REF,
-                json!({ "ref": customer["id"] }),
-            )
-            .await;
-        assert!(found["customer"].is_null(), "{id} is new");
-        let address = &customer["addresses"][0];
-        let input = json!({
-            "username": customer["id"],
-            "primaryEmail": customer["email"],
-            "promotionOptIn": false,
-            "retailer": { "id": self.retailer_id },
-            "title": customer["title"],
-            "firstName": customer["firstName"],
-            "lastName": customer["lastName"],
-            "country": address["country"],
-            "primaryPhone": address["phone"],
-            "attributes": [
-                { "name": "commercetools.id", "type": "STRING", "value": customer["id"] },
-                { "name": "commercetools.key", "type": "STRING", "value": customer["key"] },
-                { "name": "commercetools.customerNumber", "type": "STRING", "value": customer["customerNumber"] },
-                { "name": "commercetools.version", "type": "INTEGER", "value": customer["version"] },
-            ],
+            deleted.fetch_add(receipts.len(), Ordering::Relaxed);
         });
-        let created = self
-            .graphql("CreateCustomer", CREATE_CUSTOMER, json!({ "input": input }))
-            .await;
-        assert!(created["createCustomer"]["id"].is_string(), "{created}");
     }
-
-    async fn graphql(&self, operation: &str, query: &str, variables: Value) -> Value {
-        let mut response: Value = self
-            .http
-            .post(&self.graphql_url)
-            .bearer_auth(&self.fluent_bearer)
-            .header(ACCEPT, "application/json")
-            .json(&json!({
-                "query": query,
-                "operationName": operation,
-                "variables": variables,
-            }))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(response.get("errors").is_none(), "{response}");
-        response["data"].take()
+    while let Some(done) = batches.join_next().await {
+        done.unwrap();
     }
+    assert_eq!(deleted.load(Ordering::Relaxed), n);
 }
 
-/// SQS calls per message, with the calls by operation.
 fn per_message(calls: &Calls, messages: usize) -> String {
     let total: u64 = calls.values().sum();
     let by_op: Vec<String> = calls.iter().map(|(op, n)| format!("{op} {n}")).collect();

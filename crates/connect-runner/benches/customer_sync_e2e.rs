@@ -27,21 +27,20 @@
 )]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use connect_commercetools::{Address, CustomerDraft};
 use connect_core::config::ConfigDocument;
 use connect_core::dead_letter::MemoryDeadLetters;
 use connect_core::queue::{MemoryQueue, RawPayload, Sink};
 use connect_core::runtime::{Metrics, Shutdown};
-use connect_fluent::{CREATE_CUSTOMER, CUSTOMER_BY_REF, FluentClient};
+use connect_fluent::FluentClient;
 use connect_runner::{Connector, QueuePair};
+use connect_testkit::baseline::{RawCustomerSync, seed_customers};
 use connect_testkit::commercetools::{CommercetoolsEmulator, NotificationFormat};
 use connect_testkit::fluent::FluentEmulator;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use reqwest::header::ACCEPT;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -86,17 +85,7 @@ struct Fixture {
     dead_letters: Arc<MemoryDeadLetters>,
     shutdown: Shutdown,
     // The baseline side.
-    raw: Arc<Raw>,
-}
-
-/// What the raw reqwest baseline needs: one client, tokens obtained once.
-struct Raw {
-    http: reqwest::Client,
-    customer_url: String,
-    ct_bearer: String,
-    graphql_url: String,
-    fluent_bearer: String,
-    retailer_id: String,
+    raw: Arc<RawCustomerSync>,
 }
 
 impl Fixture {
@@ -122,7 +111,7 @@ impl Fixture {
         let shutdown = Shutdown::new();
         tokio::spawn(connector.run(shutdown.clone()));
 
-        let raw = Arc::new(Raw::login(&ct, &fluent).await);
+        let raw = Arc::new(RawCustomerSync::login(&ct, &fluent).await.unwrap());
         Arc::new(Self {
             ct,
             fluent,
@@ -137,22 +126,8 @@ impl Fixture {
 
     /// Seeds `n` new customers without notifications; returns their ids.
     fn seed(&self, n: usize) -> Vec<String> {
-        (0..n)
-            .map(|_| {
-                let i = self.serial.fetch_add(1, Ordering::Relaxed);
-                let mut draft = CustomerDraft::new(format!("customer{i}@example.com"))
-                    .with_key(format!("cust-{i}"))
-                    .with_name("Ada", format!("Lovelace {i}"));
-                draft.title = Some("Dr".to_owned());
-                draft.customer_number = Some(format!("{i}"));
-                let mut address = Address::new("GB");
-                address.phone = Some("+44 20 7946 0000".to_owned());
-                address.city = Some("London".to_owned());
-                draft.addresses = vec![address];
-                draft.default_shipping_address = Some(0);
-                self.ct.insert_customer_silently(draft).unwrap().id
-            })
-            .collect()
+        let first = self.serial.fetch_add(n as u64, Ordering::Relaxed);
+        seed_customers(&self.ct, first, n).unwrap()
     }
 
     /// `ResourceCreated` change notifications, shaped like the fixture.
@@ -219,7 +194,10 @@ impl Fixture {
     async fn baseline_round(&self) -> Duration {
         let ids: Arc<[String]> = self.seed(CUSTOMERS).into();
         let start = Instant::now();
-        self.raw.sync_all(Arc::clone(&ids)).await;
+        self.raw
+            .sync_all(Arc::clone(&ids), CONCURRENCY)
+            .await
+            .unwrap();
         let elapsed = start.elapsed();
         self.check_created(&ids);
         elapsed
@@ -229,191 +207,6 @@ impl Fixture {
         for id in [ids.first(), ids.last()].into_iter().flatten() {
             assert_eq!(self.fluent.create_count(id), 1, "{id} created once");
         }
-    }
-}
-
-impl Raw {
-    /// Obtains both tokens, as the clients would on their first call.
-    async fn login(ct: &CommercetoolsEmulator, fluent: &FluentEmulator) -> Self {
-        let http = reqwest::Client::new();
-        let pk = ct.project_key();
-        let scope = format!("manage_customers:{pk}");
-        let ct_token: Value = http
-            .post(format!("{}/oauth/token", ct.auth_url()))
-            .basic_auth(ct.client_id(), Some(ct.client_secret()))
-            .query(&[
-                ("grant_type", "client_credentials"),
-                ("scope", scope.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let config = fluent.config();
-        let fluent_token: Value = http
-            .post(format!("{}/oauth/token", fluent.base_url()))
-            .header("fluent.account", &config.account)
-            .form(&[
-                ("client_id", config.client_id.as_str()),
-                ("client_secret", config.client_secret.expose()),
-                ("grant_type", "password"),
-                ("username", config.username.as_str()),
-                ("password", config.password.expose()),
-                ("scope", "api"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Self {
-            http,
-            customer_url: format!("{}/{pk}/customers/", ct.api_url()),
-            ct_bearer: ct_token["access_token"].as_str().unwrap().to_owned(),
-            graphql_url: format!("{}/graphql", fluent.base_url()),
-            fluent_bearer: fluent_token["access_token"].as_str().unwrap().to_owned(),
-            retailer_id: config.retailer_id,
-        }
-    }
-
-    /// Syncs every customer with `CONCURRENCY` tasks taking the next id.
-    async fn sync_all(self: &Arc<Self>, ids: Arc<[String]>) {
-        let next = Arc::new(AtomicUsize::new(0));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..CONCURRENCY {
-            let raw = Arc::clone(self);
-            let ids = Arc::clone(&ids);
-            let next = Arc::clone(&next);
-            tasks.spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(id) = ids.get(i) else { break };
-                    raw.sync_one(id).await;
-                }
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            joined.unwrap();
-        }
-    }
-
-    /// CT GET by id → Fluent lookup by ref → Fluent create.
-    async fn sync_one(&self, id: &str) {
-        let customer: Value = self
-            .http
-            .get(format!("{}{id}", self.customer_url))
-            .bearer_auth(&self.ct_bearer)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let found = self
-            .graphql(
-                "CustomerByRef",
-                CUSTOMER_BY_REF,
-                json!({ "ref": customer["id"] }),
-            )
-            .await;
-        assert!(found["customer"].is_null(), "{id} is new");
-        let created = self
-            .graphql(
-                "CreateCustomer",
-                CREATE_CUSTOMER,
-                json!({ "input": self.create_input(&customer) }),
-            )
-            .await;
-        assert!(created["createCustomer"]["id"].is_string(), "{created}");
-    }
-
-    /// One GraphQL request; returns `data` after checking for `errors`.
-    async fn graphql(&self, operation: &str, query: &str, variables: Value) -> Value {
-        let mut response: Value = self
-            .http
-            .post(&self.graphql_url)
-            .bearer_auth(&self.fluent_bearer)
-            .header(ACCEPT, "application/json")
-            .json(&json!({
-                "query": query,
-                "operationName": operation,
-                "variables": variables,
-            }))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(response.get("errors").is_none(), "{response}");
-        response["data"].take()
-    }
-
-    /// The `createCustomer` input customer sync maps this customer to with
-    /// the default settings (username = id, contact address = default
-    /// shipping, then default billing, then first address).
-    fn create_input(&self, c: &Value) -> Value {
-        let addresses = c["addresses"].as_array().map_or(&[][..], Vec::as_slice);
-        let by_id = |field: &str| {
-            c[field]
-                .as_str()
-                .and_then(|id| addresses.iter().find(|a| a["id"] == id))
-        };
-        let address = by_id("defaultShippingAddressId")
-            .or_else(|| by_id("defaultBillingAddressId"))
-            .or_else(|| addresses.first());
-        let text = |v: &Value| {
-            v.as_str()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
-        let phone = address.and_then(|a| text(&a["phone"]).or_else(|| text(&a["mobile"])));
-        let mut attributes =
-            vec![json!({ "name": "commercetools.id", "type": "STRING", "value": c["id"] })];
-        for (name, field) in [
-            ("commercetools.key", "key"),
-            ("commercetools.customerNumber", "customerNumber"),
-            ("commercetools.externalId", "externalId"),
-        ] {
-            if let Some(value) = c[field].as_str() {
-                attributes.push(json!({ "name": name, "type": "STRING", "value": value }));
-            }
-        }
-        attributes.push(
-            json!({ "name": "commercetools.version", "type": "INTEGER", "value": c["version"] }),
-        );
-        let mut input = json!({
-            "username": c["id"],
-            "attributes": attributes,
-            "primaryEmail": c["email"],
-            "promotionOptIn": false,
-            "retailer": { "id": self.retailer_id },
-        });
-        let fields = [
-            ("title", text(&c["title"])),
-            ("country", address.and_then(|a| text(&a["country"]))),
-            ("firstName", text(&c["firstName"])),
-            ("lastName", text(&c["lastName"])),
-            ("primaryPhone", phone),
-        ];
-        for (name, value) in fields {
-            if let Some(value) = value {
-                input[name] = Value::String(value);
-            }
-        }
-        input
     }
 }
 

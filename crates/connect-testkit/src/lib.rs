@@ -22,11 +22,14 @@
 //!   needs to reach them.
 //! - `pipeline`: [`wait_idle`], until queues and runtime are quiet.
 //! - `harness` (feature `harness`): `Harness`, a running connector from YAML.
+//! - [`baseline`]: customer sync written by hand with reqwest, the
+//!   baseline of the benchmarks.
 //! - [`chaos`]: seeded duplicates, delays and reordering of deliveries.
 //! - [`fixtures`]: the real-shaped payloads the emulators were written from.
 //! - `sqs` (feature `sqs`): queues on a local SQS server for tests.
 //! - `server`: [`ServerHandle`], how every emulator serves on loopback.
 
+pub mod baseline;
 pub mod chaos;
 pub mod commercetools;
 mod faults;

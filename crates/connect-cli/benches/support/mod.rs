@@ -33,23 +33,9 @@ pub fn endpoint() -> String {
 /// Seeds `n` customers in commercetools without notifications (as the
 /// customer-sync bench does) and returns their ids.
 pub fn seed(ct: &CommercetoolsEmulator, serial: &mut u64, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            *serial += 1;
-            let i = *serial;
-            let mut draft = CustomerDraft::new(format!("customer{i}@example.com"))
-                .with_key(format!("cust-{i}"))
-                .with_name("Ada", format!("Lovelace {i}"));
-            draft.title = Some("Dr".to_owned());
-            draft.customer_number = Some(format!("{i}"));
-            let mut address = Address::new("GB");
-            address.phone = Some("+44 20 7946 0000".to_owned());
-            address.city = Some("London".to_owned());
-            draft.addresses = vec![address];
-            draft.default_shipping_address = Some(0);
-            ct.insert_customer_silently(draft).unwrap().id
-        })
-        .collect()
+    let ids = connect_testkit::baseline::seed_customers(ct, *serial + 1, n).unwrap();
+    *serial += n as u64;
+    ids
 }
 
 /// Sends a `ResourceCreated` change notification per customer to `url`, in
