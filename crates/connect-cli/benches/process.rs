@@ -31,8 +31,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use connect_testkit::commercetools::CommercetoolsEmulator;
-use connect_testkit::fluent::FluentEmulator;
+use connect_testkit::Sandbox;
 use support::CountingProxy;
 
 const CONCURRENCY: usize = 16;
@@ -91,26 +90,26 @@ fn print_largest_mappings(pid: u32) {
     }
 }
 
-fn config(ct: &CommercetoolsEmulator, fluent: &FluentEmulator, queue: &str, sqs: &str) -> String {
-    let fl = fluent.config();
-    let pk = ct.project_key();
+/// The connector's file: the emulators through the `${VAR}`s of
+/// [`Sandbox::env`], the CT queue on the local SQS server.
+fn config(queue: &str, sqs: &str) -> String {
     format!(
         r#"connector-name: process-bench
 commercetools:
-  project-key: {pk}
-  client-id: {ct_client}
-  client-secret: {ct_secret}
-  auth-url: {ct_url}
-  api-url: {ct_url}
-  scopes: [manage_customers:{pk}]
+  project-key: ${{CT_PROJECT_KEY}}
+  client-id: ${{CT_CLIENT_ID}}
+  client-secret: ${{CT_CLIENT_SECRET}}
+  auth-url: ${{CT_AUTH_URL}}
+  api-url: ${{CT_API_URL}}
+  scopes: [manage_customers:${{CT_PROJECT_KEY}}]
 fluent:
-  base-url: {fl_url}
-  account: {fl_account}
-  retailer-id: "{fl_retailer}"
-  client-id: {fl_client}
-  client-secret: {fl_secret}
-  username: {fl_user}
-  password: {fl_password}
+  base-url: ${{FLUENT_BASE_URL}}
+  account: ${{FLUENT_ACCOUNT}}
+  retailer-id: "${{FLUENT_RETAILER_ID}}"
+  client-id: ${{FLUENT_CLIENT_ID}}
+  client-secret: ${{FLUENT_CLIENT_SECRET}}
+  username: ${{FLUENT_USERNAME}}
+  password: ${{FLUENT_PASSWORD}}
 listeners:
   ct-queue:
     type: sqs
@@ -129,16 +128,6 @@ routes:
     handler: CommercetoolsCustomerUpsert
     inclusion-filter: [ResourceCreated, ResourceUpdated]
 "#,
-        ct_client = ct.client_id(),
-        ct_secret = ct.client_secret(),
-        ct_url = ct.api_url(),
-        fl_url = fl.base_url,
-        fl_account = fl.account,
-        fl_retailer = fl.retailer_id,
-        fl_client = fl.client_id,
-        fl_secret = fl.client_secret.expose(),
-        fl_user = fl.username,
-        fl_password = fl.password.expose(),
         region = support::REGION,
     )
 }
@@ -159,8 +148,8 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1000);
     let log = std::env::var("CONNECT_PROCESS_LOG").unwrap_or_else(|_| "info".to_owned());
-    let ct = CommercetoolsEmulator::start().await.unwrap();
-    let fluent = FluentEmulator::start().await.unwrap();
+    let sandbox = Sandbox::start().await.unwrap();
+    let (ct, fluent) = (&sandbox.commercetools, &sandbox.fluent);
     let proxy = CountingProxy::start(&support::endpoint()).await;
     // The bench's own calls (create, fill, delete the queue) bypass the
     // counting proxy; only the connector's are counted.
@@ -171,7 +160,7 @@ async fn main() {
         .url;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("process.yml");
-    std::fs::write(&path, config(&ct, &fluent, &queue, proxy.url())).unwrap();
+    std::fs::write(&path, config(&queue, proxy.url())).unwrap();
     let stderr = dir.path().join("connect.stderr");
 
     // The binary `cargo build --release -p connect-cli` makes, when given:
@@ -180,6 +169,7 @@ async fn main() {
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_connect").to_owned());
     let mut child = tokio::process::Command::new(&binary)
         .args(["run", "--config", path.to_str().unwrap()])
+        .envs(sandbox.env())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -226,10 +216,10 @@ async fn main() {
     });
 
     let mut serial = 0;
-    let ids = support::seed(&ct, &mut serial, customers);
+    let ids = support::seed(ct, &mut serial, customers);
     let cpu_before = cpu_time(pid);
     let started = Instant::now();
-    support::notify(&sqs, &ct, &queue, &ids).await;
+    support::notify(&sqs, ct, &queue, &ids).await;
     wait_for("every customer in Fluent", Duration::from_secs(600), || {
         fluent.customers().len() >= customers
     })
