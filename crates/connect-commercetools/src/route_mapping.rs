@@ -5,10 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use connect_core::config::{
-    ConfigDocument, ConfigError, ConnectorConfig, INCLUSION_FILTER, did_you_mean, edit_distance,
-    nearest,
-};
+use connect_core::config::{ConfigDocument, ConfigError, ConnectorConfig, did_you_mean, nearest};
 
 use crate::names;
 use crate::translator::SubscriptionTranslator;
@@ -22,9 +19,9 @@ impl SubscriptionTranslator {
     ///
     /// - every key is a commercetools resource type id, every value a route;
     /// - a route that receives commercetools payloads filters only
-    ///   commercetools event types; other routes receive messages handlers
-    ///   publish, whose event types are free, so there only a near miss of a
-    ///   commercetools name is taken for a typo.
+    ///   commercetools event types (a near miss gets a suggestion); other
+    ///   routes receive webhooks or messages handlers publish, whose event
+    ///   types are free and not checked here.
     ///
     /// ```
     /// use connect_commercetools::SubscriptionTranslator;
@@ -43,8 +40,12 @@ impl SubscriptionTranslator {
         let mapping: BTreeMap<String, String> = doc.section(ROUTE_MAPPING)?.unwrap_or_default();
         check_mapping(doc, config, &mapping)?;
         for (index, route) in config.routes.iter().enumerate() {
-            let mapped = mapping.values().any(|r| *r == route.route);
-            check_event_types(doc, index, route, mapped)?;
+            // Only routes fed by commercetools payloads filter commercetools
+            // event types; the others receive webhooks or messages handlers
+            // publish, whose event types are theirs to name.
+            if mapping.values().any(|r| *r == route.route) {
+                check_event_types(doc, index, route)?;
+            }
         }
         Ok(Self::new(mapping))
     }
@@ -85,7 +86,6 @@ fn check_event_types(
     doc: &ConfigDocument,
     index: usize,
     route: &connect_core::RouteConfig,
-    mapped: bool,
 ) -> Result<(), ConfigError> {
     let Some(list) = &route.inclusion_filter else {
         return Ok(());
@@ -95,28 +95,18 @@ fn check_event_types(
         if names::is_event_type(event_type) {
             continue;
         }
-        let path = format!("routes[{index}].{INCLUSION_FILTER}[{position}]");
-        let suggestion = nearest(event_type, names::event_types());
-        if mapped {
-            return Err(doc.error_at(
-                &path,
-                format!(
-                    "`{event_type}` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged){}",
-                    suggestion.map_or_else(String::new, |s| format!("; did you mean `{s}`?"))
-                ),
-            ));
-        }
-        if let Some(close) = suggestion
-            .filter(|s| edit_distance(event_type, s) <= 2 || s.eq_ignore_ascii_case(event_type))
-        {
-            return Err(doc.error_at(
-                &path,
-                format!(
-                    "`{event_type}` is almost the commercetools type `{close}` (route `{}` receives no commercetools payloads, so its event types are free, but not near misses of commercetools names); did you mean `{close}`?",
-                    route.route
-                ),
-            ));
-        }
+        let path = format!(
+            "routes[{index}].{}[{position}]",
+            route.inclusion_filter_key()
+        );
+        let suggestion = nearest(event_type, names::event_types())
+            .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
+        return Err(doc.error_at(
+            &path,
+            format!(
+                "`{event_type}` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged){suggestion}"
+            ),
+        ));
     }
     Ok(())
 }

@@ -295,14 +295,72 @@ fn the_inclusion_filter_must_be_a_list_of_strings() {
     );
 }
 
+/// Fluent's route block for the Java connect-sdk, verbatim
+/// (`shared/fixtures/fluent/application-connector-route.yml`).
+const FLUENT_ROUTE_BLOCK: &str = include_str!("fixtures/application-connector-route.yml");
+
 #[test]
-fn an_inclusion_filter_under_props_is_refused_with_where_it_goes() {
+fn fluents_own_route_block_is_accepted_unchanged() {
+    let yaml = format!("connector-name: commercetools-connector\n{FLUENT_ROUTE_BLOCK}");
+    let config = doc(&yaml).connector().unwrap();
+    let route = &config.routes[0];
+    assert_eq!(route.route, "commercetools.connect.customer.upsert");
+    assert_eq!(route.handler, "CommercetoolsCustomerUpsert");
+    assert_eq!(
+        route.inclusion_filter.as_deref(),
+        Some(&["ResourceUpdated".to_owned(), "ResourceCreated".to_owned()][..])
+    );
+    // Handlers see their own props, not the filter the router applies.
+    assert_eq!(
+        serde_json::Value::Object(route.props.clone()),
+        serde_json::json!({ "name": "customer" })
+    );
+}
+
+#[test]
+fn the_inclusion_filter_reads_the_same_under_props_and_on_the_route() {
+    let under_props = doc(
+        "connector-name: x\nroutes:\n  - route: r\n    handler: A\n    props: { name: customer, inclusion-filter: [ResourceCreated] }\n",
+    )
+    .connector()
+    .unwrap();
+    let on_route = doc(
+        "connector-name: x\nroutes:\n  - route: r\n    handler: A\n    inclusion-filter: [ResourceCreated]\n    props: { name: customer }\n",
+    )
+    .connector()
+    .unwrap();
+    let (a, b) = (&under_props.routes[0], &on_route.routes[0]);
+    assert_eq!(
+        (&a.inclusion_filter, &a.props),
+        (&b.inclusion_filter, &b.props)
+    );
+    assert_eq!(a.inclusion_filter_key(), "props.inclusion-filter");
+    assert_eq!(b.inclusion_filter_key(), "inclusion-filter");
+    assert_eq!(
+        under_props.routes[0].inclusion_filter.as_deref(),
+        Some(&["ResourceCreated".to_owned()][..])
+    );
+}
+
+#[test]
+fn an_inclusion_filter_both_on_the_route_and_under_props_names_both_lines() {
     let error = invalid(
-        "connector-name: x\nroutes:\n  - route: r\n    handler: A\n    props: { inclusion-filter: [ResourceCreated] }\n",
+        "connector-name: x\nroutes:\n  - route: r\n    handler: A\n    inclusion-filter: [ResourceCreated]\n    props:\n      inclusion-filter: [ResourceUpdated]\n",
     );
     assert_eq!(
         error.to_string(),
-        "application-connector.yml:5:14: routes[0].props: `inclusion-filter` is a field of the route, not a prop: move it out of `props`, next to `handler:` (route `r`)"
+        "application-connector.yml:7:7: routes[0].props: route `r` has `inclusion-filter` twice: on the route (line 5) and under `props` (here); keep one of them"
+    );
+}
+
+#[test]
+fn an_inclusion_filter_under_props_must_be_a_list_of_strings() {
+    let error = invalid(
+        "connector-name: x\nroutes:\n  - route: r\n    handler: A\n    props:\n      inclusion-filter: ResourceCreated\n",
+    );
+    assert_eq!(
+        error.to_string(),
+        "application-connector.yml:6:25: routes[0].props.inclusion-filter: expected a list of event types, e.g. [ResourceCreated, ResourceUpdated]"
     );
 }
 

@@ -156,6 +156,15 @@ const CASES: &[Case] = &[
         expected: "app.yml:26:24: routes[0].inclusion-filter[0]: `ResourceCraeted` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged); did you mean `ResourceCreated`?",
     },
     Case {
+        name: "a misspelt event type in an inclusion filter under props, as Fluent writes it",
+        edit: (
+            "    inclusion-filter: [ResourceCreated, ResourceUpdated]\n    props:\n",
+            "    props:\n      inclusion-filter: [ResourceCraeted, ResourceUpdated]\n",
+        ),
+        reader: Reader::Connector,
+        expected: "app.yml:27:26: routes[0].props.inclusion-filter[0]: `ResourceCraeted` is not a commercetools notification or Message type (change notifications are ResourceCreated, ResourceUpdated and ResourceDeleted; Messages are named like CustomerCreated or CustomerEmailChanged); did you mean `ResourceCreated`?",
+    },
+    Case {
         name: "an empty inclusion filter",
         edit: ("[ResourceCreated, ResourceUpdated]", "[]"),
         reader: Reader::Connector,
@@ -180,22 +189,13 @@ const CASES: &[Case] = &[
         expected: "app.yml:26:5: routes[0]: unknown field `inclusion_filter`, expected one of `route`, `handler`, `inclusion-filter`, `props`, `coalesce`",
     },
     Case {
-        name: "an inclusion filter under props, where earlier versions read it",
-        edit: (
-            "    inclusion-filter: [ResourceCreated, ResourceUpdated]\n    props:\n",
-            "    props:\n      inclusion-filter: [ResourceCreated, ResourceUpdated]\n",
-        ),
-        reader: Reader::Connector,
-        expected: "app.yml:27:7: routes[0].props: `inclusion-filter` is a field of the route, not a prop: move it out of `props`, next to `handler:` (route `commercetools.connect.customer.upsert`)",
-    },
-    Case {
         name: "a misspelt inclusion filter under props",
         edit: (
             "    inclusion-filter: [ResourceCreated, ResourceUpdated]\n    props:\n",
             "    props:\n      inclusion_filter: [ResourceCreated, ResourceUpdated]\n",
         ),
         reader: Reader::Connector,
-        expected: "app.yml:27:7: routes[0].props: `inclusion_filter` is not `inclusion-filter`, and the inclusion filter is a field of the route, not a prop: as written route `commercetools.connect.customer.upsert` would accept every event type; write `inclusion-filter:` next to `handler:`",
+        expected: "app.yml:27:7: routes[0].props: `inclusion_filter` is not `inclusion-filter`: as written route `commercetools.connect.customer.upsert` would accept every event type; write `inclusion-filter:` (on the route next to `handler:`, or under `props` as Fluent's Java connect-sdk does)",
     },
     Case {
         name: "a route-mapping key that is no resource type id",
@@ -487,4 +487,18 @@ fn a_variable_whose_value_is_not_utf8_is_named_as_such_not_as_missing() {
         stdout.contains("1 passed"),
         "the child ran the test: {stdout}"
     );
+}
+
+/// A route no `route-mapping` entry feeds receives webhooks or messages
+/// handlers publish: its event types are its own, even when one is a near
+/// miss of a commercetools name (`OrderStatusChanged` / `OrderStateChanged`).
+#[test]
+fn a_route_commercetools_does_not_feed_names_its_own_event_types() {
+    let yaml = VALID.replace(
+        "routes:\n",
+        "routes:\n  - route: fluent.connect.order.status\n    handler: FluentOrderStatusUpdate\n    inclusion-filter: [OrderStatusChanged, BOOKED]\n",
+    );
+    let doc = ConfigDocument::from_yaml("app.yml", yaml).with_env(env());
+    let config = doc.connector().unwrap();
+    SubscriptionTranslator::from_document(&doc, &config).unwrap();
 }

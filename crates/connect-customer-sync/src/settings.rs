@@ -24,7 +24,7 @@ pub const DELETION_EVENTS: [&str; 2] = ["ResourceDeleted", "CustomerDeleted"];
 /// is checked against them too):
 ///
 /// ```yaml
-/// inclusion-filter: [ResourceCreated, ResourceUpdated]  # of the route, not a prop
+/// inclusion-filter: [ResourceCreated, ResourceUpdated]  # on the route, or under props
 /// props:
 ///   username-template: "{id}"              # default
 ///   promotion-opt-in-field: marketingOptIn # a boolean custom field; default: opt-in false
@@ -128,7 +128,8 @@ fn check_prop_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), 
             continue;
         }
         let hint = if nearest(name, ["inclusion-filter"]).is_some() {
-            "the inclusion filter is not a prop: write `inclusion-filter:` on the route, next to `handler:`; ".to_owned()
+            "the inclusion filter is written `inclusion-filter:` (on the route, or under `props`); "
+                .to_owned()
         } else {
             nearest(name, PROPS.iter().copied())
                 .map_or_else(String::new, |n| format!("did you mean `{n}`? "))

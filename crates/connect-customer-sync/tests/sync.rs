@@ -278,7 +278,7 @@ fn route_props_are_checked_at_setup_with_exact_messages() {
         ),
         (
             json!({ "inclusion-filters": ["ResourceCreated"] }),
-            "route `commercetools.connect.customer.upsert` (handler `CommercetoolsCustomerUpsert`): unknown prop `inclusion-filters`; the inclusion filter is not a prop: write `inclusion-filter:` on the route, next to `handler:`; customer sync reads: `name`, `username-template`, `promotion-opt-in-field`, `on-delete`, `overlong-fields`, `attribute-prefix`, `custom-fields`",
+            "route `commercetools.connect.customer.upsert` (handler `CommercetoolsCustomerUpsert`): unknown prop `inclusion-filters`; the inclusion filter is written `inclusion-filter:` (on the route, or under `props`); customer sync reads: `name`, `username-template`, `promotion-opt-in-field`, `on-delete`, `overlong-fields`, `attribute-prefix`, `custom-fields`",
         ),
         (
             json!({ "on-delete": "deactivate" }),

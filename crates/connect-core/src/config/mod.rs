@@ -140,9 +140,13 @@ impl ConfigDocument {
             .into_iter()
             .filter(|key| !CORE_KEYS.contains(&key.as_str()))
             .collect();
+        let mut routes = root.routes.0;
+        for (index, route) in routes.iter_mut().enumerate() {
+            self.lift_props_inclusion_filter(index, route)?;
+        }
         let config = ConnectorConfig {
             connector_name: root.connector_name.0,
-            routes: root.routes.0,
+            routes,
             sections,
             runtime: root.runtime.unwrap_or_default(),
             ct_queue: root
@@ -157,6 +161,55 @@ impl ConfigDocument {
         };
         config.problems().map_err(|problem| self.locate(&problem))?;
         Ok(config)
+    }
+
+    /// Fluent's Java connect-sdk writes a route's inclusion filter under
+    /// `props` (`props: { name: customer, inclusion-filter: [...] }`): that
+    /// form is read into [`RouteConfig::inclusion_filter`] exactly like the
+    /// route field, and taken out of the props handlers see. Writing both
+    /// is refused, naming both lines.
+    fn lift_props_inclusion_filter(
+        &self,
+        index: usize,
+        route: &mut RouteConfig,
+    ) -> Result<(), ConfigError> {
+        let Some(value) = route.props.remove(INCLUSION_FILTER) else {
+            return Ok(());
+        };
+        let in_props = format!("routes[{index}].props.{INCLUSION_FILTER}");
+        if route.inclusion_filter.is_some() {
+            let field = format!("routes[{index}].{INCLUSION_FILTER}");
+            let field_line = self
+                .error_at_key(&field, "")
+                .line()
+                .map_or_else(String::new, |line| format!(" (line {line})"));
+            return Err(self.error_at_key(
+                &in_props,
+                format!(
+                    "route `{}` has `{INCLUSION_FILTER}` twice: on the route{field_line} and under `props` (here); keep one of them",
+                    route.route
+                ),
+            ));
+        }
+        let list = match value {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    serde_json::Value::String(event_type) => Some(event_type),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>(),
+            _ => None,
+        };
+        let Some(list) = list else {
+            return Err(self.error_at(
+                &in_props,
+                "expected a list of event types, e.g. [ResourceCreated, ResourceUpdated]",
+            ));
+        };
+        route.inclusion_filter = Some(list);
+        route.filter_under_props = true;
+        Ok(())
     }
 
     /// An error about the node at `path`, with that node's line and column
@@ -659,20 +712,11 @@ impl ConnectorConfig {
             ]
         };
         for key in route.props.keys() {
-            if key == INCLUSION_FILTER {
-                return Err(Problem::at_key(
-                    props(key),
-                    format!(
-                        "`{INCLUSION_FILTER}` is a field of the route, not a prop: move it out of `props`, next to `handler:` (route `{}`)",
-                        route.route
-                    ),
-                ));
-            }
             if is_inclusion_filter_typo(key) {
                 return Err(Problem::at_key(
                     props(key),
                     format!(
-                        "`{key}` is not `{INCLUSION_FILTER}`, and the inclusion filter is a field of the route, not a prop: as written route `{}` would accept every event type; write `{INCLUSION_FILTER}:` next to `handler:`",
+                        "`{key}` is not `{INCLUSION_FILTER}`: as written route `{}` would accept every event type; write `{INCLUSION_FILTER}:` (on the route next to `handler:`, or under `props` as Fluent's Java connect-sdk does)",
                         route.route
                     ),
                 ));
@@ -681,11 +725,11 @@ impl ConnectorConfig {
         let Some(list) = &route.inclusion_filter else {
             return Ok(());
         };
-        let path = vec![
-            Step::key("routes"),
-            Step::Index(index),
-            Step::key(INCLUSION_FILTER),
-        ];
+        let mut path = vec![Step::key("routes"), Step::Index(index)];
+        if route.filter_under_props {
+            path.push(Step::key("props"));
+        }
+        path.push(Step::key(INCLUSION_FILTER));
         if list.is_empty() {
             return Err(Problem::at(
                 path,
@@ -766,6 +810,10 @@ pub struct RouteConfig {
     /// (default: what the handler declares).
     #[serde(default)]
     pub coalesce: Option<bool>,
+    /// `true` when the file wrote the inclusion filter under `props`, as
+    /// Fluent's Java connect-sdk does.
+    #[serde(skip)]
+    filter_under_props: bool,
 }
 
 impl RouteConfig {
@@ -777,6 +825,19 @@ impl RouteConfig {
             inclusion_filter: None,
             props: serde_json::Map::new(),
             coalesce: None,
+            filter_under_props: false,
+        }
+    }
+
+    /// Where the file wrote the inclusion filter, relative to the route:
+    /// `inclusion-filter`, or `props.inclusion-filter` for the form of
+    /// Fluent's Java connect-sdk. For errors that point at it, e.g.
+    /// `format!("routes[{index}].{}[0]", route.inclusion_filter_key())`.
+    pub fn inclusion_filter_key(&self) -> &'static str {
+        if self.filter_under_props {
+            "props.inclusion-filter"
+        } else {
+            INCLUSION_FILTER
         }
     }
 
