@@ -13,7 +13,9 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use rsa::pkcs8::DecodePublicKey;
+use rsa::pkcs1::RsaPublicKeyRef;
+use rsa::pkcs1::der::Decode;
+use rsa::pkcs8::SubjectPublicKeyInfoRef;
 use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, PublicKey};
 use sha2::{Digest, Sha512};
@@ -56,34 +58,56 @@ impl WebhookPublicKey {
         if text.is_empty() {
             return Err(format!("the public key is empty; {ACCEPTED}"));
         }
-        let key = if text.starts_with("-----BEGIN") {
-            if !text.starts_with("-----BEGIN PUBLIC KEY-----") {
+        let der = if text.starts_with("-----BEGIN") {
+            let (label, der) = pem_rfc7468_decode(text)
+                .map_err(|e| format!("the PEM public key cannot be read ({e}); {ACCEPTED}"))?;
+            if label != "PUBLIC KEY" {
                 return Err(format!(
-                    "the PEM block is not a `PUBLIC KEY` (an x509 SubjectPublicKeyInfo); {ACCEPTED}"
+                    "the PEM block is a `{label}`, not a `PUBLIC KEY` (an x509 SubjectPublicKeyInfo); {ACCEPTED}"
                 ));
             }
-            PublicKey::from_public_key_pem(text)
-                .map_err(|e| format!("the PEM public key cannot be read ({e}); {ACCEPTED}"))?
+            der
         } else {
             let compact: String = text.split_whitespace().collect();
-            let der = STANDARD
+            STANDARD
                 .decode(compact.as_bytes())
-                .map_err(|e| format!("the public key is not base64 ({e}); {ACCEPTED}"))?;
-            PublicKey::from_public_key_der(&der).map_err(|e| {
-                format!("the public key is base64 but not an RSA x509 SubjectPublicKeyInfo ({e}); {ACCEPTED}")
-            })?
+                .map_err(|e| format!("the public key is not base64 ({e}); {ACCEPTED}"))?
         };
+        Self::from_der(&der)
+    }
+
+    /// Reads the DER of an x509 SubjectPublicKeyInfo holding an RSA key.
+    pub fn from_der(der: &[u8]) -> Result<Self, String> {
+        let info = SubjectPublicKeyInfoRef::try_from(der).map_err(|e| {
+            format!("the public key is not an x509 SubjectPublicKeyInfo ({e}); {ACCEPTED}")
+        })?;
+        if info.algorithm.oid != rsa::pkcs1::ALGORITHM_OID {
+            return Err(format!(
+                "the public key is not an RSA key (algorithm {}); Fluent signs with RSA; {ACCEPTED}",
+                info.algorithm.oid
+            ));
+        }
+        let rsa_key = info
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| format!("the RSA public key is malformed; {ACCEPTED}"))
+            .and_then(|bytes| {
+                RsaPublicKeyRef::from_der(bytes)
+                    .map_err(|e| format!("the RSA public key is malformed ({e}); {ACCEPTED}"))
+            })?;
+        let modulus = rsa_key.modulus.as_bytes();
+        let bits = (modulus.len() * 8)
+            .saturating_sub(modulus.first().map_or(8, |b| b.leading_zeros() as usize));
+        check_bits(bits)?;
+        let key = PublicKey::try_from(rsa_key)
+            .map_err(|e| format!("the RSA public key is not valid ({e}); {ACCEPTED}"))?;
         Self::from_key(key)
     }
 
     /// A key already decoded; refused outside 1024 to 4096 bits.
     pub fn from_key(key: PublicKey) -> Result<Self, String> {
         let bits = key.n().as_ref().bit_width() as usize;
-        if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
-            return Err(format!(
-                "the RSA key has {bits} bits; keys of {MIN_KEY_BITS} to {MAX_KEY_BITS} bits are accepted"
-            ));
-        }
+        check_bits(bits)?;
         Ok(Self { key, bits })
     }
 
@@ -99,6 +123,42 @@ impl WebhookPublicKey {
             .verify(Pkcs1v15Sign::new::<Sha512>(), digest, signature)
             .is_ok()
     }
+}
+
+fn check_bits(bits: usize) -> Result<(), String> {
+    if (MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the RSA key has {bits} bits; keys of {MIN_KEY_BITS} to {MAX_KEY_BITS} bits are accepted"
+        ))
+    }
+}
+
+/// The label and bytes of one PEM block.
+fn pem_rfc7468_decode(text: &str) -> Result<(String, Vec<u8>), String> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let begin = lines.next().unwrap_or_default();
+    let label = begin
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.strip_suffix("-----"))
+        .ok_or("no `-----BEGIN ...-----` line")?;
+    let mut body = String::new();
+    for line in lines {
+        if let Some(end) = line.strip_prefix("-----END ") {
+            if end.strip_suffix("-----") != Some(label) {
+                return Err(format!(
+                    "the block ends with `{line}`, not `-----END {label}-----`"
+                ));
+            }
+            let der = STANDARD
+                .decode(body.as_bytes())
+                .map_err(|e| format!("its base64 is invalid: {e}"))?;
+            return Ok((label.to_owned(), der));
+        }
+        body.push_str(line);
+    }
+    Err(format!("no `-----END {label}-----` line"))
 }
 
 const ACCEPTED: &str = "write the x509 SubjectPublicKeyInfo of an RSA key as PEM (`-----BEGIN PUBLIC KEY-----` ...) or as its bare base64 (`MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQ...`)";
