@@ -229,27 +229,74 @@ impl ExternalWebhookConfig {
 
 /// How the external endpoint authenticates a request. Secrets never
 /// appear in `Debug`; both are compared in constant time.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+///
+/// In the file, `auth:` holds exactly one of `hmac-sha256: { secret,
+/// header }` and `bearer: { token }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExternalAuth {
     /// `hmac-sha256: { secret, header }`: the header holds the HMAC-SHA256
     /// of the raw body under `secret`, as hex (optionally prefixed
     /// `sha256=`) or base64.
-    #[serde(rename_all = "kebab-case")]
     HmacSha256 {
         /// The shared secret.
-        #[serde(deserialize_with = "connect_core::config::required_secret")]
         secret: Secret,
-        /// The header carrying the signature.
-        #[serde(default = "default_hmac_header", deserialize_with = "header_name")]
+        /// The header carrying the signature (lowercase).
         header: String,
     },
     /// `bearer: { token }`: `Authorization: Bearer <token>`.
     Bearer {
         /// The expected token.
-        #[serde(deserialize_with = "connect_core::config::required_secret")]
         token: Secret,
     },
+}
+
+impl<'de> Deserialize<'de> for ExternalAuth {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        struct AuthFile {
+            #[serde(default)]
+            hmac_sha256: Option<HmacFile>,
+            #[serde(default)]
+            bearer: Option<BearerFile>,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        struct HmacFile {
+            #[serde(deserialize_with = "connect_core::config::required_secret")]
+            secret: Secret,
+            #[serde(default = "default_hmac_header", deserialize_with = "header_name")]
+            header: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        struct BearerFile {
+            #[serde(deserialize_with = "connect_core::config::required_secret")]
+            token: Secret,
+        }
+        match AuthFile::deserialize(deserializer)? {
+            AuthFile {
+                hmac_sha256: Some(HmacFile { secret, header }),
+                bearer: None,
+            } => Ok(Self::HmacSha256 { secret, header }),
+            AuthFile {
+                hmac_sha256: None,
+                bearer: Some(BearerFile { token }),
+            } => Ok(Self::Bearer { token }),
+            AuthFile {
+                hmac_sha256: Some(_),
+                bearer: Some(_),
+            } => Err(serde::de::Error::custom(
+                "`auth` has both `hmac-sha256` and `bearer`; keep one of them",
+            )),
+            AuthFile {
+                hmac_sha256: None,
+                bearer: None,
+            } => Err(serde::de::Error::custom(
+                "`auth` is empty; write `hmac-sha256: { secret: ${SECRET}, header: x-signature }` or `bearer: { token: ${TOKEN} }`",
+            )),
+        }
+    }
 }
 
 impl ExternalAuth {
@@ -361,18 +408,8 @@ fn public_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WebhookPublicKey>,
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut keys = Vec::new();
-            loop {
-                let position = keys.len() + 1;
-                match seq.next_element::<KeyAt>() {
-                    Ok(Some(KeyAt(Ok(key)))) => keys.push(key),
-                    Ok(Some(KeyAt(Err(message)))) => {
-                        return Err(serde::de::Error::custom(format_args!(
-                            "public key {position} of the list: {message}"
-                        )));
-                    }
-                    Ok(None) => break,
-                    Err(error) => return Err(error),
-                }
+            while let Some(key) = seq.next_element_seed(KeyAt(keys.len() + 1))? {
+                keys.push(key);
             }
             if keys.is_empty() {
                 return Err(serde::de::Error::custom(
@@ -385,13 +422,21 @@ fn public_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<WebhookPublicKey>,
     d.deserialize_seq(Keys)
 }
 
-/// One list entry, read as text; its check is reported with its position.
-struct KeyAt(Result<WebhookPublicKey, String>);
+/// The list entry at `.0` (from 1): a mistake names its position, at the
+/// entry's line.
+struct KeyAt(usize);
 
-impl<'de> Deserialize<'de> for KeyAt {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = text_where(deserializer, |_| Ok(()))?;
-        Ok(Self(WebhookPublicKey::parse(&text)))
+impl<'de> serde::de::DeserializeSeed<'de> for KeyAt {
+    type Value = WebhookPublicKey;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        let position = self.0;
+        let text = text_where(deserializer, |t| {
+            WebhookPublicKey::parse(t)
+                .map(|_| ())
+                .map_err(|message| format!("public key {position} of the list: {message}"))
+        })?;
+        WebhookPublicKey::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -473,12 +518,12 @@ fn answer_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error>
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let n = usize::deserialize(d)?;
-    if n == 0 {
-        Err(serde::de::Error::custom("must be at least 1"))
-    } else {
-        Ok(n)
-    }
+    let text = text_where(d, |t| match t.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("`{t}` is not a whole number; write e.g. `256`")),
+    })?;
+    text.trim().parse().map_err(serde::de::Error::custom)
 }
 
 fn default_fluent_path() -> String {
