@@ -46,7 +46,7 @@
 //! let tcp = listener.bind().await?;
 //! let (server, source) = listener.serve(tcp, Intake::Durable(Arc::new(events.clone())))?;
 //! assert!(source.is_none(), "the event queue is the runtime's source");
-//! println!("POST webhooks to http://{}/api/v1/fluent-connect/webhook", server.local_addr());
+//! let _url = format!("http://{}/api/v1/fluent-connect/webhook", server.local_addr());
 //! assert_eq!(server.metrics().snapshot().fluent.total(), 0);
 //! server.shutdown().await;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
