@@ -71,3 +71,22 @@ async fn connections_beyond_max_connections_wait_for_a_free_one() {
     );
     assert_eq!(events.len(), 1);
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let (served, _events) = serve_durable(slow_config()).await;
+    // One complete request (answered 405), then nothing: the wait for the
+    // next request's headers is bounded too.
+    let head = "GET /api/v1/fluent-connect/webhook HTTP/1.1\r\nhost: localhost\r\n\r\n";
+    let started = Instant::now();
+    let status = raw_request(served.addr, head, &[], Duration::ZERO).await;
+    assert_eq!(status, Some(405));
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(6), "{elapsed:?}");
+    served
+        .server
+        .metrics()
+        .wait_until(|s| s.header_timeouts == 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+}
