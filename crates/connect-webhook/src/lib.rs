@@ -29,6 +29,18 @@
 //! Nothing but an accepted webhook reaches the intake. Every answer is
 //! counted by outcome ([`WebhookMetrics`]).
 //!
+//! The webhook listener has a listener of its own, beside the one that serves
+//! `/metrics`, `/health` and `/ready`, and it does not share that listener.
+//! The webhook port must be reachable from Fluent (the internet). The
+//! observability port should stay inside the deployment. The two also need
+//! different limits: the webhook port has read timeouts, a connection bound
+//! and body limits.
+//!
+//! Connections beyond `max-connections` wait in the operating system's
+//! accept queue rather than being refused. A short burst is delayed, not
+//! failed. Each waiting connection's header timeout starts once it is
+//! accepted.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
