@@ -27,7 +27,9 @@
 //! - `connector`: [`Plan`] (the checked file) and [`Connector`] (the
 //!   running flow), built with [`ConnectorBuilder`].
 //! - `backends`: queues and dead-letter stores chosen by the `type` of
-//!   their block, through one registry ([`QueuePair`]).
+//!   their block ([`Backend`], [`QueueBackend`], [`DeadLetterBackend`]),
+//!   registered at link time with [`register_backend!`], the builtin ones
+//!   as a partner's.
 //! - `backfill`: every commercetools customer through its route
 //!   ([`BackfillOptions`], [`BackfillProgress`], [`BackfillSummary`]).
 //! - [`observability`]: `/metrics`, `/health` and `/ready`.
@@ -42,10 +44,20 @@ pub mod observability;
 // Link the bundled handlers into every binary that uses the runner.
 use connect_customer_sync as _;
 
-pub use backends::QueuePair;
+pub use backends::{
+    Backend, Block, DeadLetterBackend, Opened, QueueBackend, QueueOptions, QueuePair, backend_kinds,
+};
 pub use backfill::{BackfillOptions, BackfillProgress, BackfillSummary};
 pub use connector::{CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, RunReport};
 pub use error::RunnerError;
+
+/// Items used by the code [`register_backend!`] generates. Not a public
+/// API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::backends::BackendRegistration;
+    pub use connect_core::__private::inventory;
+}
 
 /// Reads `path`, builds the connector with every linked handler, checks the
 /// credentials and the dead-letter store, serves the `observability`
