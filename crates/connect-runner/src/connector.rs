@@ -113,7 +113,9 @@ impl Plan {
         registries.sections.load(&doc, &mut services)?;
         // Blocks are checked even when a client was handed in, so that
         // `validate` and `run` accept exactly the same files.
-        let commercetools = doc.section::<CommercetoolsConfig>("commercetools")?;
+        let commercetools = doc
+            .section::<CommercetoolsConfig>("commercetools")?
+            .map(|ct| with_sync_scopes(ct, &config, &registries.syncs));
         let fluent = doc.section::<FluentConfig>("fluent")?;
         let observability = doc.section::<ObservabilityConfig>("observability")?;
         // Both clients share one HTTP client: one connection pool, one TLS
@@ -204,6 +206,27 @@ impl Plan {
     pub async fn open_dead_letters(&self) -> Result<Arc<dyn DeadLetterStore>, RunnerError> {
         backends::open_dead_letters(&self.doc, &self.config.runtime.dead_letter).await
     }
+}
+
+/// `config` with the scopes of every sync whose route the file defines,
+/// unless the file wrote `scopes` itself.
+fn with_sync_scopes(
+    config: CommercetoolsConfig,
+    connector: &ConnectorConfig,
+    syncs: &SyncRegistry,
+) -> CommercetoolsConfig {
+    let mut scopes: Vec<&str> = Vec::new();
+    for sync in syncs.syncs() {
+        let routed = connector
+            .routes
+            .iter()
+            .any(|r| r.route == sync.route || r.handler == sync.handler);
+        if routed {
+            scopes.extend(sync.scopes.iter().copied());
+        }
+    }
+    // Does nothing when the file wrote `scopes`, or no routed sync needs any.
+    config.with_default_scopes(&scopes)
 }
 
 /// The HTTP client of the commercetools and Fluent clients, built once.

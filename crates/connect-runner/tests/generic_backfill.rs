@@ -76,7 +76,6 @@ commercetools:
   client-secret: {secret}
   auth-url: {auth}
   api-url: {api}
-  scopes: [view_categories:{project}]
 {loyalty}
 routes:
   - route: partner.category.sync
@@ -136,7 +135,8 @@ async fn a_declared_sync_is_backfilled_through_its_own_route_by_its_plural() {
     let seen = Seen::default();
     let connector = connector(yaml(&ct, "loyalty:\n  points-per-euro: 3"), &seen).await;
 
-    // No `route-mapping`: the sync's default route, which the file defines.
+    // No `route-mapping`: the sync's default route, which the file defines;
+    // no `scopes`: the client asks for the sync's `view_categories`.
     let options = BackfillOptions {
         page_size: 10,
         ..BackfillOptions::default()
@@ -192,6 +192,52 @@ async fn an_unknown_resource_lists_the_registered_ones() {
 }
 
 #[tokio::test]
+async fn the_client_asks_for_the_scopes_of_the_routed_syncs_unless_the_file_writes_them() {
+    let ct = CommercetoolsEmulator::start().await.unwrap();
+    let doc = ConfigDocument::from_yaml("app.yml", yaml(&ct, "loyalty:\n  points-per-euro: 3"));
+    let registries = Registries {
+        syncs: SyncRegistry::new().with(CATEGORIES.scopes(&["view_categories", "view_products"])),
+        ..registries()
+    };
+    let plan =
+        Plan::with_registries(doc, &registries, Services::new().with(Seen::default())).unwrap();
+    let client = plan
+        .services()
+        .get::<connect_commercetools::CommercetoolsClient>()
+        .unwrap();
+    assert_eq!(
+        client.config().scopes,
+        [
+            format!("view_categories:{}", ct.project_key()),
+            format!("view_products:{}", ct.project_key())
+        ]
+    );
+
+    // Written scopes are kept as written.
+    let written = yaml(&ct, "loyalty:\n  points-per-euro: 3").replace(
+        "  api-url:",
+        &format!(
+            "  scopes: [manage_categories:{}]\n  api-url:",
+            ct.project_key()
+        ),
+    );
+    let plan = Plan::with_registries(
+        ConfigDocument::from_yaml("app.yml", written),
+        &registries,
+        Services::new().with(Seen::default()),
+    )
+    .unwrap();
+    let client = plan
+        .services()
+        .get::<connect_commercetools::CommercetoolsClient>()
+        .unwrap();
+    assert_eq!(
+        client.config().scopes,
+        [format!("manage_categories:{}", ct.project_key())]
+    );
+}
+
+#[tokio::test]
 async fn a_partner_block_is_checked_like_the_sdk_blocks() {
     let ct = CommercetoolsEmulator::start().await.unwrap();
     let plan = |loyalty: &str| {
@@ -204,7 +250,7 @@ async fn a_partner_block_is_checked_like_the_sdk_blocks() {
     assert_eq!(
         plan("loyalty:\n  points-per-eur: 3"),
         Err(
-            "app.yml:10:3: loyalty: unknown field `points-per-eur`, expected `points-per-euro`"
+            "app.yml:9:3: loyalty: unknown field `points-per-eur`, expected `points-per-euro`"
                 .to_owned()
         )
     );
