@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `connect_cli::App` in process: a partner's service reaches its handler
-//! in `backfill <resource>` (a sync registered in this test binary), an
+//! in `backfill categories` (a sync registered in this test binary), an
 //! unknown resource is refused with exit code 2, a partner subcommand runs
 //! with the context, and a partner block is checked by `validate`.
 
@@ -31,23 +31,25 @@ struct Loyalty {
 
 connect_core::config_section!("loyalty", Loyalty);
 
-const SHOPPERS: ResourceSync = ResourceSync::new(
-    "shopper",
-    "shoppers",
-    "partner.shopper.sync",
-    "ShopperCount",
+/// A sync of this test binary: categories, which the SDK's runner and CLI
+/// know nothing about.
+const CATEGORIES: ResourceSync = ResourceSync::new(
+    "category",
+    "categories",
+    "partner.category.count",
+    "CategoryCount",
 )
-.endpoint("customers");
+.scopes(&["view_categories"]);
 
-connect_commercetools::register_sync!(SHOPPERS);
+connect_commercetools::register_sync!(CATEGORIES);
 
-#[connect_core::handler(name = "ShopperCount")]
-struct ShopperCount {
+#[connect_core::handler(name = "CategoryCount")]
+struct CategoryCount {
     counter: Arc<Counter>,
     points: u64,
 }
 
-impl FromRoute for ShopperCount {
+impl FromRoute for CategoryCount {
     fn from_route(setup: &HandlerSetup<'_>) -> Result<Self, SetupError> {
         Ok(Self {
             counter: setup.service::<Counter>()?,
@@ -57,7 +59,7 @@ impl FromRoute for ShopperCount {
 }
 
 #[connect_core::async_trait]
-impl MessageHandler for ShopperCount {
+impl MessageHandler for CategoryCount {
     async fn handle(
         &self,
         _ctx: &HandlerContext<'_>,
@@ -89,8 +91,8 @@ commercetools:
   api-url: {api}
 {loyalty}
 routes:
-  - route: partner.shopper.sync
-    handler: ShopperCount
+  - route: partner.category.count
+    handler: CategoryCount
 ",
         project = ct.project_key(),
         id = ct.client_id(),
@@ -118,9 +120,17 @@ fn a_partner_app_backfills_its_resource_with_its_service_and_runs_its_subcommand
     let emulators = tokio::runtime::Runtime::new().unwrap();
     let ct = emulators.block_on(CommercetoolsEmulator::start()).unwrap();
     for i in 0..7 {
-        ct.insert_customer_silently(CustomerDraft::new(format!("p{i}@example.com")))
-            .unwrap();
+        ct.insert_resource_silently(
+            "category",
+            serde_json::json!({
+                "name": { "en": format!("Category {i}") },
+                "slug": { "en": format!("category-{i}") },
+            }),
+        )
+        .unwrap();
     }
+    ct.insert_customer_silently(CustomerDraft::new("not-a-category@example.com"))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &ct, "loyalty:\n  points-per-euro: 2");
     let config = config.to_str().unwrap();
@@ -130,7 +140,7 @@ fn a_partner_app_backfills_its_resource_with_its_service_and_runs_its_subcommand
     let code = app(&counter).run_from([
         "connect",
         "backfill",
-        "shoppers",
+        "categories",
         "--config",
         config,
         "--page-size",
@@ -140,11 +150,11 @@ fn a_partner_app_backfills_its_resource_with_its_service_and_runs_its_subcommand
     assert_eq!(
         counter.0.load(Ordering::SeqCst),
         14,
-        "7 shoppers × 2 points"
+        "7 categories × 2 points"
     );
 
     // Unknown resource: clap lists the registered ones, exit code 2.
-    let code = app(&counter).run_from(["connect", "backfill", "shopperz", "--config", config]);
+    let code = app(&counter).run_from(["connect", "backfill", "categoriez", "--config", config]);
     assert_eq!(code, EXIT_CONFIG);
 
     // The partner's subcommand, with the context's helpers.
