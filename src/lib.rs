@@ -27,19 +27,19 @@
 //! use connect_sdk::prelude::*;
 //!
 //! #[derive(Debug, Default)]
-//! #[handler(name = "AuditCustomer")]
-//! struct AuditCustomer;
+//! #[handler(name = "AuditResource")]
+//! struct AuditResource;
 //!
 //! #[async_trait]
-//! impl MessageHandler for AuditCustomer {
+//! impl MessageHandler for AuditResource {
 //!     async fn handle(&self, ctx: &HandlerContext<'_>, message: &Message) -> Result<Outcome, HandlerError> {
-//!         tracing::info!(route = %ctx.route().route, customer = ?message.resource_id(), "audited");
+//!         tracing::info!(route = %ctx.route().route, resource = ?message.resource_id(), "audited");
 //!         Ok(Outcome::labeled("audited"))
 //!     }
 //! }
 //!
-//! // Select it in YAML with `handler: AuditCustomer`; it is now registered:
-//! assert!(connect_sdk::HandlerRegistry::linked().contains("AuditCustomer"));
+//! // Select it in YAML with `handler: AuditResource`; it is now registered:
+//! assert!(connect_sdk::HandlerRegistry::linked().contains("AuditResource"));
 //! ```
 //!
 //! Run the whole connector from a file with `runner::run` (feature

@@ -41,7 +41,7 @@ struct Extension {
 ///
 /// #[derive(Debug, Subcommand)]
 /// enum Loyalty {
-///     /// Recompute every customer's points.
+///     /// Recompute the points of every order.
 ///     Recompute {
 ///         #[command(flatten)]
 ///         config: ConfigArg,

@@ -111,7 +111,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct Backfill {
-    /// The resources: the plural (or type id) of a registered sync, e.g. `customers`; `connect handlers` lists them.
+    /// The resources: the plural (or type id) of a registered sync, e.g. `categories`; `connect handlers` lists them.
     #[arg(value_name = "RESOURCE", value_parser = resources())]
     resource: String,
     #[command(flatten)]
