@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use connect_core::config::Secret;
+use connect_http::HttpSettings;
 use serde::{Deserialize, Deserializer};
 
 /// The defaults of `request-timeout`, `max-retries` and
@@ -149,6 +150,9 @@ pub struct CommercetoolsConfig {
     /// `retry-initial-backoff`: the delay before the first retry; it doubles
     /// with each retry (with jitter).
     pub retry_initial_backoff: Duration,
+    /// Whether `scopes` was written (in the file, or with
+    /// [`with_scopes`](Self::with_scopes)) rather than defaulted.
+    scopes_written: bool,
 }
 
 impl CommercetoolsConfig {
@@ -164,6 +168,7 @@ impl CommercetoolsConfig {
         let project_key = project_key.into();
         Self {
             scopes: default_scopes(&project_key),
+            scopes_written: false,
             project_key,
             client_id: client_id.into(),
             client_secret: client_secret.into(),
@@ -191,7 +196,8 @@ impl CommercetoolsConfig {
         )
     }
 
-    /// Replaces the requested scopes.
+    /// Replaces the requested scopes (they then count as written: see
+    /// [`scopes_written`](Self::scopes_written)).
     #[must_use]
     pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
     where
@@ -199,6 +205,70 @@ impl CommercetoolsConfig {
         S: Into<String>,
     {
         self.scopes = scopes.into_iter().map(Into::into).collect();
+        self.scopes_written = true;
+        self
+    }
+
+    /// Whether the scopes were written (`scopes` in the file, or
+    /// [`with_scopes`](Self::with_scopes)); `false` when they are the
+    /// default.
+    pub fn scopes_written(&self) -> bool {
+        self.scopes_written
+    }
+
+    /// When the scopes were not written, requests `{name}:{project-key}`
+    /// for each of `names` instead of the default (duplicates dropped,
+    /// order kept), e.g. the scopes of the syncs a file's routes use. Does
+    /// nothing when the scopes were written, or when `names` is empty.
+    ///
+    /// ```
+    /// use connect_commercetools::CommercetoolsConfig;
+    ///
+    /// let config = CommercetoolsConfig::new("p", "id", "secret", "http://a.test", "http://b.test")
+    ///     .with_default_scopes(&["view_customers", "view_categories", "view_customers"]);
+    /// assert_eq!(config.scope_string(), "view_customers:p view_categories:p");
+    /// assert!(!config.scopes_written());
+    ///
+    /// let written = CommercetoolsConfig::new("p", "id", "secret", "http://a.test", "http://b.test")
+    ///     .with_scopes(["manage_orders:p"])
+    ///     .with_default_scopes(&["view_categories"]);
+    /// assert_eq!(written.scope_string(), "manage_orders:p");
+    /// ```
+    #[must_use]
+    pub fn with_default_scopes(mut self, names: &[&str]) -> Self {
+        if self.scopes_written || names.iter().all(|name| name.trim().is_empty()) {
+            return self;
+        }
+        let mut scopes: Vec<String> = Vec::with_capacity(names.len());
+        for name in names
+            .iter()
+            .map(|name| name.trim())
+            .filter(|n| !n.is_empty())
+        {
+            let scope = format!("{name}:{}", self.project_key);
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        self.scopes = scopes;
+        self
+    }
+
+    /// The timeout and retry settings (`request-timeout`, `max-retries`,
+    /// `retry-initial-backoff`) as one value.
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings::new()
+            .with_request_timeout(self.request_timeout)
+            .with_max_retries(self.max_retries)
+            .with_retry_initial_backoff(self.retry_initial_backoff)
+    }
+
+    /// Sets the timeout and retry settings at once.
+    #[must_use]
+    pub fn with_http_settings(mut self, settings: HttpSettings) -> Self {
+        self.request_timeout = settings.request_timeout;
+        self.max_retries = settings.max_retries;
+        self.retry_initial_backoff = settings.retry_initial_backoff;
         self
     }
 
@@ -293,15 +363,15 @@ struct RawConfig {
     #[serde(default, deserialize_with = "scope_list")]
     scopes: Option<Vec<String>>,
     #[serde(
-        default = "default_request_timeout",
-        deserialize_with = "positive_duration"
+        default = "connect_http::fields::default_request_timeout",
+        deserialize_with = "connect_http::fields::request_timeout"
     )]
     request_timeout: Duration,
-    #[serde(default = "default_max_retries")]
+    #[serde(default = "connect_http::fields::default_max_retries")]
     max_retries: u32,
     #[serde(
-        default = "default_retry_initial_backoff",
-        deserialize_with = "connect_core::config::duration"
+        default = "connect_http::fields::default_retry_initial_backoff",
+        deserialize_with = "connect_http::fields::retry_initial_backoff"
     )]
     retry_initial_backoff: Duration,
 }
@@ -376,29 +446,6 @@ fn scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<S
     Ok(Option::<Wrapper>::deserialize(deserializer)?.map(|w| w.0))
 }
 
-/// Reads `request-timeout`: a duration of more than zero.
-fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    connect_core::config::duration_where(deserializer, |duration| {
-        if duration.is_zero() {
-            Err("the timeout must be more than zero, e.g. `30s`".to_owned())
-        } else {
-            Ok(())
-        }
-    })
-}
-
-fn default_request_timeout() -> Duration {
-    DEFAULT_REQUEST_TIMEOUT
-}
-
-fn default_max_retries() -> u32 {
-    DEFAULT_MAX_RETRIES
-}
-
-fn default_retry_initial_backoff() -> Duration {
-    DEFAULT_RETRY_INITIAL_BACKOFF
-}
-
 impl TryFrom<RawConfig> for CommercetoolsConfig {
     type Error = String;
 
@@ -416,6 +463,7 @@ impl TryFrom<RawConfig> for CommercetoolsConfig {
         };
         let auth_url = pick(raw.auth_url.clone(), "auth-url", Region::auth_url)?;
         let api_url = pick(raw.api_url.clone(), "api-url", Region::api_url)?;
+        let scopes_written = raw.scopes.is_some();
         let scopes = raw
             .scopes
             .unwrap_or_else(|| default_scopes(&raw.project_key));
@@ -426,6 +474,7 @@ impl TryFrom<RawConfig> for CommercetoolsConfig {
             auth_url,
             api_url,
             scopes,
+            scopes_written,
             request_timeout: raw.request_timeout,
             max_retries: raw.max_retries,
             retry_initial_backoff: raw.retry_initial_backoff,
