@@ -560,3 +560,26 @@ fn localized_strings_fall_back_in_order() {
         json!({"en": "Women's shoes", "de": "Damenschuhe"})
     );
 }
+
+/// Handlers run on a multi-threaded runtime: every generic call's future
+/// must be `Send` (this fails to compile otherwise).
+#[test]
+fn generic_futures_are_send() {
+    fn send<T: Send>(_: T) {}
+    let client = CommercetoolsClient::new(CommercetoolsConfig::new(
+        PROJECT,
+        "client",
+        "secret",
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+    ))
+    .unwrap();
+    send(client.get::<Category>("c"));
+    send(client.find_by_key::<Order>("k"));
+    send(client.query::<Category>(&connect_commercetools::Query::new()));
+    send(client.update::<Order, OrderUpdateAction>("o", 1, &[]));
+    send(client.update_with("c", 3, rename("x")));
+    send(client.update_order_with_by_number("n", 3, |_: &Order| Vec::new()));
+    send(client.send_json(Method::GET, &["zones"], &[], None, true));
+    send(client.scan_json("zones", Scan::all()));
+}
