@@ -1,5 +1,6 @@
 //! [`CommercetoolsClient`]: the HTTP API client.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use crate::config::CommercetoolsConfig;
 use crate::error::{DEPENDENCY, Error, ErrorResponse};
 use crate::model::{
     Customer, CustomerDraft, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,
-    MAX_LIMIT, PagedQueryResponse,
+    MAX_LIMIT, PagedQueryResponse, Query, Resource, Scan,
 };
 
 /// The longest backoff between two attempts, whatever the attempt number.
@@ -103,7 +104,31 @@ struct Call {
     body: Option<Vec<u8>>,
     idempotent: bool,
     operation: String,
-    expects: &'static str,
+    expects: Cow<'static, str>,
+}
+
+impl Call {
+    /// An idempotent `GET` of `url` without a query.
+    fn read(url: Url, operation: String, expects: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            query: Vec::new(),
+            body: None,
+            idempotent: true,
+            operation,
+            expects: expects.into(),
+        }
+    }
+}
+
+/// `Ok(None)` for a 404, anything else as it is.
+fn not_found_as_none<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 /// The answer to a customer creation.
@@ -197,43 +222,107 @@ impl CommercetoolsClient {
         &self.inner.config.project_key
     }
 
+    /// `GET /{projectKey}/{endpoint}/{id}` for any [`Resource`], e.g.
+    /// `client.get::<Category>(id)`. A missing resource is an error for
+    /// which [`Error::is_not_found`] is `true`; see also [`find`](Self::find).
+    /// The id is percent-encoded as one path segment.
+    pub async fn get<R: Resource>(&self, id: &str) -> Result<R, Error> {
+        let call = Call::read(
+            self.url(&[R::ENDPOINT, id]),
+            format!("fetching {} `{id}`", R::TYPE_ID),
+            R::TYPE_ID,
+        );
+        self.execute(call).await
+    }
+
+    /// Like [`get`](Self::get), but a missing resource (404) is `Ok(None)`.
+    pub async fn find<R: Resource>(&self, id: &str) -> Result<Option<R>, Error> {
+        not_found_as_none(self.get(id).await)
+    }
+
+    /// `GET /{projectKey}/{endpoint}/key={key}` for any [`Resource`]. The
+    /// key is percent-encoded as part of one path segment.
+    pub async fn get_by_key<R: Resource>(&self, key: &str) -> Result<R, Error> {
+        let call = Call::read(
+            self.url(&[R::ENDPOINT, &format!("key={key}")]),
+            format!("fetching {} with key `{key}`", R::TYPE_ID),
+            R::TYPE_ID,
+        );
+        self.execute(call).await
+    }
+
+    /// Like [`get_by_key`](Self::get_by_key), but a missing resource (404)
+    /// is `Ok(None)`.
+    pub async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, Error> {
+        not_found_as_none(self.get_by_key(key).await)
+    }
+
+    /// `GET /{projectKey}/{endpoint}` for any [`Resource`] with `where`,
+    /// `sort`, `limit`, `offset` and `withTotal`. The query is validated
+    /// before anything is sent.
+    pub async fn query<R: Resource>(&self, query: &Query) -> Result<PagedQueryResponse<R>, Error> {
+        self.query_page(
+            R::ENDPOINT,
+            query,
+            format!("paged {} query result", R::TYPE_ID),
+        )
+        .await
+    }
+
+    /// Like [`query`](Self::query), for any endpoint under the project
+    /// (e.g. `"product-types"`), with the results as JSON.
+    pub async fn query_json(
+        &self,
+        endpoint: &str,
+        query: &Query,
+    ) -> Result<PagedQueryResponse<serde_json::Value>, Error> {
+        self.query_page(endpoint, query, format!("paged {endpoint} query result"))
+            .await
+    }
+
+    /// Every resource of type `R` (matching the scan's optional predicate),
+    /// in id order, as a stream. Pages are fetched one at a time with cursor
+    /// paging (`sort=id asc`, `where=id > "<last id>"`, `withTotal=false`),
+    /// so memory stays bounded by one page whatever the project's size, and
+    /// the 10,000 offset limit does not apply. The stream ends after the
+    /// first error (each page already had its retries).
+    pub fn scan<R: Resource>(
+        &self,
+        scan: Scan,
+    ) -> impl Stream<Item = Result<R, Error>> + Send + 'static {
+        self.scan_pages(R::ENDPOINT.to_owned(), scan, |resource: &R| {
+            Some(resource.id())
+        })
+    }
+
+    /// Like [`scan`](Self::scan), for any endpoint under the project, with
+    /// the results as JSON. Each result must have a string `id` (the
+    /// cursor); one without is a decode error that ends the stream.
+    pub fn scan_json(
+        &self,
+        endpoint: &str,
+        scan: Scan,
+    ) -> impl Stream<Item = Result<serde_json::Value, Error>> + Send + 'static {
+        self.scan_pages(endpoint.to_owned(), scan, |value: &serde_json::Value| {
+            value.get("id").and_then(serde_json::Value::as_str)
+        })
+    }
+
     /// `GET /{projectKey}/customers/{id}`. A deleted customer is an error
     /// for which [`Error::is_not_found`] is `true`; see also
     /// [`find_customer`](Self::find_customer).
     pub async fn customer(&self, id: &str) -> Result<Customer, Error> {
-        let call = Call {
-            method: Method::GET,
-            url: self.url(&["customers", id]),
-            query: Vec::new(),
-            body: None,
-            idempotent: true,
-            operation: format!("fetching customer `{id}`"),
-            expects: "customer",
-        };
-        self.execute(call).await
+        self.get(id).await
     }
 
     /// Like [`customer`](Self::customer), but a missing customer is `Ok(None)`.
     pub async fn find_customer(&self, id: &str) -> Result<Option<Customer>, Error> {
-        match self.customer(id).await {
-            Ok(customer) => Ok(Some(customer)),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
+        self.find(id).await
     }
 
     /// `GET /{projectKey}/customers/key={key}`.
     pub async fn customer_by_key(&self, key: &str) -> Result<Customer, Error> {
-        let call = Call {
-            method: Method::GET,
-            url: self.url(&["customers", &format!("key={key}")]),
-            query: Vec::new(),
-            body: None,
-            idempotent: true,
-            operation: format!("fetching customer with key `{key}`"),
-            expects: "customer",
-        };
-        self.execute(call).await
+        self.get_by_key(key).await
     }
 
     /// `GET /{projectKey}/customers` with `where`, `sort`, `limit`, `offset`
@@ -242,74 +331,115 @@ impl CommercetoolsClient {
         &self,
         query: &CustomerQuery,
     ) -> Result<PagedQueryResponse<Customer>, Error> {
-        query
-            .validate()
-            .map_err(|e| e.with_operation("querying customers"))?;
-        let call = Call {
-            method: Method::GET,
-            url: self.url(&["customers"]),
-            query: query.to_query_pairs(),
-            body: None,
-            idempotent: true,
-            operation: "querying customers".to_owned(),
-            expects: "paged customer query result",
-        };
-        self.execute(call).await
+        self.query(query).await
     }
 
     /// Every customer (matching the scan's optional predicate), in id order,
-    /// as a stream. Pages are fetched one at a time with cursor paging
-    /// (`sort=id asc`, `where=id > "<last id>"`, `withTotal=false`), so
-    /// memory stays bounded by one page whatever the project's size, and the
-    /// 10,000 offset limit does not apply. The stream ends after the first
-    /// error (each page already had its retries).
+    /// as a stream: [`scan`](Self::scan) of [`Customer`].
     pub fn scan_customers(
         &self,
         scan: CustomerScan,
     ) -> impl Stream<Item = Result<Customer, Error>> + Send + 'static {
-        struct State {
+        self.scan(scan)
+    }
+
+    /// One page of `endpoint`, validated first.
+    async fn query_page<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        query: &Query,
+        expects: String,
+    ) -> Result<PagedQueryResponse<T>, Error> {
+        let operation = format!("querying {endpoint}");
+        query
+            .validate()
+            .map_err(|e| e.with_operation(operation.clone()))?;
+        let call = Call {
+            method: Method::GET,
+            url: self.url(&[endpoint]),
+            query: query.to_query_pairs(),
+            body: None,
+            idempotent: true,
+            operation,
+            expects: expects.into(),
+        };
+        self.execute(call).await
+    }
+
+    /// The one cursor-paging loop behind [`scan`](Self::scan) and
+    /// [`scan_json`](Self::scan_json); `id_of` reads the cursor of a result
+    /// (`None`: the page cannot be paged on, a decode error).
+    fn scan_pages<T>(
+        &self,
+        endpoint: String,
+        scan: Scan,
+        id_of: fn(&T) -> Option<&str>,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        struct State<T> {
             client: CommercetoolsClient,
-            scan: CustomerScan,
+            endpoint: String,
+            scan: Scan,
             cursor: Option<String>,
-            page: std::vec::IntoIter<Customer>,
+            page: std::vec::IntoIter<T>,
             done: bool,
         }
         let cursor = scan.after.clone();
         let state = State {
             client: self.clone(),
+            endpoint,
             scan,
             cursor,
             page: Vec::new().into_iter(),
             done: false,
         };
-        futures_util::stream::unfold(state, |mut state| async move {
+        futures_util::stream::unfold(state, move |mut state| async move {
             loop {
-                if let Some(customer) = state.page.next() {
-                    return Some((Ok(customer), state));
+                if let Some(item) = state.page.next() {
+                    return Some((Ok(item), state));
                 }
                 if state.done {
                     return None;
                 }
+                let operation = format!("scanning {}", state.endpoint);
                 if state.scan.page_size == 0 || state.scan.page_size > MAX_LIMIT {
                     state.done = true;
                     let error = Error::invalid_request(format!(
                         "scan page size {} is invalid; use 1 to {MAX_LIMIT}",
                         state.scan.page_size
                     ))
-                    .with_operation("scanning customers");
+                    .with_operation(operation);
                     return Some((Err(error), state));
                 }
                 let query = state.scan.page_query(state.cursor.as_deref());
-                match state.client.query_customers(&query).await {
+                let expects = format!("paged {} query result", state.endpoint);
+                match state
+                    .client
+                    .query_page::<T>(&state.endpoint, &query, expects)
+                    .await
+                {
                     Ok(page) => {
                         tracing::debug!(
+                            endpoint = state.endpoint.as_str(),
                             after = state.cursor.as_deref().unwrap_or(""),
                             count = page.results.len(),
-                            "customer scan page"
+                            "scan page"
                         );
                         state.done = page.results.len() < state.scan.page_size as usize;
-                        match page.results.last() {
-                            Some(last) => state.cursor = Some(last.id.clone()),
+                        if let Some(position) = page.results.iter().position(|r| id_of(r).is_none())
+                        {
+                            state.done = true;
+                            let error = Error::decode(
+                                format!("page of {}", state.endpoint),
+                                format!("result #{} has no string `id` to page on", position + 1),
+                            )
+                            .with_operation(operation);
+                            return Some((Err(error), state));
+                        }
+                        match page.results.last().and_then(id_of) {
+                            Some(last) => state.cursor = Some(last.to_owned()),
                             None => return None,
                         }
                         state.page = page.results.into_iter();
@@ -335,7 +465,7 @@ impl CommercetoolsClient {
             body: Some(body),
             idempotent: false,
             operation: "creating a customer".to_owned(),
-            expects: "customer sign-in result",
+            expects: "customer sign-in result".into(),
         };
         let result: CustomerSignInResult = self.execute(call).await?;
         Ok(result.customer)
@@ -361,7 +491,7 @@ impl CommercetoolsClient {
             body: Some(body),
             idempotent: false,
             operation: format!("updating customer `{id}`"),
-            expects: "customer",
+            expects: "customer".into(),
         };
         self.execute(call).await
     }
@@ -376,7 +506,7 @@ impl CommercetoolsClient {
             body: None,
             idempotent: false,
             operation: format!("deleting customer `{id}`"),
-            expects: "customer",
+            expects: "customer".into(),
         };
         self.execute(call).await
     }
@@ -444,7 +574,7 @@ impl CommercetoolsClient {
             "commercetools request"
         );
         if (200..300).contains(&status) {
-            serde_json::from_slice(&body).map_err(|e| Error::decode(call.expects, e))
+            serde_json::from_slice(&body).map_err(|e| Error::decode(call.expects.clone(), e))
         } else {
             let response = serde_json::from_slice::<ErrorResponse>(&body).ok();
             Err(Error::status_error(status, response, retry_after))

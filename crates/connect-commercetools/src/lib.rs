@@ -75,8 +75,8 @@ pub use error::{DEPENDENCY, Error};
 pub use model::{
     Address, AuthenticationMode, CustomFields, CustomFieldsDraft, Customer, CustomerDraft,
     CustomerGroupAssignment, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,
-    ErrorObject, ErrorResponse, KeyReference, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Reference,
-    ResourceIdentifier, string_literal,
+    ErrorObject, ErrorResponse, KeyReference, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Query,
+    Reference, Resource, ResourceIdentifier, Scan, string_literal,
 };
 pub use payload::{PayloadError, PayloadFormat, SubscriptionEvent};
 pub use route_mapping::ROUTE_MAPPING;

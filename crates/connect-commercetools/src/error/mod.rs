@@ -1,6 +1,7 @@
 //! The one error type of this crate, and the error body commercetools
 //! sends ([`ErrorResponse`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +55,7 @@ enum Kind {
     /// The connection failed (refused, reset, broken body).
     Network { connect: bool },
     /// A success response whose body is not what was expected.
-    Decode { what: &'static str },
+    Decode { what: Cow<'static, str> },
     /// The request was rejected before it was sent.
     InvalidRequest { message: String },
     /// The configuration cannot work.
@@ -109,8 +110,8 @@ impl Error {
         Self::new(Kind::Network { connect }).with_source(source)
     }
 
-    pub(crate) fn decode(what: &'static str, source: impl Into<BoxError>) -> Self {
-        Self::new(Kind::Decode { what }).with_source(source)
+    pub(crate) fn decode(what: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Decode { what: what.into() }).with_source(source)
     }
 
     pub(crate) fn invalid_request(message: impl Into<String>) -> Self {

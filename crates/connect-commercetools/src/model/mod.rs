@@ -5,6 +5,7 @@ mod customer;
 pub mod datetime;
 mod draft;
 mod query;
+mod resource;
 mod update;
 
 pub use crate::error::{ErrorObject, ErrorResponse};
@@ -12,6 +13,8 @@ pub use common::{CustomFields, CustomFieldsDraft, KeyReference, Reference, Resou
 pub use customer::{Address, AuthenticationMode, Customer, CustomerGroupAssignment};
 pub use draft::CustomerDraft;
 pub use query::{
-    CustomerQuery, CustomerScan, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, string_literal,
+    CustomerQuery, CustomerScan, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Query, Scan,
+    string_literal,
 };
+pub use resource::Resource;
 pub use update::{CustomerUpdate, CustomerUpdateAction};
