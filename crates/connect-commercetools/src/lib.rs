@@ -66,7 +66,7 @@ pub mod payload;
 mod route_mapping;
 mod translator;
 
-pub use client::CommercetoolsClient;
+pub use client::{CommercetoolsClient, Update};
 pub use config::{
     CommercetoolsConfig, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RETRY_INITIAL_BACKOFF, Region, UnknownRegion,
@@ -77,6 +77,10 @@ pub use model::{
     CustomerGroupAssignment, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,
     ErrorObject, ErrorResponse, KeyReference, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Query,
     Reference, Resource, ResourceIdentifier, Scan, string_literal,
+};
+pub use model::{
+    Category, CategoryDraft, CategoryUpdateAction, LocalizedString, Order, OrderState,
+    OrderUpdateAction, PaymentState, ShipmentState, UnknownState,
 };
 pub use payload::{PayloadError, PayloadFormat, SubscriptionEvent};
 pub use route_mapping::ROUTE_MAPPING;
