@@ -254,12 +254,7 @@ impl CategoryMapper {
     /// `true` when the ref of a category can be built from its id alone,
     /// so that a parent's ref needs no read of the parent.
     pub fn reference_needs_only_id(&self) -> bool {
-        let probe = Identifiers {
-            id: "x",
-            key: None,
-            external_id: None,
-        };
-        self.reference(probe).is_ok()
+        self.settings.ref_template.uses_only_id()
     }
 
     /// The value of `text` in the configured locale, else the first
@@ -267,9 +262,8 @@ impl CategoryMapper {
     pub fn localized<'s>(&self, text: &'s LocalizedString) -> Option<&'s str> {
         self.settings
             .locales()
-            .find_map(|locale| text.get(locale))
-            .or_else(|| text.iter().next().map(|(_, value)| value))
-            .filter(|value| !value.is_empty())
+            .find_map(|locale| text.get(locale).filter(|v| !v.is_empty()))
+            .or_else(|| text.0.values().map(String::as_str).find(|v| !v.is_empty()))
     }
 
     /// Maps `category`, whose parent (if any) has the Fluent ref

@@ -307,6 +307,17 @@ impl RefTemplate {
     }
 }
 
+impl RefTemplate {
+    /// `true` when the template reads only `{id}`, so that a ref can be
+    /// built from a reference (which carries only the id).
+    pub fn uses_only_id(&self) -> bool {
+        self.parts.iter().all(|p| match p {
+            Part::Text(_) => true,
+            Part::Fields(fields) => fields.iter().all(|f| *f == Field::Id),
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for RefTemplate {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -339,7 +350,10 @@ mod tests {
             Err(Field::ExternalId)
         );
         let unknown = RefTemplate::parse("{slug}").unwrap_err();
-        assert!(unknown.contains("`slug`") && unknown.contains("{key|id}"), "{unknown}");
+        assert!(
+            unknown.contains("`slug`") && unknown.contains("{key|id}"),
+            "{unknown}"
+        );
         assert!(RefTemplate::parse("fixed").is_err());
         assert!(RefTemplate::parse("{id").is_err());
     }

@@ -303,7 +303,10 @@ impl FluentUpsert for CategoryWrite<'_> {
     }
 
     async fn create(&self, fluent: &FluentClient) -> Result<(), connect_fluent::Error> {
-        fluent.create_category(&self.draft.to_create()).await.map(drop)
+        fluent
+            .create_category(&self.draft.to_create())
+            .await
+            .map(drop)
     }
 
     async fn update(
