@@ -4,7 +4,7 @@
 //! loopback HTTP with the SDK's Fluent client.
 
 use connect_fluent::FluentClient;
-use connect_testkit::fluent::{FluentEmulator, ResolverError, SchemaExtension};
+use connect_testkit::fluent::{FluentEmulator, ResolverError, SchemaExtension, UnknownRef};
 use serde_json::{Value, json};
 
 const CREATE: &str = "mutation CreateCategory($input: CreateCategoryInput) {
@@ -417,4 +417,17 @@ async fn a_resolver_for_an_undeclared_field_stops_the_start() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("Nope"), "{error}");
+}
+
+#[tokio::test]
+async fn an_unknown_category_can_answer_not_found() {
+    let emulator = FluentEmulator::builder()
+        .unknown_ref(UnknownRef::NotFoundError)
+        .start()
+        .await
+        .unwrap();
+    let client = FluentClient::new(emulator.config()).unwrap();
+    let variables = json!({"ref": "nope", "catalogue": {"ref": emulator.default_catalogue()}});
+    let error = client.graphql_value(GET, &variables).await.unwrap_err();
+    assert_eq!(error.codes(), ["C0120E"], "{error}");
 }

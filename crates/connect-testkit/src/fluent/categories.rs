@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value, json};
 
 use super::store::{
-    DUPLICATE, NOT_FOUND, Rejection, VALIDATION_FAILED, check_lengths, merge_attributes,
+    DUPLICATE, NOT_FOUND, Rejection, VALIDATION_FAILED, apply_update, check_lengths,
+    merge_attributes,
 };
 
 /// Documented maximum lengths (characters) of category fields.
@@ -254,26 +255,10 @@ impl Categories {
         let Some(Value::Object(category)) = self.categories.get_mut(&key) else {
             return Err(Rejection::new(NOT_FOUND, "Category not found"));
         };
-        for field in UPDATABLE {
-            if let Some(value) = input.get(*field).filter(|v| !v.is_null()) {
-                category.insert((*field).into(), value.clone());
-            }
-        }
         if let Some(parent) = parent {
             category.insert("parentCategory".into(), json!({ "ref": parent }));
         }
-        if let Some(list) = input.get("attributes").and_then(Value::as_array) {
-            let existing = category
-                .get("attributes")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            category.insert(
-                "attributes".into(),
-                Value::Array(merge_attributes(&existing, list)),
-            );
-        }
-        category.insert("updatedOn".into(), json!(now));
+        apply_update(category, input, UPDATABLE, now);
         *self.updates.entry(key).or_default() += 1;
         Ok(self.get(&catalogue, &reference).unwrap_or(Value::Null))
     }

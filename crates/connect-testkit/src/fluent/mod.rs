@@ -46,6 +46,7 @@
 //! | `ref` over 100 or `type` over 50 characters, an empty `ref`, `type` or `name`, a parent in another catalogue, a parent that is the category itself or one of its descendants | `C0400E` |
 //! | an unknown catalogue, an unknown parent (in the category's catalogue), `updateCategory` of an unknown category | `C0404E` |
 //! | `createCategory` with a ref the catalogue has | `C0409E` |
+//! | `category(ref:, catalogue:)` of an unknown category, with [`UnknownRef::NotFoundError`] (otherwise `null`) | `C0120E` |
 //!
 //! A category starts as `CREATED` (the create input has no `status`); an
 //! update changes only the fields present (and not null) and merges

@@ -191,27 +191,39 @@ impl Store {
                 format!("Customer with username '{username}' not found"),
             ));
         };
-        for field in UPDATABLE {
-            if let Some(value) = input.get(*field).filter(|v| !v.is_null()) {
-                customer.insert((*field).into(), value.clone());
-            }
-        }
-        if let Some(list) = input.get("attributes").and_then(Value::as_array) {
-            let existing = customer
-                .get("attributes")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            customer.insert(
-                "attributes".into(),
-                Value::Array(merge_attributes(&existing, list)),
-            );
-        }
-        customer.insert("updatedOn".into(), json!(now));
+        apply_update(customer, input, UPDATABLE, now);
         let updated = Value::Object(customer.clone());
         *self.updates.entry(username.to_owned()).or_default() += 1;
         Ok(updated)
     }
+}
+
+/// An update of a stored `record`: the `fields` present (and not null) in
+/// `input` replace the stored ones, `attributes` merge by name, and
+/// `updatedOn` becomes `now`.
+pub(crate) fn apply_update(
+    record: &mut Map<String, Value>,
+    input: &Map<String, Value>,
+    fields: &[&str],
+    now: &str,
+) {
+    for field in fields {
+        if let Some(value) = input.get(*field).filter(|v| !v.is_null()) {
+            record.insert((*field).into(), value.clone());
+        }
+    }
+    if let Some(list) = input.get("attributes").and_then(Value::as_array) {
+        let existing = record
+            .get("attributes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        record.insert(
+            "attributes".into(),
+            Value::Array(merge_attributes(&existing, list)),
+        );
+    }
+    record.insert("updatedOn".into(), json!(now));
 }
 
 /// New names appended in input order, existing names replaced in place.
