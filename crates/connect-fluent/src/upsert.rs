@@ -9,7 +9,7 @@
 //! its draft; the discipline is the same for customers, categories or a
 //! partner's entity.
 //!
-//! ```no_run
+//! ```
 //! use connect_fluent::upsert::{FluentUpsert, UpsertOutcome, Write, upsert};
 //! use connect_fluent::{
 //!     Category, CreateCategoryInput, Error, FluentClient, UpdateCategoryInput,
