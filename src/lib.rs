@@ -1,5 +1,6 @@
 //! **connect-sdk**: build connectors that move commercetools data into
-//! Fluent Commerce OMS, starting with customer sync.
+//! Fluent Commerce OMS: bundled syncs (customers) and the pieces to write
+//! your own for any resource.
 //!
 //! ```text
 //! commercetools ──Subscription──▶ CT queue ──listener──▶ event queue ──runtime──▶ handler ──GraphQL──▶ Fluent OMS
@@ -11,10 +12,10 @@
 //! |---|---|---|
 //! | (root), [`prelude`], [`config`], [`queue`], [`runtime`], [`listener`], [`dead_letter`] | `connect-core` | messages, YAML configuration, [`MessageHandler`] and [`#[handler]`](handler), router, queues, runtime |
 //! | [`commercetools`] | `connect-commercetools` | API client, subscription payloads, CT queue listener |
-//! | [`fluent`] | `connect-fluent` | OAuth, GraphQL, customer operations |
+//! | [`fluent`] | `connect-fluent` | OAuth, GraphQL, entity operations |
 //! | [`customer_sync`] | `connect-customer-sync` | the bundled `CommercetoolsCustomerUpsert` handler |
-//! | [`runner`] | `connect-runner` | build and run a connector from its YAML |
-//! | `cli` (feature `cli`, default) | `connect-cli` | the whole `connect` command, to build into your own binary |
+//! | `runner` (feature `runner`; `cli` and `testkit` enable it) | `connect-runner` | build and run a connector from its YAML, backends, backfill |
+//! | `cli` (feature `cli`, default) | `connect-cli` | the whole `connect` command, to build into your own binary, with your services and subcommands ([`cli::App`]) |
 //! | `sqs` (feature `sqs`) | `connect-sqs` | Amazon SQS queues and dead letters |
 //! | `testkit` (feature `testkit`) | `connect-testkit` | local commercetools and Fluent emulators, `Harness` for end-to-end tests |
 //!
@@ -26,25 +27,27 @@
 //! use connect_sdk::prelude::*;
 //!
 //! #[derive(Debug, Default)]
-//! #[handler(name = "AuditCustomer")]
-//! struct AuditCustomer;
+//! #[handler(name = "AuditResource")]
+//! struct AuditResource;
 //!
 //! #[async_trait]
-//! impl MessageHandler for AuditCustomer {
+//! impl MessageHandler for AuditResource {
 //!     async fn handle(&self, ctx: &HandlerContext<'_>, message: &Message) -> Result<Outcome, HandlerError> {
-//!         tracing::info!(route = %ctx.route().route, customer = ?message.resource_id(), "audited");
+//!         tracing::info!(route = %ctx.route().route, resource = ?message.resource_id(), "audited");
 //!         Ok(Outcome::labeled("audited"))
 //!     }
 //! }
 //!
-//! // Select it in YAML with `handler: AuditCustomer`; it is now registered:
-//! assert!(connect_sdk::HandlerRegistry::linked().contains("AuditCustomer"));
+//! // Select it in YAML with `handler: AuditResource`; it is now registered:
+//! assert!(connect_sdk::HandlerRegistry::linked().contains("AuditResource"));
 //! ```
 //!
-//! Run the whole connector from a file with [`runner::run`], or ship the
-//! `connect` command with your handlers linked (feature `cli`, on by
-//! default; `default-features = false` leaves out clap, tracing-subscriber
-//! and indicatif):
+//! Run the whole connector from a file with `runner::run` (feature
+//! `runner`), or ship the `connect` command with your handlers linked
+//! (feature `cli`, on by default). A crate that only writes handlers and
+//! mappings depends on `connect-sdk` with `default-features = false`: it
+//! builds without the runner, axum, prometheus-client, clap,
+//! tracing-subscriber and indicatif.
 //!
 //! ```no_run
 //! // use my_handlers as _; // the crate that defines your #[handler]s
@@ -79,14 +82,17 @@ pub use connect_core::{
     Retryability, RouteConfig, Router, Services, attributes, config, dead_letter, listener, queue,
     runtime,
 };
+// A partner's own configuration block, typed and checked.
+pub use connect_core::{ConfigSections, config_section};
 
-/// commercetools: API client, customer model, subscription payloads, CT
-/// queue listener (`connect-commercetools`).
+/// commercetools: API client, resource models, subscription payloads, CT
+/// queue listener, sync declarations (`register_sync!`)
+/// (`connect-commercetools`).
 pub mod commercetools {
     pub use connect_commercetools::*;
 }
 
-/// Fluent OMS: OAuth, generic GraphQL, customer operations
+/// Fluent OMS: OAuth, generic GraphQL, entity operations
 /// (`connect-fluent`).
 pub mod fluent {
     pub use connect_fluent::*;
@@ -97,7 +103,9 @@ pub mod customer_sync {
     pub use connect_customer_sync::*;
 }
 
-/// Build and run a connector from its YAML file (`connect-runner`).
+/// Build and run a connector from its YAML file (`connect-runner`, feature
+/// `runner`): queue and dead-letter backends (`register_backend!`), backfill.
+#[cfg(feature = "runner")]
 pub mod runner {
     pub use connect_runner::*;
 }
@@ -138,7 +146,7 @@ pub mod testkit {
 pub use connect_core::__private;
 
 /// The README's code must compile.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "runner"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

@@ -12,15 +12,18 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use connect_core::config::ConfigDocument;
 use connect_core::dead_letter::{DeadLetter, FailureKind};
 use connect_core::runtime::Shutdown;
-use connect_core::{HandlerRegistry, Services};
+use connect_core::{ConfigSections, HandlerRegistry};
 
-use connect_runner::{BackfillOptions, BackfillSummary, Connector, Plan, RunnerError};
+use connect_runner::sync::{SyncRegistry, outcome};
+use connect_runner::{BackfillOptions, BackfillSummary, RunnerError};
 
-use crate::logging::{self, LogFormat};
+use crate::app::{App, Context};
+use crate::logging::LogFormat;
 use crate::progress::Progress;
 
 /// Success.
@@ -37,19 +40,35 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Debug, Parser)]
 #[command(
     name = "connect",
+    subcommand_required = true,
+    arg_required_else_help = true,
     version,
     about = "Run and operate a commercetools → Fluent OMS connector",
     after_help = "Exit codes: 0 success, 1 failure while running, 2 invalid command line, configuration or credentials, 3 finished with failed items, 130 backfill or replay interrupted by a signal.\nSignals: the first SIGINT/SIGTERM stops intake and finishes or returns in-flight work within runtime.shutdown-timeout; a second one returns everything to its queue at once.\nDocs: docs/operations.md and docs/configuration.md."
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    pub(crate) global: Global,
+}
+
+impl Cli {
+    /// `true` when `name` is a builtin subcommand.
+    pub(crate) fn has_builtin(name: &str) -> bool {
+        <Command as Subcommand>::has_subcommand(name)
+    }
+}
+
+/// The options every subcommand takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
     /// Log filter, e.g. `info` or `connect_core=debug,info` (default: $RUST_LOG, else `info`).
     #[arg(long, global = true, env = "CONNECT_LOG")]
-    log: Option<String>,
+    pub(crate) log: Option<String>,
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CONNECT_LOG_FORMAT")]
-    log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
     /// Threads that run handlers. The default, 1, runs everything on one
     /// thread: the connector waits on the network far more than it computes,
     /// and one thread costs less CPU and memory per message (see README
@@ -61,14 +80,18 @@ struct Cli {
         value_name = "N",
         default_value_t = 1
     )]
-    worker_threads: usize,
+    pub(crate) worker_threads: usize,
 }
 
-#[derive(Debug, Args)]
-struct ConfigArg {
+/// `--config FILE` (or `$CONNECT_CONFIG`): flatten it into a partner's
+/// subcommand (`#[command(flatten)] config: ConfigArg`) to read the file the
+/// way the builtin subcommands do, then build with
+/// [`Context::connector`](crate::Context::connector).
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
     /// The connector's YAML configuration file.
     #[arg(long, short, env = "CONNECT_CONFIG", value_name = "FILE")]
-    config: PathBuf,
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,32 +100,46 @@ enum Command {
     Run(ConfigArg),
     /// Check a configuration file (syntax, unknown keys, environment variables, handler names) without connecting to anything.
     Validate(ConfigArg),
-    /// List the registered handler names routes can use.
+    /// List the registered handlers, syncs (with their scans) and configuration blocks.
     Handlers,
-    /// Push existing data through the connector.
-    #[command(subcommand)]
+    /// Stream every commercetools resource of one type through its route (initial load, recovery).
     Backfill(Backfill),
     /// Show and replay messages that failed for good.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetters),
 }
 
-#[derive(Debug, Subcommand)]
-enum Backfill {
-    /// Stream every commercetools customer through the customer route (initial load, recovery).
-    Customers {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Only customers matching this commercetools predicate, e.g. 'lastModifiedAt > "2024-01-01T00:00:00.000Z"'.
-        #[arg(long = "where", value_name = "PREDICATE")]
-        predicate: Option<String>,
-        /// Start after this customer id: the cursor an interrupted backfill printed.
-        #[arg(long, value_name = "ID")]
-        after: Option<String>,
-        /// Customers per commercetools page (1 to 500).
-        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=500))]
-        page_size: u32,
-    },
+#[derive(Debug, Args)]
+struct Backfill {
+    /// The resources: the plural (or type id) of a registered sync, e.g. `categories`; `connect handlers` lists them.
+    #[arg(value_name = "RESOURCE", value_parser = resources())]
+    resource: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Only resources matching this commercetools predicate, e.g. 'lastModifiedAt > "2024-01-01T00:00:00.000Z"'.
+    #[arg(long = "where", value_name = "PREDICATE")]
+    predicate: Option<String>,
+    /// Start after this resource id: the cursor an interrupted backfill printed.
+    #[arg(long, value_name = "ID")]
+    after: Option<String>,
+    /// Resources per commercetools page (1 to 500).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=500))]
+    page_size: u32,
+}
+
+/// The registered syncs' plurals, each with its type id as an alias: an
+/// unknown name is refused by clap with the list (exit code 2).
+fn resources() -> PossibleValuesParser {
+    let values: Vec<PossibleValue> = SyncRegistry::linked()
+        .syncs()
+        .iter()
+        .map(|sync| {
+            PossibleValue::new(sync.plural)
+                .alias(sync.type_id)
+                .help(format!("{} through {}", sync.type_id, sync.route))
+        })
+        .collect();
+    PossibleValuesParser::new(values)
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,55 +191,40 @@ impl Kind {
 }
 
 /// Parses the command line and runs it; returns the process exit code.
+/// [`App`] adds a partner's services and subcommands.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(message) = logging::init(cli.log.as_deref(), cli.log_format) {
-        eprintln!("error: {message}");
-        return ExitCode::from(EXIT_CONFIG);
-    }
-    let mut builder = match cli.worker_threads {
-        0 | 1 => tokio::runtime::Builder::new_current_thread(),
-        threads => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(threads);
-            builder
-        }
-    };
-    let runtime = match builder.enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_FAILURE);
-        }
-    };
-    let code = runtime.block_on(dispatch(cli.command));
-    ExitCode::from(code)
+    App::new().main()
 }
 
-async fn dispatch(command: Command) -> u8 {
+/// Runs a builtin subcommand.
+pub(crate) async fn dispatch(cli: Cli, ctx: &Context) -> u8 {
+    let Some(command) = cli.command else {
+        eprintln!("error: choose a subcommand; see `connect --help`");
+        return EXIT_CONFIG;
+    };
     let result = match command {
-        Command::Run(args) => run(&args).await,
-        Command::Validate(args) => validate(&args).await,
+        Command::Run(args) => run(&args, ctx).await,
+        Command::Validate(args) => validate(&args, ctx).await,
         Command::Handlers => {
             handlers();
             Ok(EXIT_OK)
         }
-        Command::Backfill(Backfill::Customers {
-            config,
-            predicate,
-            after,
-            page_size,
-        }) => backfill(&config, predicate, after, page_size).await,
+        Command::Backfill(args) => backfill(args, ctx).await,
         Command::DeadLetters(DeadLetters::List { config, json }) => {
-            list_dead_letters(&config, json).await
+            list_dead_letters(&config, json, ctx).await
         }
         Command::DeadLetters(DeadLetters::Replay {
             config,
             ids,
             kind,
             all,
-        }) => replay(&config, ids, kind, all).await,
+        }) => replay(&config, ids, kind, all, ctx).await,
     };
+    report(result)
+}
+
+/// The exit code of a subcommand's result, printing the error.
+pub(crate) fn report(result: Result<u8, RunnerError>) -> u8 {
     match result {
         Ok(code) => code,
         Err(RunnerError::Interrupted {
@@ -225,15 +247,15 @@ async fn dispatch(command: Command) -> u8 {
     }
 }
 
-fn document(args: &ConfigArg) -> Result<ConfigDocument, RunnerError> {
+pub(crate) fn document(args: &ConfigArg) -> Result<ConfigDocument, RunnerError> {
     Ok(ConfigDocument::from_file(&args.config)?)
 }
 
-async fn run(args: &ConfigArg) -> Result<u8, RunnerError> {
+async fn run(args: &ConfigArg, ctx: &Context) -> Result<u8, RunnerError> {
     // Listen for signals before connecting to anything: a signal during
     // startup stops the connector cleanly too.
     let shutdown = Shutdown::on_signals();
-    let connector = Connector::builder(document(args)?).build().await?;
+    let connector = ctx.connector(args)?.build().await?;
     connector.check().await?;
     let endpoint = connector.serve_observability().await?;
     if connector.config().ct_queue.kind == "in-memory" {
@@ -261,8 +283,8 @@ async fn run(args: &ConfigArg) -> Result<u8, RunnerError> {
     Ok(EXIT_OK)
 }
 
-async fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
-    let plan = Plan::new(document(args)?, &HandlerRegistry::linked(), Services::new())?;
+async fn validate(args: &ConfigArg, ctx: &Context) -> Result<u8, RunnerError> {
+    let plan = ctx.plan(args)?;
     plan.check_dead_letter_store().await?;
     let config = plan.config();
     println!(
@@ -282,6 +304,16 @@ async fn validate(args: &ConfigArg) -> Result<u8, RunnerError> {
     }
     for (type_id, route) in plan.translator().route_mapping() {
         println!("  {type_id} payloads → {route}");
+    }
+    let syncs: Vec<&str> = plan
+        .syncs()
+        .syncs()
+        .iter()
+        .filter(|s| config.routes.iter().any(|r| r.handler == s.handler))
+        .map(|s| s.plural)
+        .collect();
+    if !syncs.is_empty() {
+        println!("  backfill: {}", syncs.join(", "));
     }
     if let Some(observability) = plan.observability() {
         println!(
@@ -327,41 +359,68 @@ fn handlers() {
             entry.name, entry.priority, entry.type_name
         );
     }
+    let syncs = SyncRegistry::linked();
+    if !syncs.is_empty() {
+        println!();
+        println!("syncs (`connect backfill <RESOURCE>`):");
+        println!(
+            "{:<14}  {:<10}  {:<40}  {:<28}  {:<20}  SCAN",
+            "RESOURCE", "TYPE", "ROUTE", "HANDLER", "SCOPES"
+        );
+        for sync in syncs.syncs() {
+            println!(
+                "{:<14}  {:<10}  {:<40}  {:<28}  {:<20}  {}",
+                sync.plural,
+                sync.type_id,
+                sync.route,
+                sync.handler,
+                sync.scopes.join(" "),
+                sync.scan_description()
+            );
+        }
+    }
+    let sections = ConfigSections::linked();
+    if !sections.is_empty() {
+        println!();
+        println!("configuration blocks:");
+        for (name, type_name, required) in sections.entries() {
+            let required = if required { "required" } else { "optional" };
+            println!("  {name}: {type_name} ({required})");
+        }
+    }
 }
 
-async fn backfill(
-    args: &ConfigArg,
-    predicate: Option<String>,
-    after: Option<String>,
-    page_size: u32,
-) -> Result<u8, RunnerError> {
+async fn backfill(args: Backfill, ctx: &Context) -> Result<u8, RunnerError> {
     let shutdown = Shutdown::on_signals();
-    let connector = Connector::builder(document(args)?).build().await?;
+    let connector = ctx.connector(&args.config)?.build().await?;
     connector.check().await?;
     let endpoint = connector.serve_observability().await?;
     let options = BackfillOptions {
-        predicate,
-        after,
-        page_size,
+        predicate: args.predicate,
+        after: args.after,
+        page_size: args.page_size,
         ..BackfillOptions::default()
     };
     let mut bar = Progress::new("backfill", std::io::stderr().is_terminal());
     let summary = connector
-        .backfill_customers(options, shutdown, |progress| bar.update(progress))
+        .backfill(&args.resource, options, shutdown, |progress| {
+            bar.update(progress);
+        })
         .await;
     bar.finish();
     if let Some(endpoint) = endpoint {
         endpoint.shutdown().await;
     }
     let summary = summary?;
-    let origin = args.config.display().to_string();
+    let origin = args.config.config.display().to_string();
     print_backfill(&summary, &origin);
     if summary.interrupted {
         return Ok(EXIT_INTERRUPTED);
     }
     if summary.failed > 0 {
         println!(
-            "failed customers are in the dead-letter store: `connect dead-letters list --config {origin}`"
+            "failed {} are in the dead-letter store: `connect dead-letters list --config {origin}`",
+            summary.plural
         );
         return Ok(EXIT_PARTIAL);
     }
@@ -375,16 +434,17 @@ fn print_backfill(summary: &BackfillSummary, config: &str) {
         "finished in"
     };
     println!(
-        "backfill {verb} {:.1}s ({:.0} customers/s)",
+        "backfill {verb} {:.1}s ({:.0} {}/s)",
         summary.elapsed.as_secs_f64(),
-        summary.rate()
+        summary.rate(),
+        summary.plural
     );
     println!("  scanned    {:>8}", summary.scanned);
     println!("  created    {:>8}", summary.created);
     println!("  updated    {:>8}", summary.updated);
     println!("  unchanged  {:>8}", summary.unchanged);
     for (label, count) in &summary.outcomes {
-        if !["created", "updated", "unchanged"].contains(&label.as_str()) {
+        if ![outcome::CREATED, outcome::UPDATED, outcome::UNCHANGED].contains(&label.as_str()) {
             println!("  {label:<10} {count:>8}");
         }
     }
@@ -393,20 +453,23 @@ fn print_backfill(summary: &BackfillSummary, config: &str) {
         println!("  unfinished {:>8}", summary.unfinished);
         match &summary.resume_after {
             Some(id) => {
-                println!("resume with: connect backfill customers --config {config} --after {id}");
+                println!(
+                    "resume with: connect backfill {} --config {config} --after {id}",
+                    summary.plural
+                );
             }
             None => {
                 println!(
-                    "no customer was completed in order: run the same backfill again to resume"
+                    "none of the {} was completed in order: run the same backfill again to resume",
+                    summary.plural
                 );
             }
         }
     }
 }
 
-async fn list_dead_letters(args: &ConfigArg, json: bool) -> Result<u8, RunnerError> {
-    let doc = document(args)?;
-    let plan = Plan::new(doc, &HandlerRegistry::linked(), Services::new())?;
+async fn list_dead_letters(args: &ConfigArg, json: bool, ctx: &Context) -> Result<u8, RunnerError> {
+    let plan = ctx.plan(args)?;
     let store = plan.open_dead_letters().await?;
     let letters = store.list().await?;
     if json {
@@ -471,13 +534,14 @@ async fn replay(
     ids: Vec<String>,
     kind: Option<Kind>,
     all: bool,
+    ctx: &Context,
 ) -> Result<u8, RunnerError> {
     if !all && ids.is_empty() && kind.is_none() {
         eprintln!("error: choose what to replay: --all, --id ID (repeatable) or --kind KIND");
         return Ok(EXIT_CONFIG);
     }
     let shutdown = Shutdown::on_signals();
-    let connector = Connector::builder(document(args)?).build().await?;
+    let connector = ctx.connector(args)?.build().await?;
     connector.check().await?;
     let connector_handled = connector.is_end_to_end();
     if connector_handled {

@@ -10,13 +10,27 @@
 //! ```
 //!
 //! Through the facade this is `connect_sdk::cli::main()` (feature `cli`,
-//! on by default).
+//! on by default). [`App`] adds the partner's shared services (handed to
+//! handlers) and subcommands of its own:
+//!
+//! ```no_run
+//! # #[derive(Debug)] struct MyClient;
+//! # #[derive(Debug, clap::Subcommand)] enum MyCommands { Hello }
+//! fn main() -> std::process::ExitCode {
+//!     connect_cli::App::new()
+//!         .service(MyClient)
+//!         .subcommand::<MyCommands, _, _>(|_command, _ctx| async move { Ok(connect_cli::EXIT_OK) })
+//!         .main()
+//! }
+//! ```
 //!
 //! Modules:
 //!
 //! - `command`: parsing (`clap`) and the subcommands `run`, `validate`,
-//!   `handlers`, `backfill customers`, `dead-letters list|replay`; exit
+//!   `handlers`, `backfill <resource>`, `dead-letters list|replay`; exit
 //!   codes ([`EXIT_OK`], ...).
+//! - `app`: [`App`] (the command with a partner's services and
+//!   subcommands) and [`Context`].
 //! - `logging`: log output (`tracing-subscriber`): [`init_logging`],
 //!   [`log_subscriber`], [`LogFormat`].
 //! - `progress`: the backfill progress bar (`indicatif` on a terminal,
@@ -25,9 +39,15 @@
 //! Queues and dead letters of `type: sqs` need the `sqs` feature (on by
 //! default; the `connect` binary always has it).
 
+mod app;
 mod command;
 mod logging;
 mod progress;
 
-pub use command::{EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, main};
+pub use app::{App, CommandResult, Context};
+/// clap, whose `Subcommand` derive a partner's subcommands use.
+pub use clap;
+pub use command::{
+    ConfigArg, EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, main,
+};
 pub use logging::{LogFormat, init as init_logging, subscriber as log_subscriber};

@@ -55,6 +55,22 @@ pub fn init(filter: Option<&str>, format: LogFormat) -> Result<(), String> {
     result.map_err(|e| format!("cannot install the logger: {e}"))
 }
 
+/// Like [`init`], but a global subscriber already installed (by the
+/// binary, or an earlier run in the same process) is kept.
+pub(crate) fn init_once(filter: Option<&str>, format: LogFormat) -> Result<(), String> {
+    let filter = env_filter(filter)?;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = builder(filter, std::io::stderr, ansi);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    if let Err(error) = installed {
+        tracing::debug!(%error, "a log subscriber is already installed; keeping it");
+    }
+    Ok(())
+}
+
 /// The subscriber [`init`] installs, writing to `writer` without colours
 /// instead of stderr: for binaries that send logs elsewhere, and for tests
 /// that check what is logged (install it with

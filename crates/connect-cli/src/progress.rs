@@ -3,7 +3,7 @@
 //!
 //! The labels are generic: messages handled, and each outcome label the
 //! route's handler reported (`created`, `updated`, `done`, ...), so the bar
-//! fits any route, not only customer sync.
+//! fits any route and any resource.
 
 use std::time::{Duration, Instant};
 
@@ -106,7 +106,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_name_every_outcome_of_the_route_not_customer_sync_labels() {
+    fn counts_name_every_outcome_label_of_the_route() {
         let mut progress = BackfillProgress {
             scanned: 3,
             total: Some(10),

@@ -61,6 +61,35 @@ async fn handlers_lists_the_bundled_handler() {
     let text = stdout(&output);
     assert!(text.contains("CommercetoolsCustomerUpsert"), "{text}");
     assert!(text.contains("connect_customer_sync"), "{text}");
+    // The bundled sync, with its route, scopes and scan.
+    let sync = text
+        .lines()
+        .find(|line| line.starts_with("customers "))
+        .unwrap_or_else(|| panic!("no customers sync in {text}"));
+    for part in [
+        "customer",
+        ROUTE,
+        "CommercetoolsCustomerUpsert",
+        "view_customers",
+        "/customers by id",
+    ] {
+        assert!(sync.contains(part), "{part} in {sync}");
+    }
+}
+
+#[tokio::test]
+async fn backfill_refuses_an_unknown_resource_and_lists_the_registered_ones() {
+    let output = connect(
+        &["backfill", "customerz", "--config", EXAMPLE],
+        &BTreeMap::new(),
+    )
+    .await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("invalid value 'customerz'") && text.contains("customers"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -64,6 +64,7 @@ pub mod model;
 pub mod names;
 pub mod payload;
 mod route_mapping;
+pub mod sync;
 mod translator;
 
 pub use client::{CommercetoolsClient, Update};
@@ -84,4 +85,5 @@ pub use model::{
 };
 pub use payload::{PayloadError, PayloadFormat, SubscriptionEvent};
 pub use route_mapping::ROUTE_MAPPING;
+pub use sync::{ResourceSync, SyncRegistry};
 pub use translator::{CT_QUEUE_LISTENER, SOURCE, SubscriptionTranslator};

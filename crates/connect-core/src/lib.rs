@@ -104,6 +104,7 @@ pub mod queue;
 mod registry;
 mod router;
 pub mod runtime;
+mod sections;
 mod services;
 pub mod telemetry;
 mod translate;
@@ -120,6 +121,7 @@ pub use message::{Attributes, Message, ResourceRef, attributes};
 pub use payload::Payload;
 pub use registry::{HandlerFactory, HandlerRegistry, RegistryEntry, RegistryError};
 pub use router::{Decision, Route, Router, RouterError};
+pub use sections::{ConfigSections, SectionLoader};
 pub use services::Services;
 
 /// Items used by the code `#[handler]` generates. Not a public API: it
@@ -127,5 +129,6 @@ pub use services::Services;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registry::{HandlerRegistration, factory_for};
+    pub use crate::sections::{SectionRegistration, load_section};
     pub use inventory;
 }

@@ -55,11 +55,13 @@
 //!   and the diff of a draft against what Fluent holds.
 //! - `settings`: [`CustomerSyncSettings`], the route's `props`.
 
+mod declaration;
 mod handler;
 mod mapping;
 mod settings;
 mod sync;
 
+pub use declaration::CUSTOMER_SYNC;
 pub use handler::CommercetoolsCustomerUpsert;
 pub use mapping::{
     CustomerMapper, FluentCustomerDraft, MappingError, attribute, contact_address, limits,

@@ -1,11 +1,11 @@
-//! Backfill: every commercetools customer through the customer route.
+//! Backfill: every commercetools resource of one type through its route,
+//! scanned as its [`ResourceSync`] declares.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use connect_commercetools::names::CUSTOMER;
-use connect_commercetools::{CustomerQuery, CustomerScan};
+use connect_commercetools::sync::{ResourceSync, ScanRequest, outcome};
 use connect_core::queue::{Delivery, MemoryQueue, Sink, Source};
 use connect_core::runtime::{Heartbeat, MetricsSnapshot, Runtime, Shutdown};
 use connect_core::{Message, QueueError, ResourceRef, async_trait};
@@ -18,13 +18,13 @@ use crate::observability::BackfillGauges;
 /// What to backfill.
 #[derive(Debug, Clone)]
 pub struct BackfillOptions {
-    /// Only customers matching this commercetools predicate, e.g.
+    /// Only resources matching this commercetools predicate, e.g.
     /// `lastModifiedAt > "2024-01-01T00:00:00.000Z"`.
     pub predicate: Option<String>,
-    /// Start after this customer id (exclusive): the cursor an interrupted
+    /// Start after this resource id (exclusive): the cursor an interrupted
     /// backfill printed.
     pub after: Option<String>,
-    /// Customers per page (1 to 500).
+    /// Resources per page (1 to 500).
     pub page_size: u32,
     /// How often progress is reported.
     pub progress_every: Duration,
@@ -44,9 +44,9 @@ impl Default for BackfillOptions {
 /// Where a backfill is.
 #[derive(Debug, Clone)]
 pub struct BackfillProgress {
-    /// Customers read from commercetools so far.
+    /// Resources read from commercetools so far.
     pub scanned: u64,
-    /// How many customers match, when commercetools said.
+    /// How many resources match, when commercetools said.
     pub total: Option<u64>,
     /// The runtime's counters.
     pub metrics: MetricsSnapshot,
@@ -55,7 +55,7 @@ pub struct BackfillProgress {
 }
 
 impl BackfillProgress {
-    /// Customers whose handling finished (successfully or not).
+    /// Resources whose handling finished (successfully or not).
     pub fn done(&self) -> u64 {
         self.metrics.settled()
     }
@@ -64,39 +64,43 @@ impl BackfillProgress {
 /// What a backfill did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackfillSummary {
-    /// Customers read from commercetools.
+    /// The resource type id, e.g. `category`.
+    pub type_id: String,
+    /// Its plural, e.g. `categories`: the `connect backfill` argument.
+    pub plural: String,
+    /// Resources read from commercetools.
     pub scanned: u64,
-    /// Fluent customers created.
+    /// Resources created in the target (outcome `created`).
     pub created: u64,
-    /// Fluent customers updated.
+    /// Resources updated in the target (outcome `updated`).
     pub updated: u64,
-    /// Fluent customers already up to date.
+    /// Resources already up to date (outcome `unchanged`).
     pub unchanged: u64,
-    /// Customers that failed (now in the dead-letter store).
+    /// Resources that failed (now in the dead-letter store).
     pub failed: u64,
     /// Every outcome label with its count.
     pub outcomes: BTreeMap<String, u64>,
     /// How long it took.
     pub elapsed: Duration,
     /// `true` when a signal (or a scan error) stopped the backfill before
-    /// every customer was handled.
+    /// every resource was handled.
     pub interrupted: bool,
-    /// Customers read but not handled because the backfill was interrupted.
+    /// Resources read but not handled because the backfill was interrupted.
     pub unfinished: u64,
-    /// Every customer up to this id (inclusive) was handled: resume with
+    /// Every resource up to this id (inclusive) was handled: resume with
     /// `--after` this id. `None` when nothing was completed in order (start
     /// again from the same place).
     pub resume_after: Option<String>,
 }
 
 impl BackfillSummary {
-    /// Customers per second.
+    /// Resources per second.
     pub fn rate(&self) -> f64 {
         self.scanned as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 }
 
-/// Which customers, in id order, have been handled: the first unhandled
+/// Which resources, in id order, have been handled: the first unhandled
 /// one bounds where an interrupted backfill resumes.
 #[derive(Debug, Default)]
 struct Cursor {
@@ -158,43 +162,87 @@ impl Source<Message> for Tracked {
 }
 
 impl Connector {
-    /// Streams every commercetools customer (cursor paging, one page in
-    /// memory) through the route `route-mapping` gives `customer`, with the
-    /// route's handler, concurrency, retries, circuit breakers and
-    /// dead-letter store. `progress` is called every
-    /// `options.progress_every` and at the end.
+    /// Streams every commercetools resource of `resource` (a registered
+    /// sync's type id or plural, e.g. `category` or `categories`) through
+    /// its route: the one `route-mapping` gives the type, else the sync's
+    /// default route if the file defines it. The scan is the sync's (cursor
+    /// paging by id, one page in memory); each resource is one message with
+    /// its id and version, handled with the route's handler, concurrency,
+    /// retries, circuit breakers and dead-letter store. `progress` is called
+    /// every `options.progress_every` and at the end.
     ///
     /// `shutdown` stops it: the first stage stops reading and lets running
     /// handlers finish within `shutdown-timeout`; the second stops at once.
     /// The summary then says it was interrupted and where to resume.
+    pub async fn backfill(
+        &self,
+        resource: &str,
+        options: BackfillOptions,
+        shutdown: Shutdown,
+        progress: impl FnMut(&BackfillProgress) + Send,
+    ) -> Result<BackfillSummary, RunnerError> {
+        let origin = self.plan().document().origin().to_owned();
+        let sync = *self
+            .plan()
+            .syncs()
+            .find(resource)
+            .ok_or_else(|| RunnerError::Backend {
+                origin: origin.clone(),
+                message: self.plan().syncs().unknown(resource),
+            })?;
+        self.backfill_sync(&sync, options, shutdown, progress).await
+    }
+
+    /// [`backfill`](Self::backfill) of the customer sync: every commercetools
+    /// customer through its route.
     pub async fn backfill_customers(
         &self,
+        options: BackfillOptions,
+        shutdown: Shutdown,
+        progress: impl FnMut(&BackfillProgress) + Send,
+    ) -> Result<BackfillSummary, RunnerError> {
+        self.backfill("customers", options, shutdown, progress)
+            .await
+    }
+
+    /// [`backfill`](Self::backfill) with a sync that need not be registered.
+    pub async fn backfill_sync(
+        &self,
+        sync: &ResourceSync,
         options: BackfillOptions,
         shutdown: Shutdown,
         mut progress: impl FnMut(&BackfillProgress) + Send,
     ) -> Result<BackfillSummary, RunnerError> {
         let origin = self.plan().document().origin().to_owned();
+        let type_id = sync.type_id;
+        let plural = sync.plural;
         let commercetools = self.commercetools().ok_or_else(|| RunnerError::Backend {
             origin: origin.clone(),
-            message: "backfill reads customers from commercetools: add the `commercetools:` block"
-                .to_owned(),
+            message: format!(
+                "backfill reads {plural} from commercetools: add the `commercetools:` block"
+            ),
         })?;
         let config = self.config();
-        let route_name = self
-            .plan()
-            .translator()
-            .route_for(CUSTOMER)
-            .ok_or_else(|| RunnerError::Backend {
-                origin: origin.clone(),
-                message: format!("backfill needs `route-mapping: {{ {CUSTOMER}: <route> }}`"),
-            })?
-            .to_owned();
+        let mapped = self.plan().translator().route_for(type_id);
+        let route_name = match mapped {
+            Some(route) => route.to_owned(),
+            None if config.route(sync.route).is_some() => sync.route.to_owned(),
+            None => {
+                return Err(RunnerError::Backend {
+                    origin: origin.clone(),
+                    message: format!(
+                        "backfill of {plural} needs `route-mapping: {{ {type_id}: <route> }}` or a route named `{}`",
+                        sync.route
+                    ),
+                });
+            }
+        };
         let route = config
             .route(&route_name)
             .ok_or_else(|| RunnerError::Backend {
                 origin: origin.clone(),
                 message: format!(
-                    "route-mapping points `{CUSTOMER}` at `{route_name}`, which is not a route"
+                    "route-mapping points `{type_id}` at `{route_name}`, which is not a route"
                 ),
             })?;
         // The event type every backfill message carries: one the route's
@@ -213,25 +261,18 @@ impl Connector {
                     ),
                 })?,
         };
+        let request = ScanRequest {
+            predicate: options.predicate.clone(),
+            after: options.after.clone(),
+            page_size: options.page_size,
+        };
 
         let started = Instant::now();
-        let total = {
-            let mut query = CustomerQuery::new().limit(1).with_total(true);
-            if let Some(predicate) = &options.predicate {
-                query = query.predicate(predicate.clone());
-            }
-            if let Some(after) = &options.after {
-                query = query.predicate(format!(
-                    "id > {}",
-                    connect_commercetools::string_literal(after)
-                ));
-            }
-            match commercetools.query_customers(&query).await {
-                Ok(page) => page.total,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot count customers; progress shows no total");
-                    None
-                }
+        let total = match sync.count(&commercetools, &request).await {
+            Ok(total) => total,
+            Err(error) => {
+                tracing::warn!(%error, resource = plural, "cannot count the resources; progress shows no total");
+                None
             }
         };
 
@@ -260,14 +301,7 @@ impl Connector {
         telemetry.watch(runtime.heartbeat());
         let running = tokio::spawn(runtime.run(shutdown.clone()));
 
-        let mut scan = CustomerScan::all().page_size(options.page_size);
-        if let Some(predicate) = &options.predicate {
-            scan = scan.predicate(predicate.clone());
-        }
-        if let Some(after) = &options.after {
-            scan = scan.after(after.clone());
-        }
-        let mut customers = Box::pin(commercetools.scan_customers(scan));
+        let mut resources = sync.scan(&commercetools, &request);
         let mut scanned = 0u64;
         let mut last_report = Instant::now();
         let mut scan_error = None;
@@ -277,26 +311,34 @@ impl Connector {
             let next = tokio::select! {
                 biased;
                 () = &mut stopping => break,
-                next = customers.next() => next,
+                next = resources.next() => next,
             };
-            let customer = match next {
+            let resource = match next {
                 None => break,
-                Some(Ok(customer)) => customer,
+                Some(Ok(resource)) => resource,
                 Some(Err(error)) => {
-                    scan_error = Some(error);
+                    scan_error = Some(error.to_string());
                     break;
                 }
             };
+            let Some(id) = resource.get("id").and_then(serde_json::Value::as_str) else {
+                scan_error = Some(format!(
+                    "commercetools returned one of the {plural} without an `id`"
+                ));
+                break;
+            };
+            let mut reference = ResourceRef::new(type_id, id);
+            if let Some(version) = resource.get("version").and_then(serde_json::Value::as_u64) {
+                reference = reference.with_version(version);
+            }
             let message = Message::new(route_name.clone())
                 .with_event_type(event_type.clone())
-                .with_resource(
-                    ResourceRef::new(CUSTOMER, customer.id.clone()).with_version(customer.version),
-                )
+                .with_resource(reference)
                 .with_attribute(connect_core::attributes::SOURCE, "backfill");
             cursor
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .read(&customer.id);
+                .read(id);
             let sent = tokio::select! {
                 biased;
                 () = &mut stopping => break,
@@ -319,7 +361,10 @@ impl Connector {
         }
         if scan_error.is_some() {
             // Handle what was read; the summary says where to resume.
-            tracing::error!("the customer scan failed; finishing the customers already read");
+            tracing::error!(
+                resource = plural,
+                "the scan failed; finishing the resources already read"
+            );
         }
         queue.close();
         // Keep reporting while the last messages are handled.
@@ -351,10 +396,12 @@ impl Connector {
         let unfinished = cursor.window.iter().filter(|(_, handled)| !handled).count() as u64;
         let interrupted = shutdown.is_triggered() || scan_error.is_some() || unfinished > 0;
         let summary = BackfillSummary {
+            type_id: type_id.to_owned(),
+            plural: plural.to_owned(),
             scanned,
-            created: m.outcome(connect_customer_sync::outcome::CREATED),
-            updated: m.outcome(connect_customer_sync::outcome::UPDATED),
-            unchanged: m.outcome(connect_customer_sync::outcome::UNCHANGED),
+            created: m.outcome(outcome::CREATED),
+            updated: m.outcome(outcome::UPDATED),
+            unchanged: m.outcome(outcome::UNCHANGED),
             failed: m.dead_lettered,
             outcomes: m.outcomes.clone(),
             elapsed: started.elapsed(),
@@ -367,7 +414,7 @@ impl Connector {
             Some(error) => Err(RunnerError::Interrupted {
                 origin,
                 summary: Box::new(summary),
-                cause: error.to_string(),
+                cause: error,
             }),
             None => Ok(summary),
         }

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connect_commercetools::{CommercetoolsClient, CommercetoolsConfig, SubscriptionTranslator};
+use connect_commercetools::{
+    CommercetoolsClient, CommercetoolsConfig, SubscriptionTranslator, SyncRegistry,
+};
 use connect_core::config::{ConfigDocument, ConnectorConfig};
 use connect_core::dead_letter::{
     DeadLetter, DeadLetterStore, ReplayPlan, ReplayReport, ReplaySource, replay_to,
@@ -12,7 +14,7 @@ use connect_core::dead_letter::{
 use connect_core::listener::{Listener, ListenerMetrics, ListenerReport, Translate, Translating};
 use connect_core::queue::RawPayload;
 use connect_core::runtime::{Health, Metrics, Runtime, Shutdown};
-use connect_core::{HandlerRegistry, Message, Router, Services};
+use connect_core::{ConfigSections, HandlerRegistry, Message, Router, Services};
 use connect_fluent::{FluentClient, FluentConfig};
 
 use crate::backends::{self, QueuePair};
@@ -31,6 +33,30 @@ use crate::observability::{
     DEFAULT_LIVENESS_TIMEOUT, ObservabilityConfig, ObservabilityServer, Sources, Telemetry,
 };
 
+/// What a connector is built with besides its file: the handlers routes
+/// can name, the partner configuration blocks it reads and the syncs it can
+/// backfill. [`Registries::linked`] has everything linked into the binary.
+#[derive(Debug, Clone, Default)]
+pub struct Registries {
+    /// The handlers routes can name.
+    pub handlers: HandlerRegistry,
+    /// The partner configuration blocks (`config_section!`).
+    pub sections: ConfigSections,
+    /// The syncs `backfill` can run and whose scopes a connector asks for.
+    pub syncs: SyncRegistry,
+}
+
+impl Registries {
+    /// Every handler, configuration block and sync linked into the binary.
+    pub fn linked() -> Self {
+        Self {
+            handlers: HandlerRegistry::linked(),
+            sections: ConfigSections::linked(),
+            syncs: SyncRegistry::linked(),
+        }
+    }
+}
+
 /// The checked configuration: every block parsed strictly, clients created
 /// and every route's handler built. Nothing is connected yet, so this is
 /// what `connect validate` checks.
@@ -41,6 +67,7 @@ pub struct Plan {
     router: Arc<Router>,
     translator: Arc<SubscriptionTranslator>,
     observability: Option<ObservabilityConfig>,
+    syncs: SyncRegistry,
 }
 
 impl std::fmt::Debug for Plan {
@@ -54,18 +81,41 @@ impl std::fmt::Debug for Plan {
 }
 
 impl Plan {
-    /// Checks `doc` with the handlers of `registry`, adding the commercetools
-    /// and Fluent clients (from their blocks) to `services` unless present.
+    /// Checks `doc` with the handlers of `registry` and every linked
+    /// configuration block and sync, adding the commercetools and Fluent
+    /// clients (from their blocks) to `services` unless present.
     pub fn new(
         doc: ConfigDocument,
         registry: &HandlerRegistry,
+        services: Services,
+    ) -> Result<Self, RunnerError> {
+        let registries = Registries {
+            handlers: registry.clone(),
+            ..Registries::linked()
+        };
+        Self::with_registries(doc, &registries, services)
+    }
+
+    /// Checks `doc` with `registries`: every route's handler, every partner
+    /// block (read strictly and added to `services`), the commercetools and
+    /// Fluent clients (from their blocks, unless in `services`; without
+    /// `scopes` in the file, the client asks for those of the syncs whose
+    /// routes the file defines).
+    pub fn with_registries(
+        doc: ConfigDocument,
+        registries: &Registries,
         mut services: Services,
     ) -> Result<Self, RunnerError> {
         let config = doc.connector()?;
-        doc.check_sections(&config, SECTIONS)?;
+        let partner = registries.sections.names();
+        let known: Vec<&str> = SECTIONS.iter().copied().chain(partner).collect();
+        doc.check_sections(&config, &known)?;
+        registries.sections.load(&doc, &mut services)?;
         // Blocks are checked even when a client was handed in, so that
         // `validate` and `run` accept exactly the same files.
-        let commercetools = doc.section::<CommercetoolsConfig>("commercetools")?;
+        let commercetools = doc
+            .section::<CommercetoolsConfig>("commercetools")?
+            .map(|ct| with_sync_scopes(ct, &config, &registries.syncs));
         let fluent = doc.section::<FluentConfig>("fluent")?;
         let observability = doc.section::<ObservabilityConfig>("observability")?;
         // Both clients share one HTTP client: one connection pool, one TLS
@@ -86,11 +136,12 @@ impl Plan {
         backends::check_queue(&doc, &config.ct_queue)?;
         backends::check_queue(&doc, &config.event_queue)?;
         backends::check_dead_letters(&doc, &config.runtime.dead_letter)?;
-        let router =
-            Router::build(&config, registry, &services).map_err(|source| RunnerError::Routes {
+        let router = Router::build(&config, &registries.handlers, &services).map_err(|source| {
+            RunnerError::Routes {
                 origin: doc.origin().to_owned(),
                 source,
-            })?;
+            }
+        })?;
         // Payloads of another commercetools project are ignored, not
         // handled against this one.
         let mut translator = SubscriptionTranslator::from_document(&doc, &config)?;
@@ -104,7 +155,13 @@ impl Plan {
             router: Arc::new(router),
             translator: Arc::new(translator),
             observability,
+            syncs: registries.syncs.clone(),
         })
+    }
+
+    /// The syncs this connector can backfill.
+    pub fn syncs(&self) -> &SyncRegistry {
+        &self.syncs
     }
 
     /// The `observability` block, when the file has one.
@@ -151,6 +208,27 @@ impl Plan {
     }
 }
 
+/// `config` with the scopes of every sync whose route the file defines,
+/// unless the file wrote `scopes` itself.
+fn with_sync_scopes(
+    config: CommercetoolsConfig,
+    connector: &ConnectorConfig,
+    syncs: &SyncRegistry,
+) -> CommercetoolsConfig {
+    let mut scopes: Vec<&str> = Vec::new();
+    for sync in syncs.syncs() {
+        let routed = connector
+            .routes
+            .iter()
+            .any(|r| r.route == sync.route || r.handler == sync.handler);
+        if routed {
+            scopes.extend(sync.scopes.iter().copied());
+        }
+    }
+    // Does nothing when the file wrote `scopes`, or no routed sync needs any.
+    config.with_default_scopes(&scopes)
+}
+
 /// The HTTP client of the commercetools and Fluent clients, built once.
 fn shared_http(
     http: &mut Option<reqwest::Client>,
@@ -174,6 +252,8 @@ fn shared_http(
 pub struct ConnectorBuilder {
     doc: ConfigDocument,
     registry: Option<HandlerRegistry>,
+    sections: Option<ConfigSections>,
+    syncs: Option<SyncRegistry>,
     services: Services,
     ct_queue: Option<QueuePair<RawPayload>>,
     event_queue: Option<QueuePair<Message>>,
@@ -194,6 +274,30 @@ impl ConnectorBuilder {
     #[must_use]
     pub fn registry(mut self, registry: HandlerRegistry) -> Self {
         self.registry = Some(registry);
+        self
+    }
+
+    /// Partner configuration blocks to read instead of every
+    /// `config_section!` linked into the binary.
+    #[must_use]
+    pub fn sections(mut self, sections: ConfigSections) -> Self {
+        self.sections = Some(sections);
+        self
+    }
+
+    /// Syncs to use instead of every `register_sync!` linked into the
+    /// binary.
+    #[must_use]
+    pub fn syncs(mut self, syncs: SyncRegistry) -> Self {
+        self.syncs = Some(syncs);
+        self
+    }
+
+    /// Starts from these shared services instead of none (they win over
+    /// ones built from the file; [`service`](Self::service) adds more).
+    #[must_use]
+    pub fn services(mut self, services: Services) -> Self {
+        self.services = services;
         self
     }
 
@@ -235,8 +339,12 @@ impl ConnectorBuilder {
 
     /// Checks the configuration and opens the queues and the store.
     pub async fn build(self) -> Result<Connector, RunnerError> {
-        let registry = self.registry.unwrap_or_else(HandlerRegistry::linked);
-        let plan = Plan::new(self.doc, &registry, self.services)?;
+        let registries = Registries {
+            handlers: self.registry.unwrap_or_else(HandlerRegistry::linked),
+            sections: self.sections.unwrap_or_else(ConfigSections::linked),
+            syncs: self.syncs.unwrap_or_else(SyncRegistry::linked),
+        };
+        let plan = Plan::with_registries(self.doc, &registries, self.services)?;
         let max_attempts = Some(plan.config.runtime.max_attempts);
         let (ct_queue, ct_receive) = match self.ct_queue {
             Some(queue) => (queue, None),
@@ -434,6 +542,8 @@ impl Connector {
         ConnectorBuilder {
             doc,
             registry: None,
+            sections: None,
+            syncs: None,
             services: Services::new(),
             ct_queue: None,
             event_queue: None,

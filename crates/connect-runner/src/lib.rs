@@ -5,8 +5,9 @@
 //! listener that turns commercetools subscription payloads into messages,
 //! the event queue, and the runtime that routes each message to its handler.
 //! The commercetools and Fluent clients are built from their blocks and
-//! handed to handlers as shared services; the bundled
-//! `CommercetoolsCustomerUpsert` handler is always linked.
+//! handed to handlers as shared services, with every partner configuration
+//! block (`connect_core::config_section!`); the bundled syncs are always
+//! linked.
 //!
 //! ```no_run
 //! use connect_core::runtime::Shutdown;
@@ -27,9 +28,12 @@
 //! - `connector`: [`Plan`] (the checked file) and [`Connector`] (the
 //!   running flow), built with [`ConnectorBuilder`].
 //! - `backends`: queues and dead-letter stores chosen by the `type` of
-//!   their block, through one registry ([`QueuePair`]).
-//! - `backfill`: every commercetools customer through its route
-//!   ([`BackfillOptions`], [`BackfillProgress`], [`BackfillSummary`]).
+//!   their block ([`Backend`], [`QueueBackend`], [`DeadLetterBackend`]),
+//!   registered at link time with [`register_backend!`], the builtin ones
+//!   as a partner's.
+//! - `backfill`: every commercetools resource of a registered sync
+//!   (`connect_commercetools::sync`) through its route ([`BackfillOptions`],
+//!   [`BackfillProgress`], [`BackfillSummary`]).
 //! - [`observability`]: `/metrics`, `/health` and `/ready`.
 //! - `error`: [`RunnerError`].
 
@@ -39,13 +43,28 @@ mod connector;
 mod error;
 pub mod observability;
 
-// Link the bundled handlers into every binary that uses the runner.
+// Link the bundled syncs into every binary that uses the runner.
 use connect_customer_sync as _;
 
-pub use backends::QueuePair;
+pub use backends::{
+    Backend, Block, DeadLetterBackend, Opened, QueueBackend, QueueOptions, QueuePair, backend_kinds,
+};
 pub use backfill::{BackfillOptions, BackfillProgress, BackfillSummary};
-pub use connector::{CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, RunReport};
+/// What syncs declare ([`ResourceSync`](sync::ResourceSync)) and the
+/// registry `backfill` reads (`connect-commercetools`).
+pub use connect_commercetools::sync;
+pub use connector::{
+    CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, Registries, RunReport,
+};
 pub use error::RunnerError;
+
+/// Items used by the code [`register_backend!`] generates. Not a public
+/// API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::backends::BackendRegistration;
+    pub use connect_core::__private::inventory;
+}
 
 /// Reads `path`, builds the connector with every linked handler, checks the
 /// credentials and the dead-letter store, serves the `observability`

@@ -125,6 +125,8 @@ impl Harness {
             origin: "application-connector.yml".to_owned(),
             env: BTreeMap::new(),
             registry: None,
+            sections: None,
+            syncs: None,
             services: Vec::new(),
             format: NotificationFormat::ChangeNotifications,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -214,6 +216,8 @@ pub struct HarnessBuilder {
     origin: String,
     env: BTreeMap<String, String>,
     registry: Option<HandlerRegistry>,
+    sections: Option<connect_core::ConfigSections>,
+    syncs: Option<connect_commercetools::SyncRegistry>,
     services: Vec<AddService>,
     format: NotificationFormat,
     idle_timeout: Duration,
@@ -251,6 +255,22 @@ impl HarnessBuilder {
     #[must_use]
     pub fn registry(mut self, registry: HandlerRegistry) -> Self {
         self.registry = Some(registry);
+        self
+    }
+
+    /// Partner configuration blocks to read instead of every
+    /// `config_section!` linked into the test binary.
+    #[must_use]
+    pub fn sections(mut self, sections: connect_core::ConfigSections) -> Self {
+        self.sections = Some(sections);
+        self
+    }
+
+    /// Syncs (their routes' scopes) to use instead of every `register_sync!`
+    /// linked into the test binary.
+    #[must_use]
+    pub fn syncs(mut self, syncs: connect_commercetools::SyncRegistry) -> Self {
+        self.syncs = Some(syncs);
         self
     }
 
@@ -294,6 +314,12 @@ impl HarnessBuilder {
             .receive(64, Duration::from_millis(20));
         if let Some(registry) = self.registry {
             builder = builder.registry(registry);
+        }
+        if let Some(sections) = self.sections {
+            builder = builder.sections(sections);
+        }
+        if let Some(syncs) = self.syncs {
+            builder = builder.syncs(syncs);
         }
         for add in self.services {
             builder = add(builder);

@@ -12,6 +12,8 @@ use crate::error::RunnerError;
 #[derive(Debug)]
 pub(super) struct File;
 
+crate::register_backend!(File);
+
 impl Backend for File {
     fn kind(&self) -> &'static str {
         "file"

@@ -15,6 +15,8 @@ use crate::error::RunnerError;
 #[derive(Debug)]
 pub(super) struct Memory;
 
+crate::register_backend!(Memory);
+
 impl Backend for Memory {
     fn kind(&self) -> &'static str {
         "in-memory"

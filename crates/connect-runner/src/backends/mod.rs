@@ -1,11 +1,12 @@
 //! Queues and dead-letter stores named in the configuration file, chosen by
 //! the `type` of their block through one registry.
 //!
-//! Each backend is a module that implements [`Backend`] (and
-//! [`QueueBackend`] and/or [`DeadLetterBackend`] for the roles it can take),
-//! registered once in [`registry`]. Adding one, e.g. Kafka, is a new module
-//! and one line there; the error for an unknown `type` lists the registered
-//! kinds.
+//! Each backend implements [`Backend`] (and [`QueueBackend`] and/or
+//! [`DeadLetterBackend`] for the roles it can take) and registers itself at
+//! link time with [`register_backend!`](crate::register_backend), the
+//! builtin ones as a partner's: adding one, e.g. Kafka, needs no edit of the
+//! SDK. Each backend reads its own block ([`Block::config`]); the error for
+//! an unknown `type` lists every registered kind.
 //!
 //! - `memory`: `type: in-memory` queues and dead letters (the default).
 //! - `file`: `type: file` dead letters (JSON lines).
@@ -69,14 +70,82 @@ impl<T: Send + 'static> QueuePair<T> {
     }
 }
 
-/// Every backend this build has, in the order error messages list them.
-fn registry() -> &'static [&'static dyn Backend] {
-    &[
-        &memory::Memory,
-        &file::File,
-        #[cfg(feature = "sqs")]
-        &sqs::Sqs,
-    ]
+/// One backend registered by [`register_backend!`](crate::register_backend),
+/// collected at link time. Plumbing of the macro, not a public API.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct BackendRegistration {
+    /// The backend.
+    pub backend: &'static dyn Backend,
+}
+
+impl std::fmt::Debug for BackendRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendRegistration")
+            .field("kind", &self.backend.kind())
+            .finish()
+    }
+}
+
+inventory::collect!(BackendRegistration);
+
+/// Registers a queue or dead-letter backend at link time, selected by its
+/// [`Backend::kind`] in a block's `type`. The argument is a constant
+/// expression of a type that implements [`Backend`], usually a unit struct;
+/// the crate that calls it needs no `inventory` dependency.
+///
+/// ```
+/// use connect_runner::{Backend, register_backend};
+///
+/// #[derive(Debug)]
+/// struct Kafka;
+///
+/// impl Backend for Kafka {
+///     fn kind(&self) -> &'static str {
+///         "kafka"
+///     }
+/// }
+///
+/// register_backend!(Kafka);
+/// assert!(connect_runner::backend_kinds().contains(&"kafka"));
+/// ```
+///
+/// Registrations in a crate that the final binary never names are dropped
+/// by the linker; add `use that_crate as _;` to the binary.
+#[macro_export]
+macro_rules! register_backend {
+    ($backend:expr) => {
+        $crate::__private::inventory::submit! {
+            $crate::__private::BackendRegistration { backend: &$backend }
+        }
+    };
+}
+
+/// The builtin kinds, in the order error messages list them (any other
+/// registered kind follows, alphabetically).
+const BUILTIN_ORDER: &[&str] = &["in-memory", "file", "sqs"];
+
+/// Every backend linked into this build, in the order error messages list
+/// them; a kind registered twice keeps its first registration.
+fn registry() -> Vec<&'static dyn Backend> {
+    let mut backends: Vec<&'static dyn Backend> = inventory::iter::<BackendRegistration>
+        .into_iter()
+        .map(|r| r.backend)
+        .collect();
+    let rank = |kind: &str| {
+        BUILTIN_ORDER
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(BUILTIN_ORDER.len())
+    };
+    backends.sort_by(|a, b| (rank(a.kind()), a.kind()).cmp(&(rank(b.kind()), b.kind())));
+    backends.dedup_by(|a, b| a.kind() == b.kind());
+    backends
+}
+
+/// The `type`s of every backend linked into this build, builtin ones first.
+pub fn backend_kinds() -> Vec<&'static str> {
+    registry().iter().map(|b| b.kind()).collect()
 }
 
 /// Backends the `connect` command has but this build leaves out, with why.
@@ -89,8 +158,14 @@ const NOT_BUILT: &[(&str, &str)] = if cfg!(feature = "sqs") {
     )]
 };
 
-/// One kind of backend, selected by the `type` of its block.
-pub(crate) trait Backend: Sync {
+/// One kind of backend, selected by the `type` of its block, e.g. `kafka`.
+///
+/// Implement [`QueueBackend`] and/or [`DeadLetterBackend`] for the roles it
+/// can take and return them from [`queue`](Self::queue) and
+/// [`dead_letters`](Self::dead_letters); register it with
+/// [`register_backend!`](crate::register_backend). docs/extending.md shows
+/// a complete one.
+pub trait Backend: Sync {
     /// The `type` that selects it, e.g. `in-memory`.
     fn kind(&self) -> &'static str;
 
@@ -108,21 +183,48 @@ pub(crate) trait Backend: Sync {
 
 /// Where a backend's block is: the document and the block's reference.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Block<'a> {
+pub struct Block<'a> {
     /// The configuration file.
-    pub(crate) doc: &'a ConfigDocument,
+    pub doc: &'a ConfigDocument,
     /// The `type` and the dotted path of the block.
-    pub(crate) backend: &'a BackendRef,
+    pub backend: &'a BackendRef,
 }
 
-impl Block<'_> {
+impl<'a> Block<'a> {
+    /// The block `backend` points at in `doc`.
+    pub fn new(doc: &'a ConfigDocument, backend: &'a BackendRef) -> Self {
+        Self { doc, backend }
+    }
+
     /// The dotted path of the block, or `(default)`.
-    pub(crate) fn path(&self) -> &str {
+    pub fn path(&self) -> &str {
         self.backend.section.as_deref().unwrap_or("(default)")
     }
 
+    /// The backend's own configuration type, read from the block strictly
+    /// (an unknown key is an error with its line and the keys allowed, so
+    /// `T` should be `#[serde(deny_unknown_fields)]` and accept the `type`
+    /// key); `Ok(None)` when the block was defaulted, not written.
+    pub fn config<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, RunnerError> {
+        Ok(self.doc.backend(self.backend)?)
+    }
+
+    /// Like [`config`](Self::config), but a defaulted block is an error
+    /// naming what to write.
+    pub fn require_config<T: serde::de::DeserializeOwned>(
+        &self,
+        hint: &str,
+    ) -> Result<T, RunnerError> {
+        self.config()?.ok_or_else(|| {
+            self.error(format_args!(
+                "`type: {}` needs its settings: {hint}",
+                self.backend.kind
+            ))
+        })
+    }
+
     /// A backend error about this block: `message` is prefixed with its path.
-    pub(crate) fn error(&self, message: impl std::fmt::Display) -> RunnerError {
+    pub fn error(&self, message: impl std::fmt::Display) -> RunnerError {
         RunnerError::Backend {
             origin: self.doc.origin().to_owned(),
             message: format!("{}: {message}", self.path()),
@@ -132,28 +234,40 @@ impl Block<'_> {
 
 /// What a queue is opened with besides its block.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct QueueOptions<'a> {
-    /// Labels an in-memory queue.
-    pub(crate) name: &'a str,
-    /// The runtime's, for a backend to check against its own redelivery
-    /// limit (SQS: the redrive policy).
-    #[cfg_attr(not(feature = "sqs"), allow(dead_code))]
-    pub(crate) max_attempts: Option<u32>,
+#[non_exhaustive]
+pub struct QueueOptions<'a> {
+    /// The queue's role (`ct-queue` or `event-queue`), e.g. to label it.
+    pub name: &'a str,
+    /// The runtime's `max-attempts`, for a backend to check against its own
+    /// redelivery limit (SQS: the redrive policy).
+    pub max_attempts: Option<u32>,
 }
 
 /// An opened queue, with how its consumer should receive from it.
-pub(crate) struct Opened<T: Send + 'static> {
-    pub(crate) pair: QueuePair<T>,
+#[derive(Debug)]
+pub struct Opened<T: Send + 'static> {
+    /// Both ends of the queue.
+    pub pair: QueuePair<T>,
     /// Batch size and wait per receive suited to the backend, if it has a
     /// preference (SQS: up to 10 messages, long polling).
-    pub(crate) receive: Option<(usize, Duration)>,
+    pub receive: Option<(usize, Duration)>,
+}
+
+impl<T: Send + 'static> Opened<T> {
+    /// `pair`, received from with the connector's defaults.
+    pub fn new(pair: QueuePair<T>) -> Self {
+        Self {
+            pair,
+            receive: None,
+        }
+    }
 }
 
 /// A backend that can be a queue. The connector has two queues, of raw
 /// payloads and of messages; each backend opens both, usually through one
 /// generic function of its own.
 #[connect_core::async_trait]
-pub(crate) trait QueueBackend: Sync {
+pub trait QueueBackend: Sync {
     /// Checks the block without connecting to anything.
     fn check(&self, block: Block<'_>) -> Result<(), RunnerError>;
 
@@ -174,7 +288,7 @@ pub(crate) trait QueueBackend: Sync {
 
 /// A backend that can store dead letters.
 #[connect_core::async_trait]
-pub(crate) trait DeadLetterBackend: Sync {
+pub trait DeadLetterBackend: Sync {
     /// Checks the block without opening anything.
     fn check(&self, block: Block<'_>) -> Result<(), RunnerError>;
 
@@ -224,8 +338,8 @@ impl Item for Message {
 /// the kinds this build leaves out explained.
 fn allowed(role: impl Fn(&dyn Backend) -> bool) -> String {
     let kinds: Vec<String> = registry()
-        .iter()
-        .filter(|b| role(**b))
+        .into_iter()
+        .filter(|b| role(*b))
         .map(|b| format!("`{}`", b.kind()))
         .collect();
     let mut text = match kinds.split_last() {
@@ -233,7 +347,12 @@ fn allowed(role: impl Fn(&dyn Backend) -> bool) -> String {
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     };
-    let missing: Vec<&str> = NOT_BUILT.iter().map(|(_, why)| *why).collect();
+    let linked = backend_kinds();
+    let missing: Vec<&str> = NOT_BUILT
+        .iter()
+        .filter(|(kind, _)| !linked.contains(kind))
+        .map(|(_, why)| *why)
+        .collect();
     if !missing.is_empty() {
         text.push_str(&format!(" ({})", missing.join("; ")));
     }
@@ -241,7 +360,7 @@ fn allowed(role: impl Fn(&dyn Backend) -> bool) -> String {
 }
 
 fn find(kind: &str) -> Option<&'static dyn Backend> {
-    registry().iter().copied().find(|b| b.kind() == kind)
+    registry().into_iter().find(|b| b.kind() == kind)
 }
 
 fn queue_backend(block: Block<'_>) -> Result<&'static dyn QueueBackend, RunnerError> {
@@ -377,7 +496,10 @@ mod tests {
 
     #[test]
     fn every_kind_is_registered_once() {
-        let kinds: Vec<&str> = registry().iter().map(|b| b.kind()).collect();
+        let kinds: Vec<&str> = inventory::iter::<BackendRegistration>
+            .into_iter()
+            .map(|r| r.backend.kind())
+            .collect();
         let mut unique = kinds.clone();
         unique.sort_unstable();
         unique.dedup();

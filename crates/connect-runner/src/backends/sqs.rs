@@ -14,6 +14,8 @@ use crate::error::RunnerError;
 #[derive(Debug)]
 pub(super) struct Sqs;
 
+crate::register_backend!(Sqs);
+
 impl Backend for Sqs {
     fn kind(&self) -> &'static str {
         "sqs"

@@ -253,7 +253,7 @@ impl Collector for Exporter {
             gauge(
                 &mut encoder,
                 "connect_backfill_scanned",
-                "Customers the backfill read from commercetools so far.",
+                "Resources the backfill read from commercetools so far.",
                 backfill.scanned.load(Relaxed),
             )?;
             let total = backfill.total.load(Relaxed);
@@ -261,14 +261,14 @@ impl Collector for Exporter {
                 gauge(
                     &mut encoder,
                     "connect_backfill_total",
-                    "Customers the backfill will read (as commercetools counted them at its start).",
+                    "Resources the backfill will read (as commercetools counted them at its start).",
                     total,
                 )?;
             }
             gauge(
                 &mut encoder,
                 "connect_backfill_handled",
-                "Customers of the backfill whose handling finished (succeeded, filtered, coalesced or dead-lettered).",
+                "Resources of the backfill whose handling finished (succeeded, filtered, coalesced or dead-lettered).",
                 backfill.metrics.snapshot().settled(),
             )?;
         }
