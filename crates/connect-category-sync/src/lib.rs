@@ -31,12 +31,17 @@
 //! - `sync`: [`CategorySync`], fetch → map → look up → create or update,
 //!   reusable by partners' handlers; its [`outcome`] labels.
 //! - `handler`: [`CommercetoolsCategoryUpsert`], the registered handler.
+//! - `declaration`: [`CATEGORY_SYNC`], what the sync syncs (resource
+//!   `category`, plural `categories`, scope `view_categories`), registered
+//!   at link time for `connect backfill categories`.
 
+mod declaration;
 mod handler;
 mod mapping;
 mod settings;
 mod sync;
 
+pub use declaration::CATEGORY_SYNC;
 pub use handler::CommercetoolsCategoryUpsert;
 pub use mapping::{
     CategoryMapper, FluentCategoryDraft, INACTIVE, Identifiers, MappingError, attribute,

@@ -99,7 +99,7 @@ impl CategorySyncSettings {
             .map_err(|message| setup.error(message))?;
         if !props.contains_key("catalogue-ref") {
             return Err(setup.error(
-                "category sync needs the prop `catalogue-ref`: the ref of the Fluent product catalogue the categories are written to, e.g. `catalogue-ref: DEFAULT:1` (or `${FLUENT_CATALOGUE_REF}`)",
+                "category sync needs the prop `catalogue-ref`: the ref of the Fluent product catalogue the categories are written to, e.g. `catalogue-ref: DEFAULT:1` (or `${FLUENT_CATALOGUE}`)",
             ));
         }
         let settings: Self = setup.props_as()?;

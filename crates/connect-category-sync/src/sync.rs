@@ -13,20 +13,23 @@ use connect_fluent::{FluentClient, UpdateCategoryInput};
 use crate::mapping::{CategoryMapper, FluentCategoryDraft, INACTIVE, Identifiers, attribute};
 use crate::settings::{CategorySyncSettings, DELETION_EVENTS, OnDelete};
 
-/// The outcome labels category sync reports (counted by the runtime).
+/// The outcome labels category sync reports (counted by the runtime): the
+/// shared labels of `connect_commercetools::sync::outcome`.
 pub mod outcome {
+    use connect_commercetools::sync::outcome as shared;
+
     /// A Fluent category was created.
-    pub const CREATED: &str = "created";
+    pub const CREATED: &str = shared::CREATED;
     /// A Fluent category was updated.
-    pub const UPDATED: &str = "updated";
+    pub const UPDATED: &str = shared::UPDATED;
     /// Fluent already matched commercetools: no write.
-    pub const UNCHANGED: &str = "unchanged";
+    pub const UNCHANGED: &str = shared::UNCHANGED;
     /// Fluent holds a newer commercetools version: no write.
-    pub const STALE: &str = "stale";
+    pub const STALE: &str = shared::STALE;
     /// The category no longer exists in commercetools: acknowledged.
-    pub const DELETED: &str = "deleted";
+    pub const DELETED: &str = shared::DELETED;
     /// The category no longer exists and was set `INACTIVE` in Fluent.
-    pub const DEACTIVATED: &str = "deactivated";
+    pub const DEACTIVATED: &str = shared::DEACTIVATED;
 }
 
 /// How long the runtime waits, at least, before it retries a category

@@ -1,13 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Category sync as a whole connector (`Harness`): a full load of a
-//! category tree delivered children first, and a burst of changes to one
-//! category.
+//! Category sync as a whole connector: a full load of a category tree
+//! delivered children first through the subscription (`Harness`) and
+//! through `Connector::backfill("categories")`, and a burst of changes to
+//! one category.
 
 use std::time::Duration;
 
 use connect_category_sync::HANDLER_NAME;
-use connect_core::runtime::MetricsSnapshot;
+use connect_core::config::ConfigDocument;
+use connect_core::runtime::{MetricsSnapshot, Shutdown};
+use connect_runner::{BackfillOptions, Connector};
 use connect_testkit::Harness;
+use connect_testkit::Sandbox;
 use serde_json::{Value, json};
 
 const YAML: &str = "
@@ -18,7 +22,6 @@ commercetools:
   client-secret: ${CT_CLIENT_SECRET}
   auth-url: ${CT_AUTH_URL}
   api-url: ${CT_API_URL}
-  scopes: [view_categories:${CT_PROJECT_KEY}]
 fluent:
   base-url: ${FLUENT_BASE_URL}
   account: ${FLUENT_ACCOUNT}
@@ -200,4 +203,47 @@ async fn a_burst_of_five_changes_writes_at_most_once_per_change_and_the_last_win
     assert_eq!(fluent.category_create_count(&catalogue, "apparel"), 1);
     assert_eq!(metrics.dead_lettered, 0);
     harness.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_in_id_order_lands_every_category_under_its_parent() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let ct = &sandbox.commercetools;
+    let tree = tree();
+    for (id, key, parent) in &tree {
+        ct.insert_resource_silently("category", draft(id, key, parent.as_ref()))
+            .unwrap();
+    }
+    let doc = ConfigDocument::from_yaml("categories.yml", YAML).with_env(sandbox.env());
+    let connector = Connector::builder(doc).build().await.unwrap();
+    let options = BackfillOptions {
+        page_size: 50,
+        ..BackfillOptions::default()
+    };
+    let summary = connector
+        .backfill("categories", options, Shutdown::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.type_id, "category");
+    assert_eq!(summary.scanned, 200);
+    assert_eq!(summary.created, 200, "{summary:?}");
+    assert_eq!(summary.failed, 0, "{summary:?}");
+    assert!(!summary.interrupted);
+    assert!(connector.dead_letters().list().await.unwrap().is_empty());
+
+    let fluent = &sandbox.fluent;
+    let catalogue = fluent.default_catalogue();
+    let key_of = |id: &String| tree.iter().find(|(i, _, _)| i == id).unwrap().1.clone();
+    for (_, key, parent) in &tree {
+        let held = fluent
+            .category(&catalogue, key)
+            .unwrap_or_else(|| panic!("category {key} is not in Fluent"));
+        let expected = parent.as_ref().map(key_of);
+        assert_eq!(
+            held["parentCategory"]["ref"].as_str(),
+            expected.as_deref(),
+            "{key}"
+        );
+    }
+    assert_eq!(fluent.mutation_count("createCategory"), 200);
 }

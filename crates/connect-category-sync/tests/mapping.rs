@@ -232,7 +232,7 @@ fn route_props_are_checked_at_setup_with_exact_messages() {
     let cases = [
         (
             json!({ "category-type": "STANDARD" }),
-            "category sync needs the prop `catalogue-ref`: the ref of the Fluent product catalogue the categories are written to, e.g. `catalogue-ref: DEFAULT:1` (or `${FLUENT_CATALOGUE_REF}`)",
+            "category sync needs the prop `catalogue-ref`: the ref of the Fluent product catalogue the categories are written to, e.g. `catalogue-ref: DEFAULT:1` (or `${FLUENT_CATALOGUE}`)",
         ),
         (
             json!({ "catalogue-ref": "DEFAULT:1", "locale-fallbak": ["de"] }),
