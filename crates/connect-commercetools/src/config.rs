@@ -149,6 +149,9 @@ pub struct CommercetoolsConfig {
     /// `retry-initial-backoff`: the delay before the first retry; it doubles
     /// with each retry (with jitter).
     pub retry_initial_backoff: Duration,
+    /// Whether `scopes` was written (in the file, or with
+    /// [`with_scopes`](Self::with_scopes)) rather than defaulted.
+    scopes_written: bool,
 }
 
 impl CommercetoolsConfig {
@@ -164,6 +167,7 @@ impl CommercetoolsConfig {
         let project_key = project_key.into();
         Self {
             scopes: default_scopes(&project_key),
+            scopes_written: false,
             project_key,
             client_id: client_id.into(),
             client_secret: client_secret.into(),
@@ -191,7 +195,8 @@ impl CommercetoolsConfig {
         )
     }
 
-    /// Replaces the requested scopes.
+    /// Replaces the requested scopes (they then count as written: see
+    /// [`scopes_written`](Self::scopes_written)).
     #[must_use]
     pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
     where
@@ -199,6 +204,52 @@ impl CommercetoolsConfig {
         S: Into<String>,
     {
         self.scopes = scopes.into_iter().map(Into::into).collect();
+        self.scopes_written = true;
+        self
+    }
+
+    /// Whether the scopes were written (`scopes` in the file, or
+    /// [`with_scopes`](Self::with_scopes)); `false` when they are the
+    /// default.
+    pub fn scopes_written(&self) -> bool {
+        self.scopes_written
+    }
+
+    /// When the scopes were not written, requests `{name}:{project-key}`
+    /// for each of `names` instead of the default (duplicates dropped,
+    /// order kept), e.g. the scopes of the syncs a file's routes use. Does
+    /// nothing when the scopes were written, or when `names` is empty.
+    ///
+    /// ```
+    /// use connect_commercetools::CommercetoolsConfig;
+    ///
+    /// let config = CommercetoolsConfig::new("p", "id", "secret", "http://a.test", "http://b.test")
+    ///     .with_default_scopes(&["view_customers", "view_categories", "view_customers"]);
+    /// assert_eq!(config.scope_string(), "view_customers:p view_categories:p");
+    /// assert!(!config.scopes_written());
+    ///
+    /// let written = CommercetoolsConfig::new("p", "id", "secret", "http://a.test", "http://b.test")
+    ///     .with_scopes(["manage_orders:p"])
+    ///     .with_default_scopes(&["view_categories"]);
+    /// assert_eq!(written.scope_string(), "manage_orders:p");
+    /// ```
+    #[must_use]
+    pub fn with_default_scopes(mut self, names: &[&str]) -> Self {
+        if self.scopes_written || names.iter().all(|name| name.trim().is_empty()) {
+            return self;
+        }
+        let mut scopes: Vec<String> = Vec::with_capacity(names.len());
+        for name in names
+            .iter()
+            .map(|name| name.trim())
+            .filter(|n| !n.is_empty())
+        {
+            let scope = format!("{name}:{}", self.project_key);
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        self.scopes = scopes;
         self
     }
 
@@ -416,6 +467,7 @@ impl TryFrom<RawConfig> for CommercetoolsConfig {
         };
         let auth_url = pick(raw.auth_url.clone(), "auth-url", Region::auth_url)?;
         let api_url = pick(raw.api_url.clone(), "api-url", Region::api_url)?;
+        let scopes_written = raw.scopes.is_some();
         let scopes = raw
             .scopes
             .unwrap_or_else(|| default_scopes(&raw.project_key));
@@ -426,6 +478,7 @@ impl TryFrom<RawConfig> for CommercetoolsConfig {
             auth_url,
             api_url,
             scopes,
+            scopes_written,
             request_timeout: raw.request_timeout,
             max_retries: raw.max_retries,
             retry_initial_backoff: raw.retry_initial_backoff,

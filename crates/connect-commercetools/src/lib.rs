@@ -66,7 +66,7 @@ pub mod payload;
 mod route_mapping;
 mod translator;
 
-pub use client::CommercetoolsClient;
+pub use client::{CommercetoolsClient, Update};
 pub use config::{
     CommercetoolsConfig, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RETRY_INITIAL_BACKOFF, Region, UnknownRegion,
@@ -75,8 +75,12 @@ pub use error::{DEPENDENCY, Error};
 pub use model::{
     Address, AuthenticationMode, CustomFields, CustomFieldsDraft, Customer, CustomerDraft,
     CustomerGroupAssignment, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,
-    ErrorObject, ErrorResponse, KeyReference, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Reference,
-    ResourceIdentifier, string_literal,
+    ErrorObject, ErrorResponse, KeyReference, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Query,
+    Reference, Resource, ResourceIdentifier, Scan, string_literal,
+};
+pub use model::{
+    Category, CategoryDraft, CategoryUpdateAction, LocalizedString, Order, OrderState,
+    OrderUpdateAction, PaymentState, ShipmentState, UnknownState,
 };
 pub use payload::{PayloadError, PayloadFormat, SubscriptionEvent};
 pub use route_mapping::ROUTE_MAPPING;

@@ -1,6 +1,7 @@
 //! The one error type of this crate, and the error body commercetools
 //! sends ([`ErrorResponse`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +55,7 @@ enum Kind {
     /// The connection failed (refused, reset, broken body).
     Network { connect: bool },
     /// A success response whose body is not what was expected.
-    Decode { what: &'static str },
+    Decode { what: Cow<'static, str> },
     /// The request was rejected before it was sent.
     InvalidRequest { message: String },
     /// The configuration cannot work.
@@ -75,6 +76,28 @@ impl Error {
     }
 
     pub(crate) fn status_error(
+        status: u16,
+        response: Option<ErrorResponse>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Self::from_status(status, response, retry_after)
+    }
+
+    /// The error for an API answer with status `status`, its error body
+    /// when it had one, and its `Retry-After` hint: classified as the
+    /// client's own errors are (404 [`is_not_found`](Error::is_not_found),
+    /// 409 [`is_conflict`](Error::is_conflict) and retryable, 429 and 5xx
+    /// retryable...). For code that talks to commercetools its own way and
+    /// wants the same classification.
+    ///
+    /// ```
+    /// use connect_commercetools::Error;
+    ///
+    /// let error = Error::from_status(404, None, None).with_operation("fetching zone `z-1`");
+    /// assert!(error.is_not_found());
+    /// assert!(error.to_string().contains("fetching zone `z-1` failed"));
+    /// ```
+    pub fn from_status(
         status: u16,
         response: Option<ErrorResponse>,
         retry_after: Option<Duration>,
@@ -109,11 +132,20 @@ impl Error {
         Self::new(Kind::Network { connect }).with_source(source)
     }
 
-    pub(crate) fn decode(what: &'static str, source: impl Into<BoxError>) -> Self {
-        Self::new(Kind::Decode { what }).with_source(source)
+    pub(crate) fn decode(what: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Decode { what: what.into() }).with_source(source)
     }
 
-    pub(crate) fn invalid_request(message: impl Into<String>) -> Self {
+    /// A request refused before it was sent (not retryable); `message`
+    /// says what is wrong and how to fix it.
+    ///
+    /// ```
+    /// use connect_commercetools::Error;
+    ///
+    /// let error = Error::invalid_request("the order number is empty; pass the order's number");
+    /// assert!(!error.is_retryable());
+    /// ```
+    pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(Kind::InvalidRequest {
             message: message.into(),
         })
@@ -171,8 +203,9 @@ impl Error {
         }
     }
 
-    /// Names the operation that failed (e.g. "fetching customer `c-1`").
-    pub(crate) fn with_operation(self, operation: impl Into<String>) -> Self {
+    /// Names the operation that failed (e.g. "fetching customer `c-1`"),
+    /// which [`Display`](fmt::Display) puts first.
+    pub fn with_operation(self, operation: impl Into<String>) -> Self {
         let operation = operation.into();
         self.map_inner(|inner| inner.operation = Some(operation))
     }
@@ -388,7 +421,7 @@ impl fmt::Display for Error {
                         "; the access token was refused: check the API client's credentials and scopes"
                     }
                     403 => {
-                        "; the API client lacks the scope this call needs (view_customers to read, manage_customers to write): add it to the API client and to commercetools.scopes"
+                        "; the API client lacks the scope this call needs (view_<resources> to read, manage_<resources> to write, e.g. view_customers, manage_orders): add it to the API client and to commercetools.scopes"
                     }
                     404 => {
                         "; the resource does not exist (deleted, or a wrong id, key or project-key)"

@@ -9,7 +9,7 @@ pub const MAX_LIMIT: u32 = 500;
 /// The largest `offset` commercetools accepts (use cursor paging beyond it).
 pub const MAX_OFFSET: u32 = 10_000;
 
-/// One page of a query: `GET /{projectKey}/customers` answers with this.
+/// One page of a query: `GET /{projectKey}/{resources}` answers with this.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PagedQueryResponse<T> {
     /// The `limit` the query used.
@@ -25,24 +25,24 @@ pub struct PagedQueryResponse<T> {
     pub results: Vec<T>,
 }
 
-/// A customer query: `where` predicates, sorting and paging.
+/// A query of any resource: `where` predicates, sorting and paging.
 ///
 /// Several predicates are all required (each is sent as its own `where`
 /// parameter, which commercetools combines with `and`).
 ///
 /// ```
-/// use connect_commercetools::{CustomerQuery, string_literal};
+/// use connect_commercetools::{Query, string_literal};
 ///
-/// let query = CustomerQuery::new()
+/// let query = Query::new()
 ///     .predicate(format!("email = {}", string_literal("ada@example.com")))
 ///     .sort("lastModifiedAt desc")
 ///     .limit(10)
 ///     .with_total(false);
 /// assert!(query.validate().is_ok());
-/// assert!(CustomerQuery::new().limit(501).validate().is_err());
+/// assert!(Query::new().limit(501).validate().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CustomerQuery {
+pub struct Query {
     predicates: Vec<String>,
     sort: Vec<String>,
     limit: Option<u32>,
@@ -50,8 +50,8 @@ pub struct CustomerQuery {
     with_total: Option<bool>,
 }
 
-impl CustomerQuery {
-    /// An empty query (every customer, commercetools' default page of 20).
+impl Query {
+    /// An empty query (every resource, commercetools' default page of 20).
     pub fn new() -> Self {
         Self::default()
     }
@@ -104,14 +104,14 @@ impl CustomerQuery {
             && limit > MAX_LIMIT
         {
             return Err(Error::invalid_request(format!(
-                "limit {limit} is over commercetools' maximum of {MAX_LIMIT}; page with a smaller limit or use scan_customers"
+                "limit {limit} is over commercetools' maximum of {MAX_LIMIT}; page with a smaller limit or use a scan (CommercetoolsClient::scan, scan_json or scan_customers)"
             )));
         }
         if let Some(offset) = self.offset
             && offset > MAX_OFFSET
         {
             return Err(Error::invalid_request(format!(
-                "offset {offset} is over commercetools' maximum of {MAX_OFFSET}; use scan_customers (cursor paging on id) to read further"
+                "offset {offset} is over commercetools' maximum of {MAX_OFFSET}; use a scan (CommercetoolsClient::scan, scan_json or scan_customers: cursor paging on id) to read further"
             )));
         }
         if let Some(empty) = self.predicates.iter().position(|p| p.trim().is_empty()) {
@@ -141,23 +141,24 @@ impl CustomerQuery {
     }
 }
 
-/// A full scan of the customers: cursor paging on `id`, one page in memory
-/// at a time (see [`CommercetoolsClient::scan_customers`](crate::CommercetoolsClient::scan_customers)).
+/// A full scan of a resource: cursor paging on `id`, one page in memory at
+/// a time (see [`CommercetoolsClient::scan`](crate::CommercetoolsClient::scan)
+/// and [`scan_customers`](crate::CommercetoolsClient::scan_customers)).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerScan {
+pub struct Scan {
     pub(crate) predicate: Option<String>,
     pub(crate) page_size: u32,
     pub(crate) after: Option<String>,
 }
 
-impl Default for CustomerScan {
+impl Default for Scan {
     fn default() -> Self {
         Self::all()
     }
 }
 
-impl CustomerScan {
-    /// Every customer, in pages of [`MAX_LIMIT`].
+impl Scan {
+    /// Every resource, in pages of [`MAX_LIMIT`].
     pub fn all() -> Self {
         Self {
             predicate: None,
@@ -166,7 +167,7 @@ impl CustomerScan {
         }
     }
 
-    /// Starts after the customer with id `id` (exclusive): resumes an
+    /// Starts after the resource with id `id` (exclusive): resumes an
     /// interrupted scan from its cursor.
     #[must_use]
     pub fn after(mut self, id: impl Into<String>) -> Self {
@@ -174,7 +175,7 @@ impl CustomerScan {
         self
     }
 
-    /// Only customers matching `predicate` (combined with the cursor by `and`),
+    /// Only resources matching `predicate` (combined with the cursor by `and`),
     /// e.g. `lastModifiedAt > "2024-01-01T00:00:00.000Z"`.
     #[doc(alias = "where")]
     #[must_use]
@@ -190,8 +191,11 @@ impl CustomerScan {
         self
     }
 
-    pub(crate) fn page_query(&self, after: Option<&str>) -> CustomerQuery {
-        let mut query = CustomerQuery::new()
+    /// The query for the page after the resource with id `after` (the
+    /// first page when `None`): `sort=id asc`, `limit`, `withTotal=false`,
+    /// `where=id > "<after>"` and the scan's predicate.
+    pub fn page_query(&self, after: Option<&str>) -> Query {
+        let mut query = Query::new()
             .sort("id asc")
             .limit(self.page_size)
             .with_total(false);
@@ -204,6 +208,12 @@ impl CustomerScan {
         query
     }
 }
+
+/// The former name of [`Query`], kept for existing callers.
+pub type CustomerQuery = Query;
+
+/// The former name of [`Scan`], kept for existing callers.
+pub type CustomerScan = Scan;
 
 /// Quotes `value` as a predicate string literal: `"..."` with `"` and `\`
 /// escaped.
