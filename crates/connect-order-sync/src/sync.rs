@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use connect_commercetools::{CommercetoolsClient, Order, OrderUpdateAction, Update};
+use connect_commercetools::{
+    CommercetoolsClient, Order, OrderUpdateAction, PaymentState, ShipmentState, Update,
+};
 use connect_core::{HandlerError, HandlerSetup, Message, Outcome, SetupError};
 use connect_fluent::FluentClient;
 
@@ -157,8 +159,8 @@ impl OrderStatusSync {
                 tracing::info!(
                     fluent_order = fluent_id, %status, order_id = %updated.id,
                     order_state = %updated.order_state,
-                    shipment_state = ?updated.shipment_state.map(|s| s.as_str()),
-                    payment_state = ?updated.payment_state.map(|s| s.as_str()),
+                    shipment_state = ?updated.shipment_state.map(ShipmentState::as_str),
+                    payment_state = ?updated.payment_state.map(PaymentState::as_str),
                     version = updated.version,
                     "commercetools order updated from Fluent"
                 );

@@ -2,8 +2,8 @@
 //!
 //! `commercetools` holds real-shaped subscription payloads in every delivery
 //! format, a full customer, an error body and a token response; `fluent`
-//! holds Fluent's customer and category schema subsets, a GraphQL error and
-//! a token.
+//! holds Fluent's customer, category and order schema subsets, a GraphQL
+//! error and a token.
 
 /// commercetools payloads.
 pub mod commercetools {

@@ -58,6 +58,41 @@
 //! [`mutation_count`](FluentEmulator::mutation_count) let a test assert one
 //! write per real change.
 //!
+//! Orders (`orderById(id:)`, `order(ref:)`, with `fulfilments(first:)`,
+//! from [`fixtures::fluent::SCHEMA_ORDER`]) are seeded with
+//! [`insert_order`](FluentEmulator::insert_order) ([`NewOrder`]), read
+//! with [`order`](FluentEmulator::order) and
+//! [`order_by_ref`](FluentEmulator::order_by_ref), and moved through their
+//! workflow with [`set_order_status`](FluentEmulator::set_order_status);
+//! an unknown id or ref answers `null` or `C0120E` as
+//! [`unknown_ref`](FluentEmulatorBuilder::unknown_ref) says.
+//!
+//! Webhooks: the emulator has a 1024-bit RSA key pair of its own
+//! ([`public_key_base64`](FluentEmulator::public_key_base64), for
+//! `listeners.fluent-webhook.public-keys`), signs bodies as Fluent does
+//! ([`sign`](FluentEmulator::sign): the `fluent-signature` header), builds
+//! [`Webhook`] bodies, and [`deliver`](FluentEmulator::deliver)s them with
+//! Fluent's retries ([`WebhookRetry`]: a timeout or 5xx is retried 3 times
+//! within 14 s), recording every attempt ([`WebhookDelivery`]). With
+//! [`send_webhooks_to`](FluentEmulator::send_webhooks_to), every status
+//! change sends an `OrderStatus` webhook, like a workflow's `SendWebhook`
+//! rule.
+//!
+//! ```
+//! use connect_testkit::fluent::{FluentEmulator, NewOrder};
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let emulator = FluentEmulator::start().await.unwrap();
+//! let order = emulator.insert_order(&NewOrder::new("HD_387_56", "BOOKED")).unwrap();
+//! let id = order["id"].as_str().unwrap();
+//! emulator.set_order_status(id, "SHIPPED").unwrap();
+//! let webhook = emulator.order_webhook(id).unwrap();
+//! assert_eq!(webhook.entity_status.as_deref(), Some("SHIPPED"));
+//! let signature = emulator.sign(&webhook.body()).unwrap(); // the `fluent-signature` header
+//! assert!(!signature.is_empty());
+//! # });
+//! ```
+//!
 //! Partners serve their own fields with a [`SchemaExtension`]: SDL plus
 //! resolvers over JSON, sharing a JSON map of state
 //! ([`extension_value`](FluentEmulator::extension_value),
@@ -229,11 +264,12 @@ impl FluentEmulatorBuilder {
         self
     }
 
-    /// Serves another base SDL instead of the customer and category
+    /// Serves another base SDL instead of the customer, category and order
     /// subsets (e.g. the customer subset alone, or extended with the types a
     /// partner handler uses). Root fields the emulator does not implement
     /// (`customer`, `customers`, `createCustomer`, `updateCustomer`,
-    /// `category`, `createCategory`, `updateCategory`) and no extension
+    /// `category`, `createCategory`, `updateCategory`, `orderById`,
+    /// `order`) and no extension
     /// resolves answer `S0501E`.
     #[must_use]
     pub fn schema(mut self, sdl: impl Into<String>) -> Self {
