@@ -5,7 +5,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connect_core::runtime::Backoff;
 use connect_core::telemetry::HttpRequests;
 use connect_http::{AccessToken, RetryPolicy, TokenCache};
 use futures_util::Stream;
@@ -217,7 +216,9 @@ struct CustomerSignInResult {
 impl CommercetoolsClient {
     /// A client with its own connection pool.
     pub fn new(config: CommercetoolsConfig) -> Result<Self, Error> {
-        let http = connect_http::client_builder(config.request_timeout)
+        let http = config
+            .http_settings()
+            .client_builder()
             .build()
             .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
         Self::with_http_client(config, http)
@@ -239,13 +240,10 @@ impl CommercetoolsClient {
             })?
             .pop_if_empty()
             .push(&config.project_key);
-        let backoff = Backoff::doubling(config.retry_initial_backoff, MAX_BACKOFF);
-        let retry = RetryPolicy::new(
-            DEPENDENCY,
-            config.max_retries,
-            MAX_IN_CLIENT_RETRY_AFTER,
-            move |retry| backoff.delay(retry, None),
-        );
+        let retry =
+            config
+                .http_settings()
+                .retry_policy(DEPENDENCY, MAX_BACKOFF, MAX_IN_CLIENT_RETRY_AFTER);
         let requests = Arc::new(HttpRequests::new());
         let tokens = TokenCache::new(ClientCredentials {
             requests: Arc::clone(&requests),

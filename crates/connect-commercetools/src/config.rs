@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use connect_core::config::Secret;
+use connect_http::HttpSettings;
 use serde::{Deserialize, Deserializer};
 
 /// The defaults of `request-timeout`, `max-retries` and
@@ -253,6 +254,24 @@ impl CommercetoolsConfig {
         self
     }
 
+    /// The timeout and retry settings (`request-timeout`, `max-retries`,
+    /// `retry-initial-backoff`) as one value.
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings::new()
+            .with_request_timeout(self.request_timeout)
+            .with_max_retries(self.max_retries)
+            .with_retry_initial_backoff(self.retry_initial_backoff)
+    }
+
+    /// Sets the timeout and retry settings at once.
+    #[must_use]
+    pub fn with_http_settings(mut self, settings: HttpSettings) -> Self {
+        self.request_timeout = settings.request_timeout;
+        self.max_retries = settings.max_retries;
+        self.retry_initial_backoff = settings.retry_initial_backoff;
+        self
+    }
+
     /// Sets the request timeout.
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
@@ -344,15 +363,15 @@ struct RawConfig {
     #[serde(default, deserialize_with = "scope_list")]
     scopes: Option<Vec<String>>,
     #[serde(
-        default = "default_request_timeout",
-        deserialize_with = "positive_duration"
+        default = "connect_http::fields::default_request_timeout",
+        deserialize_with = "connect_http::fields::request_timeout"
     )]
     request_timeout: Duration,
-    #[serde(default = "default_max_retries")]
+    #[serde(default = "connect_http::fields::default_max_retries")]
     max_retries: u32,
     #[serde(
-        default = "default_retry_initial_backoff",
-        deserialize_with = "connect_core::config::duration"
+        default = "connect_http::fields::default_retry_initial_backoff",
+        deserialize_with = "connect_http::fields::retry_initial_backoff"
     )]
     retry_initial_backoff: Duration,
 }
@@ -425,29 +444,6 @@ fn scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<S
         }
     }
     Ok(Option::<Wrapper>::deserialize(deserializer)?.map(|w| w.0))
-}
-
-/// Reads `request-timeout`: a duration of more than zero.
-fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    connect_core::config::duration_where(deserializer, |duration| {
-        if duration.is_zero() {
-            Err("the timeout must be more than zero, e.g. `30s`".to_owned())
-        } else {
-            Ok(())
-        }
-    })
-}
-
-fn default_request_timeout() -> Duration {
-    DEFAULT_REQUEST_TIMEOUT
-}
-
-fn default_max_retries() -> u32 {
-    DEFAULT_MAX_RETRIES
-}
-
-fn default_retry_initial_backoff() -> Duration {
-    DEFAULT_RETRY_INITIAL_BACKOFF
 }
 
 impl TryFrom<RawConfig> for CommercetoolsConfig {
@@ -559,5 +555,42 @@ mod tests {
                 vec!["view_customers:p".to_owned()]
             ))
         );
+    }
+
+    #[test]
+    fn default_scopes_follow_the_resources_unless_written() {
+        let base = "commercetools:\n  project-key: p\n  client-id: c\n  client-secret: s\n  region: eu-central-1.aws\n";
+        let defaulted = parse(base).ok().flatten().map(|c| {
+            (
+                c.scopes_written(),
+                c.with_default_scopes(&["view_customers", "view_categories", "view_customers"])
+                    .scopes,
+            )
+        });
+        assert_eq!(
+            defaulted,
+            Some((
+                false,
+                vec![
+                    "view_customers:p".to_owned(),
+                    "view_categories:p".to_owned()
+                ]
+            ))
+        );
+        let written = parse(&format!("{base}  scopes: [manage_orders:p]\n"))
+            .ok()
+            .flatten()
+            .map(|c| {
+                (
+                    c.scopes_written(),
+                    c.with_default_scopes(&["view_categories"]).scopes,
+                )
+            });
+        assert_eq!(written, Some((true, vec!["manage_orders:p".to_owned()])));
+        let untouched = parse(base)
+            .ok()
+            .flatten()
+            .map(|c| c.with_default_scopes(&[]).scopes);
+        assert_eq!(untouched, Some(vec!["view_customers:p".to_owned()]));
     }
 }

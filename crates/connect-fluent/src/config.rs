@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use connect_core::config::Secret;
+use connect_http::HttpSettings;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -79,19 +80,19 @@ pub struct FluentConfig {
     pub password: Secret,
     /// Time limit of one HTTP request (default `30s`; more than zero).
     #[serde(
-        default = "default_request_timeout",
-        deserialize_with = "positive_duration"
+        default = "connect_http::fields::default_request_timeout",
+        deserialize_with = "connect_http::fields::request_timeout"
     )]
     pub request_timeout: Duration,
     /// Retries of one call after a transient failure (429, 5xx, timeout,
     /// connection error), on top of the first attempt (default 3).
-    #[serde(default = "default_max_retries")]
+    #[serde(default = "connect_http::fields::default_max_retries")]
     pub max_retries: u32,
     /// Delay before the first retry; it doubles per retry, with jitter
     /// (default `200ms`).
     #[serde(
-        default = "default_retry_initial_backoff",
-        deserialize_with = "connect_core::config::duration"
+        default = "connect_http::fields::default_retry_initial_backoff",
+        deserialize_with = "connect_http::fields::retry_initial_backoff"
     )]
     pub retry_initial_backoff: Duration,
 }
@@ -101,18 +102,6 @@ pub struct FluentConfig {
 pub use connect_http::{
     DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_INITIAL_BACKOFF,
 };
-
-fn default_request_timeout() -> Duration {
-    DEFAULT_REQUEST_TIMEOUT
-}
-
-fn default_max_retries() -> u32 {
-    DEFAULT_MAX_RETRIES
-}
-
-fn default_retry_initial_backoff() -> Duration {
-    DEFAULT_RETRY_INITIAL_BACKOFF
-}
 
 impl FluentConfig {
     /// A configuration built in code, with the default timeout and retries.
@@ -157,6 +146,24 @@ impl FluentConfig {
         }
     }
 
+    /// The timeout and retry settings (`request-timeout`, `max-retries`,
+    /// `retry-initial-backoff`) as one value.
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings::new()
+            .with_request_timeout(self.request_timeout)
+            .with_max_retries(self.max_retries)
+            .with_retry_initial_backoff(self.retry_initial_backoff)
+    }
+
+    /// Sets the timeout and retry settings at once.
+    #[must_use]
+    pub fn with_http_settings(mut self, settings: HttpSettings) -> Self {
+        self.request_timeout = settings.request_timeout;
+        self.max_retries = settings.max_retries;
+        self.retry_initial_backoff = settings.retry_initial_backoff;
+        self
+    }
+
     /// Sets `request-timeout`.
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
@@ -194,9 +201,7 @@ impl FluentConfig {
                 "fluent.{key} is empty; set it (e.g. from an environment variable) to the value Fluent gave you"
             ));
         }
-        if self.request_timeout.is_zero() {
-            return Err("fluent.request-timeout must be more than zero, e.g. `30s`".to_owned());
-        }
+        self.http_settings().validate("fluent")?;
         let mut base =
             check_base_url(&self.base_url).map_err(|error| format!("fluent.base-url: {error}"))?;
         if !base.path().ends_with('/') {
@@ -223,17 +228,6 @@ fn check_base_url(text: &str) -> Result<url::Url, String> {
         )),
         Err(error) => Err(format!("`{text}` is not a valid URL ({error}); {example}")),
     }
-}
-
-/// Reads `request-timeout`: a duration of more than zero.
-fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    connect_core::config::duration_where(deserializer, |duration| {
-        if duration.is_zero() {
-            Err("the timeout must be more than zero, e.g. `30s`".to_owned())
-        } else {
-            Ok(())
-        }
-    })
 }
 
 /// Accepts `retailer-id: 1` as well as `retailer-id: "1"` or `${VAR}`; an

@@ -7,6 +7,7 @@
 //! | [`token`] | [`TokenCache`]: a single-flight OAuth token cache, generic over the [`Grant`] |
 //! | [`retry`] | [`RetryPolicy`]: the one retry loop (backoff, `Retry-After`, one re-login on 401); the [`Failure`] questions it asks an error |
 //! | [`retry_after`](mod@retry_after) | [`retry_after()`]: the `Retry-After` header, delta-seconds or HTTP date |
+//! | [`settings`] | [`HttpSettings`]: `request-timeout`, `max-retries`, `retry-initial-backoff` with their defaults, serde and the [`RetryPolicy`] they make |
 //! | this page | the defaults of `request-timeout`, `max-retries`, `retry-initial-backoff`; [`client_builder`] |
 //!
 //! The crate knows nothing of the connector runtime: each client keeps its
@@ -66,10 +67,12 @@ use std::time::Duration;
 
 pub mod retry;
 pub mod retry_after;
+pub mod settings;
 pub mod token;
 
 pub use retry::{Failed, Failure, RetryPolicy};
 pub use retry_after::{parse_retry_after, retry_after};
+pub use settings::{HttpSettings, fields};
 pub use token::{AccessToken, Grant, IssuedToken, TokenCache, refresh_margin};
 
 /// Default `request-timeout`: the longest one HTTP request may take.
