@@ -3,7 +3,8 @@
 //! with two SIGTERMs, and killed with SIGKILL while its handlers are busy
 //! (Fluent answers slowly), then a new instance starts. Every customer must
 //! reach Fluent exactly once: nothing is acknowledged in SQS before its
-//! customer is in Fluent.
+//! customer is in Fluent. The SIGKILL case runs again with category and
+//! customer notifications mixed on one queue, through both bundled syncs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +17,7 @@ use connect_commercetools::CustomerDraft;
 use connect_testkit::Fault;
 use connect_testkit::commercetools::{CommercetoolsEmulator, NotificationFormat};
 use connect_testkit::fluent::FluentEmulator;
+use serde_json::json;
 use support::{
     BatchingSink, Connect, Settings, Stopped, config_yaml, counts, create_queue, create_with_dlq,
     delete_queues, eventually, sqs_client, write_config,
@@ -26,6 +28,33 @@ static SQS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const CUSTOMERS: usize = 300;
 
+/// Categories of the mixed run: roots, each with children.
+const CATEGORY_ROOTS: usize = 20;
+const CATEGORY_CHILDREN: usize = 4;
+const CATEGORIES: usize = CATEGORY_ROOTS * (1 + CATEGORY_CHILDREN);
+
+/// What the CT queue carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mix {
+    Customers,
+    CustomersAndCategories,
+}
+
+/// The category route beside the customer route, and the scopes both need.
+fn with_category_sync(yaml: &str, fluent: &FluentEmulator, pk: &str) -> String {
+    yaml.replace(
+        &format!("  scopes: [view_customers:{pk}]\n"),
+        &format!("  scopes: [view_customers:{pk}, view_categories:{pk}]\n"),
+    )
+    .replace(
+        "route-mapping:\n",
+        "route-mapping:\n  category: commercetools.connect.category.upsert\n",
+    ) + &format!(
+        "  - route: commercetools.connect.category.upsert\n    handler: CommercetoolsCategoryUpsert\n    props:\n      catalogue-ref: \"{}\"\n",
+        fluent.default_catalogue()
+    )
+}
+
 /// How a running instance is stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -34,16 +63,18 @@ enum Stop {
     Kill,
 }
 
-/// Lost and duplicated customers after the stop and a restart.
+/// Lost and duplicated resources (customers and categories) after the stop
+/// and a restart.
 #[derive(Debug)]
 struct Outcome {
     in_fluent_at_stop: usize,
+    total: usize,
     lost: usize,
     duplicated: usize,
     stopped: Option<Stopped>,
 }
 
-async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
+async fn stop_while_busy_then_restart(stop: Stop, mix: Mix) -> Outcome {
     let _serial = SQS.lock().await;
     let sqs = sqs_client();
     let ct = CommercetoolsEmulator::start().await.unwrap();
@@ -52,11 +83,36 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     let letters = create_queue(&sqs, "single-letters", false).await.unwrap();
     let feeder = Arc::new(BatchingSink::start(&sqs, &ct_queue.url).await);
     ct.subscribe(feeder.clone(), NotificationFormat::ChangeNotifications);
+    let categories = if mix == Mix::CustomersAndCategories {
+        CATEGORIES
+    } else {
+        0
+    };
     for n in 0..CUSTOMERS {
         ct.insert_customer(CustomerDraft::new(format!("busy-{n:03}@example.com")))
             .await
             .unwrap();
+        // Mixed: a category after every few customers, parents first.
+        let c = n / 3;
+        if n % 3 == 2 && c < categories {
+            let (root, child) = (c / (1 + CATEGORY_CHILDREN), c % (1 + CATEGORY_CHILDREN));
+            let mut draft = json!({
+                "key": format!("cat-{root:02}-{child}"),
+                "name": { "en": format!("Category {root}.{child}") },
+                "slug": { "en": format!("cat-{root:02}-{child}") },
+            });
+            if child > 0 {
+                let parent = ct
+                    .resource_by_key("category", &format!("cat-{root:02}-0"))
+                    .unwrap();
+                draft["parent"] = json!({ "typeId": "category", "id": parent["id"] });
+            }
+            ct.insert_resource("category", draft).await.unwrap();
+        }
     }
+    assert_eq!(ct.resources("category").len(), categories);
+    let total = CUSTOMERS + categories;
+    let in_fluent = || fluent.customers().len() + fluent.categories().len();
     feeder.flushed(Duration::from_secs(60)).await;
 
     // A slow Fluent: every GraphQL call takes 300 ms.
@@ -75,6 +131,12 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
         concurrency: 16,
     };
     let mut yaml = config_yaml(&ct, &fluent, &settings);
+    if mix == Mix::CustomersAndCategories {
+        // A child category handled before its parent is retried until the
+        // parent is in Fluent: room for a few such rounds.
+        yaml = with_category_sync(&yaml, &fluent, ct.project_key())
+            .replace("max-attempts: 5", "max-attempts: 8");
+    }
     if stop == Stop::TermTwice {
         // Long enough that only the second signal can end it quickly.
         yaml = yaml.replace("shutdown-timeout: 5s", "shutdown-timeout: 10m");
@@ -82,11 +144,11 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     let config = write_config(dir.path(), "busy.yml", &yaml);
     let mut first = Connect::run("first", dir.path(), &config);
     eventually(
-        "the first instance to sync some customers",
+        "the first instance to sync some resources",
         Duration::from_secs(60),
         || async {
             first.assert_running();
-            (fluent.customers().len() >= 20).then_some(())
+            (in_fluent() >= 20).then_some(())
         },
         || first.log_tail(20),
     )
@@ -114,26 +176,26 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     let stopped = match stop {
         Stop::Kill => {
             let status = first.kill().await;
-            in_fluent_at_stop = fluent.customers().len();
+            in_fluent_at_stop = in_fluent();
             assert!(!status.success(), "SIGKILL ends it: {status}");
             None
         }
         Stop::Term => {
             let finished = first.terminate(Duration::from_secs(30)).await;
-            in_fluent_at_stop = fluent.customers().len();
+            in_fluent_at_stop = in_fluent();
             assert!(finished.status.success(), "{finished:?}");
             Some(Stopped::parse(&finished.stdout))
         }
         Stop::TermTwice => {
             let finished = first.terminate_twice(Duration::from_secs(15)).await;
-            in_fluent_at_stop = fluent.customers().len();
+            in_fluent_at_stop = in_fluent();
             assert!(finished.status.success(), "{finished:?}");
             Some(Stopped::parse(&finished.stdout))
         }
     };
     assert!(
-        in_fluent_at_stop < CUSTOMERS * 9 / 10,
-        "stopped well before the end: {in_fluent_at_stop} of {CUSTOMERS}"
+        in_fluent_at_stop < total * 9 / 10,
+        "stopped well before the end: {in_fluent_at_stop} of {total}"
     );
     if let Some(stopped) = &stopped {
         assert!(
@@ -155,11 +217,11 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     fluent.faults().clear();
     let second = Connect::run("second", dir.path(), &config);
     eventually(
-        &format!("{CUSTOMERS} customers in Fluent"),
+        &format!("{total} resources in Fluent"),
         Duration::from_secs(120),
         || async {
             second.assert_running();
-            (fluent.customers().len() >= CUSTOMERS).then_some(())
+            (in_fluent() >= total).then_some(())
         },
         || second.log_tail(20),
     )
@@ -175,14 +237,39 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     assert!(finished.status.success(), "{finished:?}");
 
     let customers = ct.customers();
+    let catalogue = fluent.default_catalogue();
+    let category_refs: Vec<String> = ct
+        .resources("category")
+        .iter()
+        .map(|c| c["key"].as_str().unwrap().to_owned())
+        .collect();
     let lost = customers
         .iter()
         .filter(|c| fluent.customer(&c.id).is_none())
-        .count();
+        .count()
+        + category_refs
+            .iter()
+            .filter(|r| fluent.category(&catalogue, r).is_none())
+            .count();
     let duplicated = customers
         .iter()
         .filter(|c| fluent.create_count(&c.id) > 1)
-        .count();
+        .count()
+        + category_refs
+            .iter()
+            .filter(|r| fluent.category_create_count(&catalogue, r) > 1)
+            .count();
+    for reference in &category_refs {
+        let synced = fluent.category(&catalogue, reference).unwrap();
+        let expected_parent = reference
+            .strip_suffix(|c: char| c != '0' && c.is_ascii_digit())
+            .map(|stem| format!("{stem}0"));
+        assert_eq!(
+            synced["parentCategory"]["ref"].as_str().map(str::to_owned),
+            expected_parent,
+            "{synced}"
+        );
+    }
     for customer in &customers {
         let synced = fluent.customer(&customer.id).unwrap();
         assert_eq!(
@@ -201,6 +288,7 @@ async fn stop_while_busy_then_restart(stop: Stop) -> Outcome {
     delete_queues(&sqs, &[&ct_queue, &ct_dlq, &letters]).await;
     Outcome {
         in_fluent_at_stop,
+        total,
         lost,
         duplicated,
         stopped,
@@ -212,8 +300,8 @@ impl Outcome {
     #[allow(clippy::print_stdout)] // the figures are this test's report
     fn report(&self, what: &str) {
         println!(
-            "{what} with {} of {CUSTOMERS} customers in Fluent: lost {}, duplicated {}; first instance: {:?}",
-            self.in_fluent_at_stop, self.lost, self.duplicated, self.stopped
+            "{what} with {} of {} resources in Fluent: lost {}, duplicated {}; first instance: {:?}",
+            self.in_fluent_at_stop, self.total, self.lost, self.duplicated, self.stopped
         );
     }
 }
@@ -221,7 +309,7 @@ impl Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn sigterm_while_handlers_are_busy_loses_nothing() {
-    let outcome = stop_while_busy_then_restart(Stop::Term).await;
+    let outcome = stop_while_busy_then_restart(Stop::Term, Mix::Customers).await;
     outcome.report("SIGTERM");
     assert_eq!((outcome.lost, outcome.duplicated), (0, 0), "{outcome:?}");
 }
@@ -229,7 +317,7 @@ async fn sigterm_while_handlers_are_busy_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn a_second_sigterm_returns_everything_at_once_and_loses_nothing() {
-    let outcome = stop_while_busy_then_restart(Stop::TermTwice).await;
+    let outcome = stop_while_busy_then_restart(Stop::TermTwice, Mix::Customers).await;
     outcome.report("SIGTERM twice");
     assert_eq!((outcome.lost, outcome.duplicated), (0, 0), "{outcome:?}");
 }
@@ -237,7 +325,15 @@ async fn a_second_sigterm_returns_everything_at_once_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs SQS: run scripts/test.sh"]
 async fn sigkill_while_handlers_are_busy_loses_nothing() {
-    let outcome = stop_while_busy_then_restart(Stop::Kill).await;
+    let outcome = stop_while_busy_then_restart(Stop::Kill, Mix::Customers).await;
     outcome.report("SIGKILL");
+    assert_eq!((outcome.lost, outcome.duplicated), (0, 0), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SQS: run scripts/test.sh"]
+async fn sigkill_with_category_and_customer_messages_mixed_loses_nothing() {
+    let outcome = stop_while_busy_then_restart(Stop::Kill, Mix::CustomersAndCategories).await;
+    outcome.report("SIGKILL, customers and categories mixed");
     assert_eq!((outcome.lost, outcome.duplicated), (0, 0), "{outcome:?}");
 }

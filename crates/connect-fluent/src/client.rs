@@ -98,9 +98,10 @@ impl FluentClient {
         };
         let graphql_url = join("graphql")?;
         let token_url = join("oauth/token")?;
-        let retry = config
-            .http_settings()
-            .retry_policy(SERVICE, MAX_BACKOFF, MAX_INLINE_RETRY_AFTER);
+        let retry =
+            config
+                .http_settings()
+                .retry_policy(SERVICE, MAX_BACKOFF, MAX_INLINE_RETRY_AFTER);
         let requests = Arc::new(HttpRequests::new());
         let tokens = TokenCache::new(PasswordGrant::new(
             Arc::clone(&requests),

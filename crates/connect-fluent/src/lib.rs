@@ -75,8 +75,8 @@ mod config;
 mod customer;
 mod error;
 mod graphql;
-pub mod upsert;
 mod order;
+pub mod upsert;
 
 pub use category::{
     CATEGORY_BY_REF, CATEGORY_FIELDS, CREATE_CATEGORY, Category, CategoryKey, CreateCategoryInput,
