@@ -58,10 +58,15 @@ fn io(what: &str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Dead
 #[connect_sdk::async_trait]
 impl DeadLetterStore for Store {
     async fn put(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
-        tokio::fs::create_dir_all(&self.0).await.map_err(io("create", &self.0))?;
+        tokio::fs::create_dir_all(&self.0)
+            .await
+            .map_err(io("create", &self.0))?;
         let path = self.0.join(format!("{}.json", letter.id));
-        let json = serde_json::to_vec(&letter).map_err(|e| DeadLetterError::new("cannot encode a dead letter", e))?;
-        tokio::fs::write(&path, json).await.map_err(io("write", &path))
+        let json = serde_json::to_vec(&letter)
+            .map_err(|e| DeadLetterError::new("cannot encode a dead letter", e))?;
+        tokio::fs::write(&path, json)
+            .await
+            .map_err(io("write", &path))
     }
 
     async fn list(&self) -> Result<Vec<DeadLetter>, DeadLetterError> {
@@ -72,8 +77,9 @@ impl DeadLetterStore for Store {
         while let Some(entry) = entries.next_entry().await.map_err(io("read", &self.0))? {
             let path = entry.path();
             let bytes = tokio::fs::read(&path).await.map_err(io("read", &path))?;
-            let letter = serde_json::from_slice(&bytes)
-                .map_err(|e| DeadLetterError::new(format!("{} is not a dead letter", path.display()), e))?;
+            let letter = serde_json::from_slice(&bytes).map_err(|e| {
+                DeadLetterError::new(format!("{} is not a dead letter", path.display()), e)
+            })?;
             letters.push(letter);
         }
         letters.sort_by_key(|l: &DeadLetter| l.dead_lettered_at);
@@ -83,7 +89,10 @@ impl DeadLetterStore for Store {
     async fn remove(&self, ids: &[String]) -> Result<usize, DeadLetterError> {
         let mut removed = 0;
         // Ids name files in the directory, never a path out of it.
-        for id in ids.iter().filter(|id| !id.contains(['/', '\\']) && !id.starts_with('.')) {
+        for id in ids
+            .iter()
+            .filter(|id| !id.contains(['/', '\\']) && !id.starts_with('.'))
+        {
             let path = self.0.join(format!("{id}.json"));
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => removed += 1,
@@ -95,6 +104,8 @@ impl DeadLetterStore for Store {
     }
 
     async fn check(&self) -> Result<(), DeadLetterError> {
-        tokio::fs::create_dir_all(&self.0).await.map_err(io("create", &self.0))
+        tokio::fs::create_dir_all(&self.0)
+            .await
+            .map_err(io("create", &self.0))
     }
 }

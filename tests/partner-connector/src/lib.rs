@@ -105,7 +105,11 @@ impl FromRoute for PartnerChannelUpsert {
 
 #[async_trait]
 impl MessageHandler for PartnerChannelUpsert {
-    async fn handle(&self, ctx: &HandlerContext<'_>, message: &Message) -> Result<Outcome, HandlerError> {
+    async fn handle(
+        &self,
+        ctx: &HandlerContext<'_>,
+        message: &Message,
+    ) -> Result<Outcome, HandlerError> {
         let id = message
             .resource_id()
             .ok_or_else(|| HandlerError::unprocessable("the message names no channel"))?;
@@ -133,13 +137,18 @@ impl PartnerChannelUpsert {
 
     /// Reads the location, then creates it, updates what changed, or
     /// leaves it when it is up to date or newer.
-    async fn upsert(&self, fluent: &FluentClient, channel: &Channel) -> Result<&'static str, HandlerError> {
+    async fn upsert(
+        &self,
+        fluent: &FluentClient,
+        channel: &Channel,
+    ) -> Result<&'static str, HandlerError> {
         #[derive(Deserialize)]
         struct Read {
             location: Option<Location>,
         }
         let read: Read = fluent.graphql(READ, &json!({ "ref": channel.key })).await?;
-        let version = json!({ "name": VERSION_ATTRIBUTE, "type": "INTEGER", "value": channel.version });
+        let version =
+            json!({ "name": VERSION_ATTRIBUTE, "type": "INTEGER", "value": channel.version });
         let name = self.name(channel);
         let Some(current) = read.location else {
             let id = json!({ "name": ID_ATTRIBUTE, "type": "STRING", "value": channel.id });
@@ -147,10 +156,15 @@ impl PartnerChannelUpsert {
                 "ref": channel.key, "type": self.location_type, "name": name,
                 "retailer": { "id": fluent.retailer_id() }, "attributes": [id, version],
             });
-            fluent.graphql_value(CREATE, &json!({ "input": input })).await?;
+            fluent
+                .graphql_value(CREATE, &json!({ "input": input }))
+                .await?;
             return Ok(outcome::CREATED);
         };
-        let written = current.attributes.iter().find(|a| a["name"] == VERSION_ATTRIBUTE);
+        let written = current
+            .attributes
+            .iter()
+            .find(|a| a["name"] == VERSION_ATTRIBUTE);
         if written.and_then(|a| a["value"].as_u64()) > Some(channel.version) {
             return Ok(outcome::STALE);
         }
@@ -165,7 +179,9 @@ impl PartnerChannelUpsert {
             return Ok(outcome::UNCHANGED);
         }
         input["attributes"] = json!([version]);
-        fluent.graphql_value(UPDATE, &json!({ "input": input })).await?;
+        fluent
+            .graphql_value(UPDATE, &json!({ "input": input }))
+            .await?;
         Ok(outcome::UPDATED)
     }
 }

@@ -23,20 +23,34 @@ const LOCATIONS: &str = "query Locations($after: String) { locations(first: 100,
 
 async fn locations(config: ConfigArg, ctx: Context) -> Result<u8, RunnerError> {
     let plan = ctx.plan(&config)?;
-    let fluent = plan.services().get::<FluentClient>().ok_or_else(|| RunnerError::Backend {
-        origin: plan.document().origin().to_owned(),
-        message: "`locations` needs the `fluent` block".to_owned(),
-    })?;
+    let fluent = plan
+        .services()
+        .get::<FluentClient>()
+        .ok_or_else(|| RunnerError::Backend {
+            origin: plan.document().origin().to_owned(),
+            message: "`locations` needs the `fluent` block".to_owned(),
+        })?;
     let (mut after, mut count) = (Value::Null, 0);
     loop {
-        let data = fluent.graphql_value(LOCATIONS, &json!({ "after": after })).await?;
+        let data = fluent
+            .graphql_value(LOCATIONS, &json!({ "after": after }))
+            .await?;
         let page = &data["locations"];
         for edge in page["edges"].as_array().into_iter().flatten() {
             let node = &edge["node"];
-            let managed = node["attributes"].as_array().into_iter().flatten().any(|a| a["name"] == ID_ATTRIBUTE);
+            let managed = node["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["name"] == ID_ATTRIBUTE);
             if managed {
                 count += 1;
-                println!("{}\t{}\t{}", node["ref"].as_str().unwrap_or(""), node["type"].as_str().unwrap_or(""), node["name"].as_str().unwrap_or(""));
+                println!(
+                    "{}\t{}\t{}",
+                    node["ref"].as_str().unwrap_or(""),
+                    node["type"].as_str().unwrap_or(""),
+                    node["name"].as_str().unwrap_or("")
+                );
             }
             after = edge["cursor"].clone();
         }

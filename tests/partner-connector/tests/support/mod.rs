@@ -7,7 +7,7 @@ use connect_sdk::testkit::fluent::{ResolverError, SchemaExtension};
 use serde_json::{Map, Value, json};
 
 /// Fluent's `Location` subset.
-pub const LOCATION_SDL: &str = "
+pub(crate) const LOCATION_SDL: &str = "
 type Location { id: ID!  ref: String!  type: String!  status: String  name: String  attributes: [Attribute] }
 type LocationEdge { node: Location  cursor: String }
 type LocationConnection { edges: [LocationEdge]  pageInfo: PageInfo }
@@ -24,7 +24,7 @@ extend type Mutation {
 ";
 
 /// A `ref` longer than this is refused with `C0400E`.
-pub const MAX_REF: usize = 100;
+pub(crate) const MAX_REF: usize = 100;
 
 fn store(state: &mut Map<String, Value>) -> &mut Map<String, Value> {
     let locations = state.entry("locations").or_insert_with(|| json!({}));
@@ -33,7 +33,7 @@ fn store(state: &mut Map<String, Value>) -> &mut Map<String, Value> {
 
 /// The SDL with resolvers keeping locations by ref in the emulator's
 /// extension state (`extension_value("locations")`).
-pub fn locations_extension() -> SchemaExtension {
+pub(crate) fn locations_extension() -> SchemaExtension {
     SchemaExtension::new(LOCATION_SDL)
         .query("location", |args, state| {
             let reference = args["ref"].as_str().unwrap_or_default();
@@ -58,11 +58,17 @@ pub fn locations_extension() -> SchemaExtension {
             let input = &args["input"];
             let reference = input["ref"].as_str().unwrap_or_default();
             if reference.is_empty() || reference.len() > MAX_REF {
-                return Err(ResolverError::new("C0400E", format!("ref must be 1 to {MAX_REF} characters")));
+                return Err(ResolverError::new(
+                    "C0400E",
+                    format!("ref must be 1 to {MAX_REF} characters"),
+                ));
             }
             let locations = store(state);
             if locations.contains_key(reference) {
-                return Err(ResolverError::new("C0409E", format!("location {reference} exists")));
+                return Err(ResolverError::new(
+                    "C0409E",
+                    format!("location {reference} exists"),
+                ));
             }
             let location = json!({
                 "id": (locations.len() + 1).to_string(), "ref": reference, "type": input["type"],
@@ -76,7 +82,9 @@ pub fn locations_extension() -> SchemaExtension {
             let location = store(state)
                 .values_mut()
                 .find(|l| l["id"] == input["id"])
-                .ok_or_else(|| ResolverError::new("C0404E", format!("no location {}", input["id"])))?;
+                .ok_or_else(|| {
+                    ResolverError::new("C0404E", format!("no location {}", input["id"]))
+                })?;
             for field in ["name", "type"] {
                 if !input[field].is_null() {
                     location[field] = input[field].clone();
@@ -92,7 +100,7 @@ pub fn locations_extension() -> SchemaExtension {
 }
 
 /// The connector's file; `{dead_letter}` is the `runtime.dead-letter` block.
-pub fn yaml(dead_letter: &str) -> String {
+pub(crate) fn yaml(dead_letter: &str) -> String {
     format!(
         "connector-name: partner-channels
 commercetools:
@@ -125,11 +133,14 @@ runtime:
 }
 
 /// A channel draft named `name` in English.
-pub fn channel(key: &str, name: &str) -> Value {
+pub(crate) fn channel(key: &str, name: &str) -> Value {
     json!({ "key": key, "roles": ["InventorySupply"], "name": { "en": name, "de": format!("{name} (de)") } })
 }
 
 /// The location of `reference` in the emulator's state.
-pub fn location(fluent: &connect_sdk::testkit::fluent::FluentEmulator, reference: &str) -> Option<Value> {
+pub(crate) fn location(
+    fluent: &connect_sdk::testkit::fluent::FluentEmulator,
+    reference: &str,
+) -> Option<Value> {
     fluent.extension_value("locations")?.get(reference).cloned()
 }
