@@ -14,6 +14,7 @@
 //! | [`commercetools`] | `connect-commercetools` | API client, subscription payloads, CT queue listener |
 //! | [`fluent`] | `connect-fluent` | OAuth, GraphQL, entity operations |
 //! | [`customer_sync`] | `connect-customer-sync` | the bundled `CommercetoolsCustomerUpsert` handler |
+//! | [`category_sync`] | `connect-category-sync` | the bundled `CommercetoolsCategoryUpsert` handler |
 //! | `runner` (feature `runner`; `cli` and `testkit` enable it) | `connect-runner` | build and run a connector from its YAML, backends, backfill |
 //! | `cli` (feature `cli`, default) | `connect-cli` | the whole `connect` command, to build into your own binary, with your services and subcommands ([`cli::App`]) |
 //! | `sqs` (feature `sqs`) | `connect-sqs` | Amazon SQS queues and dead letters |
@@ -101,6 +102,11 @@ pub mod fluent {
 /// The bundled customer sync (`connect-customer-sync`).
 pub mod customer_sync {
     pub use connect_customer_sync::*;
+}
+
+/// The bundled category sync (`connect-category-sync`).
+pub mod category_sync {
+    pub use connect_category_sync::*;
 }
 
 /// Build and run a connector from its YAML file (`connect-runner`, feature

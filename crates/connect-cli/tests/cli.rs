@@ -139,7 +139,7 @@ async fn validate_accepts_the_example_and_explains_mistakes_with_exit_code_2() {
         "{text}"
     );
     assert!(
-        text.contains("registered: [CommercetoolsCustomerUpsert]"),
+        text.contains("registered: [CommercetoolsCategoryUpsert, CommercetoolsCustomerUpsert]"),
         "{text}"
     );
 

@@ -556,4 +556,41 @@ mod tests {
             ))
         );
     }
+
+    #[test]
+    fn default_scopes_follow_the_resources_unless_written() {
+        let base = "commercetools:\n  project-key: p\n  client-id: c\n  client-secret: s\n  region: eu-central-1.aws\n";
+        let defaulted = parse(base).ok().flatten().map(|c| {
+            (
+                c.scopes_written(),
+                c.with_default_scopes(&["view_customers", "view_categories", "view_customers"])
+                    .scopes,
+            )
+        });
+        assert_eq!(
+            defaulted,
+            Some((
+                false,
+                vec![
+                    "view_customers:p".to_owned(),
+                    "view_categories:p".to_owned()
+                ]
+            ))
+        );
+        let written = parse(&format!("{base}  scopes: [manage_orders:p]\n"))
+            .ok()
+            .flatten()
+            .map(|c| {
+                (
+                    c.scopes_written(),
+                    c.with_default_scopes(&["view_categories"]).scopes,
+                )
+            });
+        assert_eq!(written, Some((true, vec!["manage_orders:p".to_owned()])));
+        let untouched = parse(base)
+            .ok()
+            .flatten()
+            .map(|c| c.with_default_scopes(&[]).scopes);
+        assert_eq!(untouched, Some(vec!["view_customers:p".to_owned()]));
+    }
 }

@@ -2,12 +2,19 @@
 //! payload model, and the CT queue listener.
 //!
 //! - [`CommercetoolsClient`]: OAuth2 client credentials with a shared token
-//!   cache, customer reads ([`customer`](CommercetoolsClient::customer),
-//!   [`customer_by_key`](CommercetoolsClient::customer_by_key),
-//!   [`query_customers`](CommercetoolsClient::query_customers)), a
-//!   bounded-memory full scan ([`scan_customers`](CommercetoolsClient::scan_customers)),
-//!   and the writes tests and backfill tools need; retries of transient
-//!   failures; one opaque [`Error`] that says what to do.
+//!   cache, reads and writes of any [`Resource`]
+//!   ([`get`](CommercetoolsClient::get), [`find`](CommercetoolsClient::find),
+//!   [`query`](CommercetoolsClient::query), a bounded-memory full
+//!   [`scan`](CommercetoolsClient::scan), [`update`](CommercetoolsClient::update)
+//!   and the 409 re-apply loop [`update_with`](CommercetoolsClient::update_with)),
+//!   JSON and raw calls for resources without a model
+//!   ([`query_json`](CommercetoolsClient::query_json),
+//!   [`send_json`](CommercetoolsClient::send_json)), the customer methods
+//!   ([`customer`](CommercetoolsClient::customer),
+//!   [`scan_customers`](CommercetoolsClient::scan_customers)...); retries of
+//!   transient failures; one opaque [`Error`] that says what to do.
+//! - [`model`]: [`Customer`], [`Category`], [`Order`] and their drafts and
+//!   update actions.
 //! - [`CommercetoolsConfig`]: the `commercetools:` block of the configuration.
 //! - [`payload`]: every subscription delivery format (Platform Messages,
 //!   change notifications, CloudEvents, the EventBridge envelope).

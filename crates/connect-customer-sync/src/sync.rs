@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use connect_commercetools::{CommercetoolsClient, Customer};
-use connect_core::{HandlerError, HandlerSetup, Message, Outcome, Retryability, SetupError};
+use connect_core::async_trait;
+use connect_core::{HandlerError, HandlerSetup, Message, Outcome, SetupError};
+use connect_fluent::upsert::{self, FluentUpsert, UpsertOutcome, version_of};
 use connect_fluent::{AttributeInput, FluentClient, UpdateCustomerInput};
 
 use crate::mapping::{CustomerMapper, FluentCustomerDraft, attribute};
@@ -139,48 +141,21 @@ impl CustomerSync {
 
     /// Creates the Fluent customer, or updates only what changed, never
     /// regressing to an older commercetools version and never touching a
-    /// customer of another retailer (unprocessable, naming both retailers).
+    /// customer of another retailer (unprocessable, naming both retailers):
+    /// [`connect_fluent::upsert`] with the customer's checks.
     pub async fn upsert(&self, draft: &FluentCustomerDraft) -> Result<Outcome, HandlerError> {
-        let existing = match self.fluent.customer_by_ref(&draft.username).await? {
-            Some(existing) => existing,
-            None => {
-                let input = draft.to_create(self.fluent.retailer_id());
-                match self.fluent.create_customer(&input).await {
-                    Ok(_) => {
-                        tracing::info!(username = %draft.username, version = draft.version, "customer created in Fluent");
-                        return Ok(Outcome::labeled(outcome::CREATED));
-                    }
-                    // Another instance may have created it since the lookup:
-                    // look again and update instead.
-                    Err(error) if !error.is_retryable() => {
-                        match self.fluent.customer_by_ref(&draft.username).await? {
-                            Some(existing) => existing,
-                            None => return Err(error.into()),
-                        }
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
+        let write = CustomerWrite {
+            sync: self,
+            draft,
+            version_attribute: self.mapper.attribute_name(attribute::VERSION),
         };
-        self.check_retailer(&existing, &draft.username)?;
-        let version_attribute = self.mapper.attribute_name(attribute::VERSION);
-        if let Some(written) = existing
-            .attribute(&version_attribute)
-            .and_then(|a| version_of(&a.value))
-            && written > draft.version
-        {
-            tracing::info!(username = %draft.username, written, fetched = draft.version, "Fluent holds a newer commercetools version; not overwriting");
-            return Ok(Outcome::labeled(outcome::STALE));
-        }
-        let draft = self.clear_stale_marks(draft, &existing);
-        let update = draft.diff(&existing, &version_attribute);
-        if update.is_empty() {
-            tracing::debug!(username = %draft.username, "Fluent already up to date");
-            return Ok(Outcome::labeled(outcome::UNCHANGED));
-        }
-        self.fluent.update_customer(&update).await?;
-        tracing::info!(username = %draft.username, version = draft.version, "customer updated in Fluent");
-        Ok(Outcome::labeled(outcome::UPDATED))
+        let done = upsert::upsert(&self.fluent, &write).await?;
+        Ok(Outcome::labeled(match done {
+            UpsertOutcome::Created => outcome::CREATED,
+            UpsertOutcome::Updated => outcome::UPDATED,
+            UpsertOutcome::Unchanged => outcome::UNCHANGED,
+            UpsertOutcome::Stale { .. } => outcome::STALE,
+        }))
     }
 
     /// The customer `id` no longer exists in commercetools.
@@ -265,6 +240,66 @@ impl CustomerSync {
     }
 }
 
+/// A draft with what [`upsert::upsert`] needs to write it: the retailer
+/// check before any write, and the `truncated` / `omitted` marks emptied
+/// once the values fit again.
+struct CustomerWrite<'a> {
+    sync: &'a CustomerSync,
+    draft: &'a FluentCustomerDraft,
+    version_attribute: String,
+}
+
+#[async_trait]
+impl FluentUpsert for CustomerWrite<'_> {
+    type Current = connect_fluent::Customer;
+    type Update = UpdateCustomerInput;
+    type Error = HandlerError;
+
+    fn reference(&self) -> &str {
+        &self.draft.username
+    }
+
+    fn version(&self) -> u64 {
+        self.draft.version
+    }
+
+    fn written_version(&self, current: &Self::Current) -> Option<u64> {
+        current
+            .attribute(&self.version_attribute)
+            .and_then(|a| version_of(&a.value))
+    }
+
+    fn diff(&self, current: &Self::Current) -> Option<Self::Update> {
+        let draft = self.sync.clear_stale_marks(self.draft, current);
+        let update = draft.diff(current, &self.version_attribute);
+        (!update.is_empty()).then_some(update)
+    }
+
+    fn check(&self, current: &Self::Current) -> Result<(), HandlerError> {
+        self.sync.check_retailer(current, &self.draft.username)
+    }
+
+    async fn read(
+        &self,
+        fluent: &FluentClient,
+    ) -> Result<Option<Self::Current>, connect_fluent::Error> {
+        fluent.customer_by_ref(&self.draft.username).await
+    }
+
+    async fn create(&self, fluent: &FluentClient) -> Result<(), connect_fluent::Error> {
+        let input = self.draft.to_create(fluent.retailer_id());
+        fluent.create_customer(&input).await.map(drop)
+    }
+
+    async fn update(
+        &self,
+        fluent: &FluentClient,
+        update: &Self::Update,
+    ) -> Result<(), connect_fluent::Error> {
+        fluent.update_customer(update).await.map(drop)
+    }
+}
+
 /// Refuses an id no commercetools customer can have before it reaches a
 /// URL: an empty id would address the customer list, a huge one fail like a
 /// network error and be retried in vain.
@@ -284,12 +319,4 @@ fn check_customer_id(message_id: &str, id: &str) -> Result<(), HandlerError> {
     Err(HandlerError::unprocessable(format!(
         "message {message_id}: the customer id {problem}; check what produced this message"
     )))
-}
-
-fn version_of(value: &serde_json::Value) -> Option<u64> {
-    match value {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
 }

@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connect_core::runtime::Backoff;
 use connect_core::telemetry::HttpRequests;
 use connect_http::{AccessToken, RetryPolicy, TokenCache};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
@@ -99,6 +98,9 @@ impl FluentClient {
         };
         let graphql_url = join("graphql")?;
         let token_url = join("oauth/token")?;
+        let retry = config
+            .http_settings()
+            .retry_policy(SERVICE, MAX_BACKOFF, MAX_INLINE_RETRY_AFTER);
         let requests = Arc::new(HttpRequests::new());
         let tokens = TokenCache::new(PasswordGrant::new(
             Arc::clone(&requests),
@@ -114,13 +116,6 @@ impl FluentClient {
                 password: config.password,
             },
         ));
-        let backoff = Backoff::doubling(config.retry_initial_backoff, MAX_BACKOFF);
-        let retry = RetryPolicy::new(
-            SERVICE,
-            config.max_retries,
-            MAX_INLINE_RETRY_AFTER,
-            move |retry| backoff.delay(retry, None),
-        );
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

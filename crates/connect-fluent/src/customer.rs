@@ -417,7 +417,7 @@ impl FluentClient {
         })
     }
 
-    async fn typed<T: DeserializeOwned>(
+    pub(crate) async fn typed<T: DeserializeOwned>(
         &self,
         operation: &str,
         query: &str,
@@ -431,13 +431,13 @@ impl FluentClient {
 }
 
 /// `true` when every GraphQL error says "not found".
-fn is_not_found(error: &Error) -> bool {
+pub(crate) fn is_not_found(error: &Error) -> bool {
     let errors = error.graphql_errors();
     !errors.is_empty() && errors.iter().all(crate::GraphQlError::is_not_found)
 }
 
 /// GraphQL `ID` arrives as a string, but accept a number too.
-fn id_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(crate) fn id_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     struct IdVisitor;
     impl Visitor<'_> for IdVisitor {
         type Value = String;
@@ -457,7 +457,7 @@ fn id_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Er
     deserializer.deserialize_any(IdVisitor)
 }
 
-fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+pub(crate) fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

@@ -1,4 +1,5 @@
-//! Fluent Commerce OMS client for connect-sdk: OAuth, GraphQL, customers.
+//! Fluent Commerce OMS client for connect-sdk: OAuth, GraphQL, customers,
+//! categories, and the upsert-by-ref discipline syncs share.
 //!
 //! - [`FluentConfig`] is the `fluent:` block of the connector's YAML file.
 //! - [`FluentClient`] logs in with Fluent's OAuth password grant, caches the
@@ -6,7 +7,10 @@
 //!   account issues one), shares one login among concurrent callers, renews
 //!   once on a 401, and retries transient failures with bounded backoff.
 //! - [`FluentClient::graphql`] runs any query or mutation; the typed
-//!   [customer operations](FluentClient::customer_by_ref) cover customer sync.
+//!   [customer operations](FluentClient::customer_by_ref) cover customer sync,
+//!   the [category operations](FluentClient::category) category sync.
+//! - [`upsert`] reads an entity by ref, creates it or updates only what
+//!   changed, and never regresses to an older commercetools version.
 //! - [`Error`] implements [`connect_core::Retryability`], so `?` in a handler
 //!   sends a `C....E` validation error to the dead-letter store and retries a
 //!   429, a 5xx or a timeout.
@@ -65,12 +69,18 @@
 //! ```
 
 mod auth;
+mod category;
 mod client;
 mod config;
 mod customer;
 mod error;
 mod graphql;
+pub mod upsert;
 
+pub use category::{
+    CATEGORY_BY_REF, CATEGORY_FIELDS, CREATE_CATEGORY, Category, CategoryKey, CreateCategoryInput,
+    EntityRef, ProductCatalogueKey, UPDATE_CATEGORY, UpdateCategoryInput, category_limits,
+};
 pub use client::FluentClient;
 pub use config::{
     DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_INITIAL_BACKOFF, FluentConfig,

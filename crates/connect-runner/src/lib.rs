@@ -44,6 +44,7 @@ mod error;
 pub mod observability;
 
 // Link the bundled syncs into every binary that uses the runner.
+use connect_category_sync as _;
 use connect_customer_sync as _;
 
 pub use backends::{

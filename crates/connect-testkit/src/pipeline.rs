@@ -8,8 +8,9 @@ use connect_core::runtime::{Metrics, MetricsSnapshot};
 
 /// Waits until everything delivered to `ct_queue` so far was forwarded by
 /// the listener and every forwarded message has settled in the runtime
-/// (succeeded, filtered, coalesced or dead-lettered), with nothing in
-/// flight. Returns the runtime's counters, or what was seen at `timeout`.
+/// (succeeded, filtered, coalesced or dead-lettered) or was sent back to
+/// its queue for a retry, with nothing in flight and nothing waiting in
+/// `ct_queue` (a retry waiting out its backoff counts as waiting). Returns the runtime's counters, or what was seen at `timeout`.
 ///
 /// It waits on the counters' notifications; nothing sleeps.
 pub async fn wait_idle(
@@ -27,7 +28,13 @@ pub async fn wait_idle(
             .map_err(|l| format!("the listener did not settle its payloads: {l:?}"))?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let snapshot = runtime
-            .wait_until(|m| m.settled() >= seen.forwarded && m.in_flight == 0, left)
+            // A retried message goes back to its queue and is forwarded
+            // again when it returns, so each retry stands for one of the
+            // forwarded messages too.
+            .wait_until(
+                |m| m.settled() + m.retried >= seen.forwarded && m.in_flight == 0,
+                left,
+            )
             .await
             .map_err(|e| e.to_string())?;
         // Idle only if nothing arrived while the counters were read.
