@@ -6,7 +6,10 @@
 
 use connect_sdk::commercetools::sync::{ResourceSync, outcome};
 use connect_sdk::commercetools::{CommercetoolsClient, LocalizedString, Resource};
-use connect_sdk::fluent::FluentClient;
+use std::sync::Arc;
+
+use connect_sdk::fluent::upsert::{FluentUpsert, upsert, version_of};
+use connect_sdk::fluent::{Error as FluentError, FluentClient};
 use connect_sdk::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,18 +46,14 @@ pub const VERSION_ATTRIBUTE: &str = "commercetools.version";
 /// The attribute that holds the commercetools channel id.
 pub const ID_ATTRIBUTE: &str = "commercetools.id";
 
-/// A commercetools channel, as far as the sync reads it.
+/// A commercetools channel, as far as the sync reads it (its key, required
+/// by commercetools, is the location's ref).
 #[derive(Debug, Deserialize)]
-pub struct Channel {
-    /// The channel id.
-    pub id: String,
-    /// Its version.
-    pub version: u64,
-    /// Its key (required by commercetools): the location's ref.
-    pub key: String,
-    /// Its name.
-    #[serde(default)]
-    pub name: Option<LocalizedString>,
+struct Channel {
+    id: String,
+    version: u64,
+    key: String,
+    name: Option<LocalizedString>,
 }
 
 impl Resource for Channel {
@@ -68,37 +67,28 @@ impl Resource for Channel {
     }
 }
 
-/// A Fluent location as the sync reads it back.
-#[derive(Debug, Deserialize)]
-struct Location {
-    id: String,
-    name: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    attributes: Vec<Value>,
-}
-
 const READ: &str = "query Location($ref: String!) { location(ref: $ref) { id name type attributes { name type value } } }";
 const CREATE: &str = "mutation CreateLocation($input: CreateLocationInput!) { createLocation(input: $input) { id } }";
 const UPDATE: &str = "mutation UpdateLocation($input: UpdateLocationInput!) { updateLocation(input: $input) { id } }";
+
+/// The attribute that keeps the channel version written.
+fn version(channel: &Channel) -> Value {
+    json!({ "name": VERSION_ATTRIBUTE, "type": "INTEGER", "value": channel.version })
+}
 
 /// Upserts the Fluent location of a commercetools channel.
 #[derive(Debug)]
 #[handler(name = "PartnerChannelUpsert")]
 pub struct PartnerChannelUpsert {
-    location_type: String,
-    locale: String,
+    config: Arc<LocationsConfig>,
 }
 
 impl FromRoute for PartnerChannelUpsert {
     fn from_route(setup: &HandlerSetup<'_>) -> Result<Self, SetupError> {
-        let config = setup.service::<LocationsConfig>()?;
         setup.service::<CommercetoolsClient>()?;
         setup.service::<FluentClient>()?;
         Ok(Self {
-            location_type: config.location_type.clone(),
-            locale: config.locale.clone(),
+            config: setup.service()?,
         })
     }
 }
@@ -117,9 +107,19 @@ impl MessageHandler for PartnerChannelUpsert {
         let Some(channel) = ct.find::<Channel>(id).await? else {
             return Ok(Outcome::labeled(outcome::DELETED));
         };
+        // The name in the configured locale, else the key.
+        let name = channel
+            .name
+            .as_ref()
+            .and_then(|n| n.get(&self.config.locale));
+        let kind = &self.config.location_type;
+        let draft = LocationDraft {
+            name: name.unwrap_or(&channel.key),
+            kind,
+            channel: &channel,
+        };
         let fluent = ctx.service::<FluentClient>()?;
-        let label = self.upsert(&fluent, &channel).await?;
-        Ok(Outcome::labeled(label))
+        Ok(Outcome::labeled(upsert(&fluent, &draft).await?.label()))
     }
 
     // It reads the current channel: a burst for one channel is handled once.
@@ -128,60 +128,62 @@ impl MessageHandler for PartnerChannelUpsert {
     }
 }
 
-impl PartnerChannelUpsert {
-    /// The location's name: the configured locale, else the key.
-    fn name<'a>(&self, channel: &'a Channel) -> &'a str {
-        let name = channel.name.as_ref().and_then(|n| n.get(&self.locale));
-        name.unwrap_or(&channel.key)
-    }
+/// The location a channel maps to, written with the SDK's upsert: create,
+/// or update only what changed, never with an older channel version.
+struct LocationDraft<'a> {
+    channel: &'a Channel,
+    name: &'a str,
+    kind: &'a str,
+}
 
-    /// Reads the location, then creates it, updates what changed, or
-    /// leaves it when it is up to date or newer.
-    async fn upsert(
-        &self,
-        fluent: &FluentClient,
-        channel: &Channel,
-    ) -> Result<&'static str, HandlerError> {
-        #[derive(Deserialize)]
-        struct Read {
-            location: Option<Location>,
+#[async_trait]
+impl FluentUpsert for LocationDraft<'_> {
+    type Current = Value; // the location as Fluent returns it
+    type Update = Value;
+    type Error = FluentError;
+
+    fn reference(&self) -> &str {
+        &self.channel.key
+    }
+    fn version(&self) -> u64 {
+        self.channel.version
+    }
+    fn written_version(&self, current: &Value) -> Option<u64> {
+        let attributes = current["attributes"].as_array()?;
+        let written = attributes.iter().find(|a| a["name"] == VERSION_ATTRIBUTE)?;
+        version_of(&written["value"])
+    }
+    fn diff(&self, current: &Value) -> Option<Value> {
+        let mut input = json!({ "id": current["id"], "attributes": [version(self.channel)] });
+        if current["name"] != self.name {
+            input["name"] = self.name.into();
         }
-        let read: Read = fluent.graphql(READ, &json!({ "ref": channel.key })).await?;
-        let version =
-            json!({ "name": VERSION_ATTRIBUTE, "type": "INTEGER", "value": channel.version });
-        let name = self.name(channel);
-        let Some(current) = read.location else {
-            let id = json!({ "name": ID_ATTRIBUTE, "type": "STRING", "value": channel.id });
-            let input = json!({
-                "ref": channel.key, "type": self.location_type, "name": name,
-                "retailer": { "id": fluent.retailer_id() }, "attributes": [id, version],
-            });
-            fluent
-                .graphql_value(CREATE, &json!({ "input": input }))
-                .await?;
-            return Ok(outcome::CREATED);
-        };
-        let written = current
-            .attributes
-            .iter()
-            .find(|a| a["name"] == VERSION_ATTRIBUTE);
-        if written.and_then(|a| a["value"].as_u64()) > Some(channel.version) {
-            return Ok(outcome::STALE);
+        if current["type"] != self.kind {
+            input["type"] = self.kind.into();
         }
-        let mut input = json!({ "id": current.id });
-        if current.name.as_deref() != Some(name) {
-            input["name"] = name.into();
-        }
-        if current.kind.as_deref() != Some(self.location_type.as_str()) {
-            input["type"] = self.location_type.as_str().into();
-        }
-        if input.as_object().is_some_and(|fields| fields.len() == 1) {
-            return Ok(outcome::UNCHANGED);
-        }
-        input["attributes"] = json!([version]);
-        fluent
-            .graphql_value(UPDATE, &json!({ "input": input }))
+        (input.as_object()?.len() > 2).then_some(input) // only what changed
+    }
+    async fn read(&self, fluent: &FluentClient) -> Result<Option<Value>, FluentError> {
+        let data = fluent
+            .graphql_value(READ, &json!({ "ref": self.channel.key }))
             .await?;
-        Ok(outcome::UPDATED)
+        Ok(Some(data["location"].clone()).filter(|location| !location.is_null()))
+    }
+    async fn create(&self, fluent: &FluentClient) -> Result<(), FluentError> {
+        let id = json!({ "name": ID_ATTRIBUTE, "type": "STRING", "value": self.channel.id });
+        let input = json!({
+            "ref": self.channel.key, "type": self.kind, "name": self.name,
+            "retailer": { "id": fluent.retailer_id() }, "attributes": [id, version(self.channel)],
+        });
+        fluent
+            .graphql_value(CREATE, &json!({ "input": input }))
+            .await?;
+        Ok(())
+    }
+    async fn update(&self, fluent: &FluentClient, update: &Value) -> Result<(), FluentError> {
+        fluent
+            .graphql_value(UPDATE, &json!({ "input": update }))
+            .await?;
+        Ok(())
     }
 }
