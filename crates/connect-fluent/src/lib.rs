@@ -76,6 +76,7 @@ mod customer;
 mod error;
 mod graphql;
 pub mod upsert;
+mod order;
 
 pub use category::{
     CATEGORY_BY_REF, CATEGORY_FIELDS, CREATE_CATEGORY, Category, CategoryKey, CreateCategoryInput,
@@ -92,3 +93,4 @@ pub use customer::{
 pub use error::{
     DEPENDENCY, Error, ErrorClass, GraphQlError, MAX_REQUEST_BYTES, PathSegment, TransportKind,
 };
+pub use order::{Fulfilment, ORDER_BY_ID, ORDER_BY_REF, ORDER_FIELDS, Order, OrderRetailer};
