@@ -5,8 +5,14 @@
 #   3. runs every test of the workspace, including the ones that need the
 #      server (they are #[ignore]d in a plain `cargo test`),
 #   4. builds tests/partner-crate (the README's handler example, depending on
-#      connect-sdk as a partner crate would; it shares the workspace's
-#      target directory, so the dependencies are not built twice),
+#      connect-sdk as a partner crate would), and builds and tests
+#      tests/partner-connector (a partner's whole connector: its own sync,
+#      configuration block, dead-letter backend, subcommand and binary).
+#      Both are crates outside the workspace, with their own committed
+#      Cargo.lock (--locked: a stale one fails; refresh it with
+#      `cargo update --workspace --offline --manifest-path ...`); they share
+#      the workspace's target directory and dev profile, so the
+#      dependencies are not built twice,
 #   5. stops the server it started, by pid, whatever happened.
 # The whole workspace is tested with the facade's `testkit` feature, which
 # runs the doctests of docs/extending.md ("Test your handler"). Arguments
@@ -31,5 +37,7 @@ cargo test --locked "$@" -- --include-ignored
 
 if [ "$whole_suite" = true ]; then
     CARGO_TARGET_DIR="$PWD/target" \
-        cargo build --manifest-path tests/partner-crate/Cargo.toml
+        cargo build --locked --manifest-path tests/partner-crate/Cargo.toml
+    CARGO_TARGET_DIR="$PWD/target" \
+        cargo test --locked --manifest-path tests/partner-connector/Cargo.toml
 fi

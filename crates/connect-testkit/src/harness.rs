@@ -127,6 +127,7 @@ impl Harness {
             registry: None,
             sections: None,
             syncs: None,
+            sandbox: None,
             services: Vec::new(),
             format: NotificationFormat::ChangeNotifications,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -218,6 +219,7 @@ pub struct HarnessBuilder {
     registry: Option<HandlerRegistry>,
     sections: Option<connect_core::ConfigSections>,
     syncs: Option<connect_commercetools::SyncRegistry>,
+    sandbox: Option<Sandbox>,
     services: Vec<AddService>,
     format: NotificationFormat,
     idle_timeout: Duration,
@@ -274,6 +276,19 @@ impl HarnessBuilder {
         self
     }
 
+    /// Runs against these emulators instead of default ones: built with
+    /// their own builders, e.g. a commercetools emulator serving a partner
+    /// resource type (`CommercetoolsEmulatorBuilder::resource_type`) and a
+    /// Fluent emulator with a partner's `SchemaExtension`:
+    /// `.sandbox(Sandbox { commercetools, fluent })`. What was written to
+    /// the commercetools emulator before [`start`](Self::start) is not
+    /// delivered; what is written after is.
+    #[must_use]
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
     /// Adds a shared service for handlers (`ctx.service::<T>()`); it wins
     /// over one built from the file.
     #[must_use]
@@ -300,7 +315,10 @@ impl HarnessBuilder {
 
     /// Starts the emulators and the connector.
     pub async fn start(self) -> Result<Harness, HarnessError> {
-        let sandbox = Sandbox::start().await.map_err(HarnessError::Emulators)?;
+        let sandbox = match self.sandbox {
+            Some(sandbox) => sandbox,
+            None => Sandbox::start().await.map_err(HarnessError::Emulators)?,
+        };
         let mut env = sandbox.env();
         env.extend(self.env);
         let doc = ConfigDocument::from_yaml(self.origin, self.yaml).with_env(env);
@@ -427,5 +445,52 @@ mod tests {
         assert_eq!(harness.wait_idle().await.unwrap().settled(), 0);
         let report = harness.shutdown().await.unwrap();
         assert_eq!(report.runtime.metrics.succeeded, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_harness_runs_on_emulators_built_with_their_builders() {
+        let yaml = "connector-name: demo
+commercetools:
+  project-key: ${CT_PROJECT_KEY}
+  client-id: ${CT_CLIENT_ID}
+  client-secret: ${CT_CLIENT_SECRET}
+  auth-url: ${CT_AUTH_URL}
+  api-url: ${CT_API_URL}
+  scopes: [\"view_channels:${CT_PROJECT_KEY}\"]
+route-mapping:
+  channel: channel.noop
+routes:
+  - route: channel.noop
+    handler: Noop
+";
+        let sandbox = Sandbox {
+            commercetools: CommercetoolsEmulator::builder()
+                .resource_type("channels", "channel")
+                .start()
+                .await
+                .unwrap(),
+            fluent: FluentEmulator::builder()
+                .retailer_id("42")
+                .start()
+                .await
+                .unwrap(),
+        };
+        let mut registry = HandlerRegistry::new();
+        registry.register::<Noop>("Noop", 0);
+        let harness = Harness::builder(yaml)
+            .sandbox(sandbox)
+            .registry(registry)
+            .start()
+            .await
+            .unwrap();
+        assert_eq!(harness.fluent().retailer_id(), "42");
+        harness
+            .commercetools()
+            .insert_resource("channels", serde_json::json!({ "key": "store-1" }))
+            .await
+            .unwrap();
+        let metrics = harness.wait_idle().await.unwrap();
+        assert_eq!(metrics.outcome("noop"), 1);
+        harness.shutdown().await.unwrap();
     }
 }
