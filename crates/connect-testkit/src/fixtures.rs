@@ -2,7 +2,8 @@
 //!
 //! `commercetools` holds real-shaped subscription payloads in every delivery
 //! format, a full customer, an error body and a token response; `fluent`
-//! holds Fluent's customer schema subset, a GraphQL error and a token.
+//! holds Fluent's customer and category schema subsets, a GraphQL error and
+//! a token.
 
 /// commercetools payloads.
 pub mod commercetools {
@@ -62,6 +63,10 @@ pub mod commercetools {
 pub mod fluent {
     /// The customer subset of Fluent's GraphQL schema, served by the emulator.
     pub const SCHEMA_CUSTOMER: &str = include_str!("../fixtures/fluent/schema-customer.graphql");
+    /// The category subset of Fluent's GraphQL schema (`createCategory`,
+    /// `updateCategory`, `category(ref:, catalogue:)`), served by the
+    /// emulator after [`SCHEMA_CUSTOMER`], whose types it uses.
+    pub const SCHEMA_CATEGORY: &str = include_str!("../fixtures/fluent/schema-category.graphql");
     /// A GraphQL error response (max-length violation).
     pub const GRAPHQL_ERROR: &str = include_str!("../fixtures/fluent/graphql-error.json");
     /// A password-grant token response.

@@ -14,9 +14,11 @@
 //! Modules:
 //!
 //! - [`commercetools`]: the commercetools emulator (OAuth, customers,
-//!   queries, Subscriptions delivering in every format).
+//!   categories, orders, products and partner resource types, queries,
+//!   Subscriptions delivering in every format).
 //! - [`fluent`]: the Fluent emulator (OAuth, GraphQL checked against the
-//!   fixture schema, customers).
+//!   fixture schemas, customers, categories in product catalogues, partner
+//!   schema extensions with resolvers).
 //! - `faults`: [`Fault`] and [`Faults`], planned failures by path.
 //! - `sandbox`: [`Sandbox`], both emulators and the environment a YAML file
 //!   needs to reach them.

@@ -13,7 +13,11 @@ use crate::fluent::FluentEmulator;
 /// `CT_CLIENT_ID`, `CT_CLIENT_SECRET`, `CT_AUTH_URL`, `CT_API_URL`,
 /// `FLUENT_BASE_URL`, `FLUENT_ACCOUNT`, `FLUENT_RETAILER_ID`,
 /// `FLUENT_CLIENT_ID`, `FLUENT_CLIENT_SECRET`, `FLUENT_USERNAME`,
-/// `FLUENT_PASSWORD`), so the same file drives a local run and a real one:
+/// `FLUENT_PASSWORD`), plus `FLUENT_CATALOGUE`, the product catalogue
+/// categories go to (the Fluent emulator's default one), so the same file
+/// drives a local run and a real one. Emulators built with their own
+/// builders (partner resource types, schema extensions) make a sandbox
+/// too: `Sandbox { commercetools, fluent }`.
 ///
 /// ```
 /// use connect_core::config::ConfigDocument;
@@ -24,6 +28,7 @@ use crate::fluent::FluentEmulator;
 /// let yaml = "connector-name: demo\ncommercetools:\n  project-key: ${CT_PROJECT_KEY}\nroutes:\n  - route: r\n    handler: H\n";
 /// let doc = ConfigDocument::from_yaml("demo.yml", yaml).with_env(sandbox.env());
 /// assert!(doc.connector().is_ok());
+/// assert_eq!(sandbox.env()["FLUENT_CATALOGUE"], "DEFAULT:1");
 /// # });
 /// ```
 #[derive(Debug)]
@@ -63,6 +68,7 @@ impl Sandbox {
             ),
             ("FLUENT_USERNAME", fluent.username),
             ("FLUENT_PASSWORD", fluent.password.expose().to_owned()),
+            ("FLUENT_CATALOGUE", self.fluent.default_catalogue()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

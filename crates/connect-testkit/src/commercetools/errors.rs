@@ -83,6 +83,15 @@ impl ApiError {
         )
     }
 
+    pub(super) fn referenced_not_found(type_id: &str, what: &str, value: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ReferencedResourceNotFound",
+            format!("The referenced {type_id} with {what} '{value}' was not found."),
+        )
+        .with("typeId", Value::String(type_id.to_owned()))
+    }
+
     pub(super) fn invalid_input(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidInput", message)
     }

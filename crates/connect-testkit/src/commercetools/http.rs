@@ -1,6 +1,7 @@
 //! The emulator's HTTP endpoints.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -13,10 +14,12 @@ use connect_commercetools::{CustomerDraft, CustomerUpdateAction, MAX_OFFSET};
 use serde_json::{Value, json};
 
 use super::codec::{basic_credentials, form_pairs};
+use super::collection::QuerySpec;
 use super::errors::ApiError;
-use super::predicate::{Predicate, Sort};
-use super::state::{Access, Counters, Shared};
-use super::store::{QuerySpec, Target};
+use super::predicate::{CUSTOMER_FIELDS, Predicate, Sort};
+use super::resources::ResourceType;
+use super::state::{Access, Counters, ResourceCounters, Shared};
+use super::store::Target;
 
 type AppState = State<Arc<Shared>>;
 
@@ -24,9 +27,9 @@ type AppState = State<Arc<Shared>>;
 pub(super) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .route("/oauth/token", post(token))
-        .route("/{project}/customers", get(query).post(create))
+        .route("/{project}/{endpoint}", get(query).post(create))
         .route(
-            "/{project}/customers/{id}",
+            "/{project}/{endpoint}/{id}",
             get(read).post(update).delete(delete),
         )
         .fallback(not_found)
@@ -45,13 +48,36 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-async fn not_found() -> Response {
+fn unknown_endpoint() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "ResourceNotFound",
         "The requested endpoint does not exist in the commercetools emulator.",
     )
-    .into_response()
+}
+
+async fn not_found() -> Response {
+    unknown_endpoint().into_response()
+}
+
+/// The type served at `endpoint`, after counting the request and checking
+/// the token for `access`.
+fn resource_type<'s>(
+    shared: &'s Shared,
+    headers: &HeaderMap,
+    project: &str,
+    endpoint: &str,
+    access: Access,
+    counter: fn(&ResourceCounters) -> &AtomicU64,
+) -> Result<&'s ResourceType, ApiError> {
+    let kind = shared
+        .settings
+        .resource_type(endpoint)
+        .filter(|t| t.endpoint == endpoint)
+        .ok_or_else(unknown_endpoint)?;
+    shared.count(endpoint, counter);
+    shared.authorize(authorization(headers), project, endpoint, access)?;
+    Ok(kind)
 }
 
 /// `POST /oauth/token` (client credentials; parameters in the query or a
@@ -105,31 +131,44 @@ async fn token(
     .into_response())
 }
 
-/// `GET /{project}/customers/{id}` and `/customers/key={key}`.
+/// `GET /{project}/{endpoint}/{id}`, `/key={key}` and (orders)
+/// `/order-number={orderNumber}`.
 async fn read(
     State(shared): AppState,
-    Path((project, id)): Path<(String, String)>,
+    Path((project, endpoint, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let target = Target::parse(&id);
-    Counters::bump(match target {
-        Target::Id(_) => &shared.counters.customer_gets,
-        Target::Key(_) => &shared.counters.customer_key_gets,
-    });
-    shared.authorize(authorization(&headers), &project, Access::Read)?;
-    let customer = shared.store().get(target)?.clone();
-    Ok(Json(customer).into_response())
+    let counter: fn(&ResourceCounters) -> &AtomicU64 = match target {
+        Target::Id(_) => |c| &c.gets,
+        Target::Key(_) | Target::OrderNumber(_) => |c| &c.key_gets,
+    };
+    let kind = resource_type(
+        &shared,
+        &headers,
+        &project,
+        &endpoint,
+        Access::Read,
+        counter,
+    )?;
+    let store = shared.store();
+    if kind.is_customer() {
+        return Ok(Json(store.get(target)?).into_response());
+    }
+    Ok(Json(store.get_resource(kind, target)?).into_response())
 }
 
-/// `GET /{project}/customers?where=...&sort=...&limit=...&offset=...&withTotal=...`.
+/// `GET /{project}/{endpoint}?where=...&sort=...&limit=...&offset=...&withTotal=...`.
 async fn query(
     State(shared): AppState,
-    Path(project): Path<String>,
+    Path((project, endpoint)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    Counters::bump(&shared.counters.customer_queries);
-    shared.authorize(authorization(&headers), &project, Access::Read)?;
+    let kind = resource_type(&shared, &headers, &project, &endpoint, Access::Read, |c| {
+        &c.queries
+    })?;
+    let fields = kind.is_customer().then_some(CUSTOMER_FIELDS);
     let mut spec = QuerySpec {
         limit: 20,
         with_total: true,
@@ -137,11 +176,15 @@ async fn query(
     };
     for (name, value) in form_pairs(raw.as_deref().unwrap_or("")) {
         match name.as_str() {
-            "where" => spec.predicates.push(Predicate::parse(&value).map_err(|e| {
-                ApiError::invalid_input(format!("Malformed parameter: where: {e} (in `{value}`)"))
-            })?),
+            "where" => spec
+                .predicates
+                .push(Predicate::parse(&value, fields).map_err(|e| {
+                    ApiError::invalid_input(format!(
+                        "Malformed parameter: where: {e} (in `{value}`)"
+                    ))
+                })?),
             "sort" => {
-                spec.sort.push(Sort::parse(&value).map_err(|e| {
+                spec.sort.push(Sort::parse(&value, fields).map_err(|e| {
                     ApiError::invalid_input(format!("Malformed parameter: sort: {e}"))
                 })?);
             }
@@ -186,32 +229,48 @@ async fn query(
             _ => {}
         }
     }
-    let page = shared.store().query(&spec);
-    Ok(Json(page).into_response())
+    let store = shared.store();
+    if kind.is_customer() {
+        return Ok(Json(store.query(&spec)).into_response());
+    }
+    Ok(Json(store.query_resources(kind, &spec)).into_response())
 }
 
-/// `POST /{project}/customers`: 201 `{"customer": ...}`.
+/// `POST /{project}/{endpoint}`: 201 with the resource (customers:
+/// `{"customer": ...}`).
 async fn create(
     State(shared): AppState,
-    Path(project): Path<String>,
+    Path((project, endpoint)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    Counters::bump(&shared.counters.customer_creates);
-    shared.authorize(authorization(&headers), &project, Access::Write)?;
-    let draft: CustomerDraft =
+    let kind = resource_type(&shared, &headers, &project, &endpoint, Access::Write, |c| {
+        &c.creates
+    })?;
+    if kind.is_customer() {
+        let draft: CustomerDraft =
+            serde_json::from_slice(&body).map_err(|e| ApiError::invalid_json(e.to_string()))?;
+        let customer = shared
+            .write(|store| {
+                let (customer, event) = store.create(draft, true)?;
+                Ok((customer, Some(event)))
+            })
+            .await?;
+        return Ok((StatusCode::CREATED, Json(json!({ "customer": customer }))).into_response());
+    }
+    let draft: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid_json(e.to_string()))?;
-    let customer = shared
+    let resource = shared
         .write(|store| {
-            let (customer, event) = store.create(draft, true)?;
-            Ok((customer, Some(event)))
+            let (resource, event) = store.create_resource(kind, draft, true)?;
+            Ok((resource, Some(event)))
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "customer": customer }))).into_response())
+    Ok((StatusCode::CREATED, Json(resource)).into_response())
 }
 
-/// Reads `{version, actions}`; an unknown action is 400 `InvalidInput`.
-fn parse_update(body: &[u8]) -> Result<(u64, Vec<CustomerUpdateAction>), ApiError> {
+/// Reads `{version, actions}` with every action named.
+fn parse_update(body: &[u8]) -> Result<(u64, Vec<Value>), ApiError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(e.to_string()))?;
     let version = value
@@ -222,59 +281,93 @@ fn parse_update(body: &[u8]) -> Result<(u64, Vec<CustomerUpdateAction>), ApiErro
         .get("actions")
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::invalid_json("actions: Missing required value"))?;
-    let mut parsed = Vec::with_capacity(actions.len());
-    for action in actions {
-        let name = action
-            .get("action")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::invalid_json("actions -> action: Missing required value"))?;
-        if !CustomerUpdateAction::NAMES.contains(&name) {
-            return Err(ApiError::invalid_input(format!(
-                "Unknown update action '{name}' for customers."
-            )));
-        }
-        let action = serde_json::from_value(action.clone())
-            .map_err(|e| ApiError::invalid_json(format!("actions -> {name}: {e}")))?;
-        parsed.push(action);
+    if actions
+        .iter()
+        .any(|a| a.get("action").and_then(Value::as_str).is_none())
+    {
+        return Err(ApiError::invalid_json(
+            "actions -> action: Missing required value",
+        ));
     }
-    Ok((version, parsed))
+    Ok((version, actions.clone()))
 }
 
-/// `POST /{project}/customers/{id}` with `{version, actions}`.
+/// Customer actions, typed; an unknown action is 400 `InvalidInput`.
+fn customer_actions(actions: Vec<Value>) -> Result<Vec<CustomerUpdateAction>, ApiError> {
+    actions
+        .into_iter()
+        .map(|action| {
+            let name = action
+                .get("action")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if !CustomerUpdateAction::NAMES.contains(&name.as_str()) {
+                return Err(ApiError::invalid_input(format!(
+                    "Unknown update action '{name}' for customers."
+                )));
+            }
+            serde_json::from_value(action)
+                .map_err(|e| ApiError::invalid_json(format!("actions -> {name}: {e}")))
+        })
+        .collect()
+}
+
+/// `POST /{project}/{endpoint}/{id}` with `{version, actions}`.
 async fn update(
     State(shared): AppState,
-    Path((project, id)): Path<(String, String)>,
+    Path((project, endpoint, id)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    Counters::bump(&shared.counters.customer_updates);
-    shared.authorize(authorization(&headers), &project, Access::Write)?;
+    let kind = resource_type(&shared, &headers, &project, &endpoint, Access::Write, |c| {
+        &c.updates
+    })?;
     let (version, actions) = parse_update(&body)?;
-    let customer = shared
-        .write(|store| store.update(Target::parse(&id), Some(version), actions))
+    let target = Target::parse(&id);
+    if kind.is_customer() {
+        let actions = customer_actions(actions)?;
+        let customer = shared
+            .write(|store| store.update(target, Some(version), actions))
+            .await?;
+        return Ok(Json(customer).into_response());
+    }
+    let resource = shared
+        .write(|store| store.update_resource(kind, target, Some(version), &actions))
         .await?;
-    Ok(Json(customer).into_response())
+    Ok(Json(resource).into_response())
 }
 
-/// `DELETE /{project}/customers/{id}?version=N`.
+/// `DELETE /{project}/{endpoint}/{id}?version=N`.
 async fn delete(
     State(shared): AppState,
-    Path((project, id)): Path<(String, String)>,
+    Path((project, endpoint, id)): Path<(String, String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    Counters::bump(&shared.counters.customer_deletes);
-    shared.authorize(authorization(&headers), &project, Access::Write)?;
+    let kind = resource_type(&shared, &headers, &project, &endpoint, Access::Write, |c| {
+        &c.deletes
+    })?;
     let version = form_pairs(raw.as_deref().unwrap_or(""))
         .into_iter()
         .find(|(k, _)| k == "version")
         .and_then(|(_, v)| v.parse::<u64>().ok())
         .ok_or_else(|| ApiError::invalid_input("Missing or invalid query parameter: version"))?;
-    let customer = shared
+    let target = Target::parse(&id);
+    if kind.is_customer() {
+        let customer = shared
+            .write(|store| {
+                let (customer, event) = store.delete(target, Some(version))?;
+                Ok((customer, Some(event)))
+            })
+            .await?;
+        return Ok(Json(customer).into_response());
+    }
+    let resource = shared
         .write(|store| {
-            let (customer, event) = store.delete(Target::parse(&id), Some(version))?;
-            Ok((customer, Some(event)))
+            let (resource, event) = store.delete_resource(kind, target, Some(version))?;
+            Ok((resource, Some(event)))
         })
         .await?;
-    Ok(Json(customer).into_response())
+    Ok(Json(resource).into_response())
 }

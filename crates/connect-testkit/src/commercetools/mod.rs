@@ -1,34 +1,69 @@
-//! A local commercetools: OAuth client credentials, the customer API, and
-//! subscriptions, on `127.0.0.1` with an ephemeral port.
+//! A local commercetools: OAuth client credentials, customers and every
+//! other resource type, and subscriptions, on `127.0.0.1` with an ephemeral
+//! port.
 //!
 //! - **Auth** (`POST /oauth/token`): HTTP Basic client credentials, requested
-//!   scopes checked against the API client's (`manage_customers:{pk}` and
-//!   `view_customers:{pk}` by default); 401 `invalid_client`, 400
-//!   `invalid_scope`. Tokens expire after the configured lifetime (48 h by
-//!   default) or at once with [`expire_tokens`](CommercetoolsEmulator::expire_tokens)
-//!   (then 401 `invalid_token`).
+//!   scopes checked against the API client's (`view_{endpoint}:{pk}` and
+//!   `manage_{endpoint}:{pk}` of every type served, by default); 401
+//!   `invalid_client`, 400 `invalid_scope`. Tokens expire after the
+//!   configured lifetime (48 h by default) or at once with
+//!   [`expire_tokens`](CommercetoolsEmulator::expire_tokens) (then 401
+//!   `invalid_token`).
 //! - **Customers**: `GET /{pk}/customers/{id}`, `GET /{pk}/customers/key={key}`,
 //!   `GET /{pk}/customers` (`where`, `sort`, `limit` ≤ 500, `offset` ≤ 10,000,
 //!   `withTotal`), `POST /{pk}/customers` (201 `{"customer": ...}`, unique
 //!   email/key/customer number → 400 `DuplicateField`), `POST /{pk}/customers/{id}`
 //!   with `{version, actions}` (409 `ConcurrentModification` with
 //!   `currentVersion` on a stale version, 400 `InvalidInput` for an unknown
-//!   action), `DELETE /{pk}/customers/{id}?version=N`. Reads need
-//!   `view_customers` or `manage_customers`, writes `manage_customers`
-//!   (403 `insufficient_scope`). Error bodies are commercetools'
-//!   `{statusCode, message, errors: [{code, message, ...}]}`. The version
-//!   grows by one per successful update request; `createdAt` and
-//!   `lastModifiedAt` are kept, strictly increasing across writes.
+//!   action), `DELETE /{pk}/customers/{id}?version=N`. Error bodies are
+//!   commercetools' `{statusCode, message, errors: [{code, message, ...}]}`.
+//!   The version grows by one per successful update request; `createdAt`
+//!   and `lastModifiedAt` are kept, strictly increasing across writes.
+//! - **Every other type**, kept as JSON, at the same paths under its
+//!   endpoint: `categories` (`category`), `orders` (`order`), `products`
+//!   (`product`) built in, more with
+//!   [`resource_type`](CommercetoolsEmulatorBuilder::resource_type). `POST
+//!   /{pk}/{endpoint}` creates from a draft (id, version 1, `createdAt`,
+//!   `lastModifiedAt` assigned; 201 with the resource; a taken `key` → 400
+//!   `DuplicateField`); updates, deletes, 409s and queries work as for
+//!   customers. Update actions: `setKey`, `setCustomType`, `setCustomField`
+//!   for every type; categories also `changeName`, `changeSlug`,
+//!   `setDescription`, `changeParent` (`{typeId, id}` or `{key}`; a missing
+//!   parent is 400 `ReferencedResourceNotFound`, a cycle 400
+//!   `InvalidOperation`), `changeOrderHint`, `setExternalId`, with
+//!   `ancestors` kept root first (also for a moved category's subtree),
+//!   unique slugs per locale, and no deletion of a category that has
+//!   subcategories (400 `ReferenceExists`); orders also `changeOrderState`,
+//!   `changeShipmentState`, `changePaymentState` (values checked),
+//!   `transitionState`, with `orderState` `Open` by default, a unique
+//!   `orderNumber`, and `GET`/`POST /{pk}/orders/order-number={orderNumber}`.
+//!   Any other action or value is 400 `InvalidInput` naming it.
+//! - **Scopes**: reads need `view_{endpoint}` or `manage_{endpoint}`, writes
+//!   `manage_{endpoint}` (403 `insufficient_scope`).
 //! - **Subscriptions**: [`subscribe`](CommercetoolsEmulator::subscribe) a
-//!   [`Sink`] of raw payloads in a [`NotificationFormat`]; every write
-//!   delivers its payloads (shaped like `fixtures/commercetools/`) before
-//!   the HTTP response is sent, in write order, so a test can wait on the
-//!   queue without sleeping. A full queue holds writes back (backpressure).
+//!   [`Sink`] of raw payloads in a [`NotificationFormat`]; every write of
+//!   every type delivers its payloads (shaped like `fixtures/commercetools/`,
+//!   `resource.typeId` the type id) before the HTTP response is sent, in
+//!   write order, so a test can wait on the queue without sleeping. A full
+//!   queue holds writes back (backpressure). Platform Messages exist for
+//!   customers and for `CategoryCreated` / `CategorySlugChanged`.
 //! - **Faults**: [`faults`](CommercetoolsEmulator::faults) injects 429/5xx
-//!   with commercetools error bodies, delays and dropped connections.
-//! - **Seeding and inspection** without HTTP: [`insert_customer`](CommercetoolsEmulator::insert_customer),
+//!   with commercetools error bodies, delays and dropped connections, for
+//!   every request or by path prefix (e.g. `/{pk}/categories`).
+//! - **Seeding and inspection** without HTTP: customers with
+//!   [`insert_customer`](CommercetoolsEmulator::insert_customer),
 //!   [`insert_customer_silently`](CommercetoolsEmulator::insert_customer_silently),
-//!   [`customers`](CommercetoolsEmulator::customers), [`stats`](CommercetoolsEmulator::stats).
+//!   [`customers`](CommercetoolsEmulator::customers); any type (by type id
+//!   or endpoint) with
+//!   [`insert_resource`](CommercetoolsEmulator::insert_resource),
+//!   [`insert_resource_silently`](CommercetoolsEmulator::insert_resource_silently),
+//!   [`modify_resource`](CommercetoolsEmulator::modify_resource),
+//!   [`delete_resource`](CommercetoolsEmulator::delete_resource),
+//!   [`resources`](CommercetoolsEmulator::resources),
+//!   [`resource`](CommercetoolsEmulator::resource),
+//!   [`resource_by_key`](CommercetoolsEmulator::resource_by_key); counters
+//!   with [`stats`](CommercetoolsEmulator::stats) and
+//!   [`resource_stats`](CommercetoolsEmulator::resource_stats).
 //!
 //! Unlike the real service, auth and API share one host, queries without a
 //! `sort` come back in `id` order, and only this subset of query predicates
@@ -36,7 +71,8 @@
 //! ignored): `field op value` clauses joined by `and` with `=`, `!=`, `>`,
 //! `>=`, `<`, `<=`, `in (...)`, `is defined` on `id`, `key`, `email`,
 //! `customerNumber`, `externalId`, `firstName`, `lastName`,
-//! `companyName`, `version`, `isEmailVerified`, `createdAt`, `lastModifiedAt`.
+//! `companyName`, `version`, `isEmailVerified`, `createdAt`, `lastModifiedAt`
+//! for customers, on any top-level scalar field for the other types.
 //!
 //! ```
 //! use connect_testkit::commercetools::CommercetoolsEmulator;
@@ -57,10 +93,13 @@
 
 mod actions;
 mod codec;
+mod collection;
 mod errors;
 mod http;
 mod notify;
 mod predicate;
+mod resources;
+mod rules;
 mod state;
 mod store;
 
@@ -81,7 +120,9 @@ use crate::server::ServerHandle;
 pub use notify::NotificationFormat;
 
 use errors::ApiError;
-use state::{Settings, Shared, Subscription};
+use resources::{BUILT_IN, ResourceType};
+use serde_json::Value;
+use state::{ResourceCounters, Settings, Shared, Subscription};
 use store::Target;
 
 /// The default project key.
@@ -104,6 +145,7 @@ pub struct CommercetoolsEmulatorBuilder {
     max_page_size: usize,
     region: String,
     account: String,
+    resource_types: Vec<ResourceType>,
 }
 
 impl Default for CommercetoolsEmulatorBuilder {
@@ -117,6 +159,10 @@ impl Default for CommercetoolsEmulatorBuilder {
             max_page_size: connect_commercetools::MAX_LIMIT as usize,
             region: "eu-west-1".to_owned(),
             account: "000000000000".to_owned(),
+            resource_types: BUILT_IN
+                .iter()
+                .map(|(endpoint, type_id)| ResourceType::new(*endpoint, *type_id))
+                .collect(),
         }
     }
 }
@@ -142,8 +188,10 @@ impl CommercetoolsEmulatorBuilder {
     }
 
     /// The scopes the API client may request, as scope names without the
-    /// project (e.g. `["view_customers"]`); default `manage_customers` and
-    /// `view_customers`.
+    /// project (e.g. `["view_customers"]`); default `view_{endpoint}` and
+    /// `manage_{endpoint}` of every type served (`customers`,
+    /// `categories`, `orders`, `products` and those added with
+    /// [`resource_type`](Self::resource_type)).
     #[must_use]
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
@@ -151,6 +199,29 @@ impl CommercetoolsEmulatorBuilder {
         S: Into<String>,
     {
         self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Serves another resource type generically at `/{pk}/{endpoint}`
+    /// (e.g. `resource_type("channels", "channel")`): get by id and key,
+    /// query, create, `setKey` / `setCustomType` / `setCustomField`
+    /// updates, delete, change notifications with `resource.typeId` =
+    /// `type_id`, and scopes `view_{endpoint}` / `manage_{endpoint}`. A type
+    /// already served (by endpoint) is left as it is.
+    #[must_use]
+    pub fn resource_type(
+        mut self,
+        endpoint: impl Into<String>,
+        type_id: impl Into<String>,
+    ) -> Self {
+        let kind = ResourceType::new(endpoint, type_id);
+        if !self
+            .resource_types
+            .iter()
+            .any(|t| t.endpoint == kind.endpoint)
+        {
+            self.resource_types.push(kind);
+        }
         self
     }
 
@@ -182,7 +253,17 @@ impl CommercetoolsEmulatorBuilder {
         let pk = self.project_key;
         let allowed_scopes = self
             .scopes
-            .unwrap_or_else(|| vec!["manage_customers".to_owned(), "view_customers".to_owned()])
+            .unwrap_or_else(|| {
+                self.resource_types
+                    .iter()
+                    .flat_map(|t| {
+                        [
+                            format!("manage_{}", t.endpoint),
+                            format!("view_{}", t.endpoint),
+                        ]
+                    })
+                    .collect()
+            })
             .into_iter()
             .map(|s| format!("{s}:{pk}"))
             .collect();
@@ -195,6 +276,7 @@ impl CommercetoolsEmulatorBuilder {
             max_limit: self.max_page_size,
             region: self.region,
             account: self.account,
+            resource_types: self.resource_types,
         }));
         let faults = Arc::new(Faults::default());
         let router = http::router(Arc::clone(&shared))
@@ -264,6 +346,44 @@ pub struct EmulatorStats {
     pub forbidden: u64,
     /// Subscription payloads delivered.
     pub notifications: u64,
+}
+
+/// Request counters of one resource type (see
+/// [`CommercetoolsEmulator::resource_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ResourceStats {
+    /// `GET /{endpoint}/{id}` requests.
+    pub gets: u64,
+    /// `GET /{endpoint}/key={key}` (and `order-number=`) requests.
+    pub key_gets: u64,
+    /// `GET /{endpoint}` queries.
+    pub queries: u64,
+    /// `POST /{endpoint}` requests.
+    pub creates: u64,
+    /// `POST /{endpoint}/{id}` requests.
+    pub updates: u64,
+    /// `DELETE /{endpoint}/{id}` requests.
+    pub deletes: u64,
+}
+
+impl ResourceStats {
+    fn read(counters: Option<&ResourceCounters>) -> Self {
+        let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        counters.map_or_else(Self::default, |c| Self {
+            gets: read(&c.gets),
+            key_gets: read(&c.key_gets),
+            queries: read(&c.queries),
+            creates: read(&c.creates),
+            updates: read(&c.updates),
+            deletes: read(&c.deletes),
+        })
+    }
+
+    /// Requests of every kind that reached a handler.
+    pub fn total(&self) -> u64 {
+        self.gets + self.key_gets + self.queries + self.creates + self.updates + self.deletes
+    }
 }
 
 impl EmulatorStats {
@@ -337,10 +457,23 @@ impl CommercetoolsEmulator {
         &self.shared.settings.client_secret
     }
 
-    /// A client configuration for this emulator, with scope
-    /// `manage_customers:{pk}` (tests create and change customers).
+    /// A client configuration for this emulator, with the scopes
+    /// `manage_{endpoint}:{pk}` the API client has (by default every type
+    /// served; `manage_customers:{pk}` when it has none), so tests can
+    /// read and change every resource.
     pub fn config(&self) -> CommercetoolsConfig {
         let pk = self.project_key();
+        let mut scopes: Vec<String> = self
+            .shared
+            .settings
+            .allowed_scopes
+            .iter()
+            .filter(|s| s.starts_with("manage_"))
+            .cloned()
+            .collect();
+        if scopes.is_empty() {
+            scopes.push(format!("manage_customers:{pk}"));
+        }
         CommercetoolsConfig::new(
             pk,
             self.client_id(),
@@ -348,7 +481,7 @@ impl CommercetoolsEmulator {
             self.auth_url(),
             self.api_url(),
         )
-        .with_scopes([format!("manage_customers:{pk}")])
+        .with_scopes(scopes)
     }
 
     /// A client built from [`config`](Self::config).
@@ -455,23 +588,188 @@ impl CommercetoolsEmulator {
         self.shared.store().len()
     }
 
+    /// The type served at `endpoint` or with type id `type_name`.
+    fn kind(&self, type_name: &str) -> Result<&ResourceType, EmulatorError> {
+        self.shared
+            .settings
+            .resource_type(type_name)
+            .ok_or_else(|| EmulatorError {
+                status: 404,
+                code: "ResourceNotFound".to_owned(),
+                message: format!(
+                    "the emulator serves no resource type `{type_name}`; add it with CommercetoolsEmulator::builder().resource_type(endpoint, type_id)"
+                ),
+            })
+    }
+
+    /// Creates a resource of `type_name` (a type id such as `category` or
+    /// an endpoint such as `categories`) from JSON without HTTP, delivering
+    /// its notifications. What the draft lacks of `id`, `version` (1),
+    /// `createdAt` and `lastModifiedAt` is assigned; the type's rules apply
+    /// as over HTTP (a category's parent must exist, keys are unique, ...).
+    /// Customers are read as a `CustomerDraft`.
+    pub async fn insert_resource(
+        &self,
+        type_name: &str,
+        resource: Value,
+    ) -> Result<Value, EmulatorError> {
+        let kind = self.kind(type_name)?;
+        if kind.is_customer() {
+            let customer = self.insert_customer(customer_draft(resource)?).await?;
+            return Ok(to_json(&customer));
+        }
+        Ok(self
+            .shared
+            .write(|store| {
+                let (resource, event) = store.create_resource(kind, resource, false)?;
+                Ok((resource, Some(event)))
+            })
+            .await?)
+    }
+
+    /// [`insert_resource`](Self::insert_resource) without notifications
+    /// (fast seeding).
+    pub fn insert_resource_silently(
+        &self,
+        type_name: &str,
+        resource: Value,
+    ) -> Result<Value, EmulatorError> {
+        let kind = self.kind(type_name)?;
+        if kind.is_customer() {
+            let customer = self.insert_customer_silently(customer_draft(resource)?)?;
+            return Ok(to_json(&customer));
+        }
+        let (resource, _) = self.shared.store().create_resource(kind, resource, false)?;
+        Ok(resource)
+    }
+
+    /// Changes a resource in place without HTTP: `change` edits its JSON,
+    /// then the version grows by one, `lastModifiedAt` moves on and
+    /// `ResourceUpdated` is delivered (no Message). Unique values are
+    /// checked as for update actions.
+    pub async fn modify_resource(
+        &self,
+        type_name: &str,
+        id: &str,
+        change: impl FnOnce(&mut Value),
+    ) -> Result<Value, EmulatorError> {
+        let kind = self.kind(type_name)?;
+        Ok(self
+            .shared
+            .write(|store| {
+                if kind.is_customer() {
+                    let current = store.get(Target::Id(id))?.clone();
+                    let mut json = to_json(&current);
+                    change(&mut json);
+                    let updated = serde_json::from_value(json)
+                        .map_err(|e| ApiError::invalid_json(e.to_string()))?;
+                    let (customer, event) = store.replace_customer(&current, updated)?;
+                    return Ok((to_json(&customer), Some(event)));
+                }
+                let current = store.get_resource(kind, Target::Id(id))?.clone();
+                let mut updated = current.clone();
+                change(&mut updated);
+                let (resource, event) =
+                    store.replace_resource(kind, &current, updated, Vec::new())?;
+                Ok((resource, Some(event)))
+            })
+            .await?)
+    }
+
+    /// Deletes a resource without HTTP, delivering `ResourceDeleted`.
+    pub async fn delete_resource(&self, type_name: &str, id: &str) -> Result<Value, EmulatorError> {
+        let kind = self.kind(type_name)?;
+        if kind.is_customer() {
+            return Ok(to_json(&self.delete_customer(id).await?));
+        }
+        Ok(self
+            .shared
+            .write(|store| {
+                let (resource, event) = store.delete_resource(kind, Target::Id(id), None)?;
+                Ok((resource, Some(event)))
+            })
+            .await?)
+    }
+
+    /// Every resource of `type_name`, in id order (empty for a type not
+    /// served).
+    pub fn resources(&self, type_name: &str) -> Vec<Value> {
+        let Ok(kind) = self.kind(type_name) else {
+            return Vec::new();
+        };
+        let store = self.shared.store();
+        if kind.is_customer() {
+            return store.all().iter().map(to_json).collect();
+        }
+        store.json(kind).map(|r| r.items.all()).unwrap_or_default()
+    }
+
+    /// The resource of `type_name` with `id`.
+    pub fn resource(&self, type_name: &str, id: &str) -> Option<Value> {
+        let kind = self.kind(type_name).ok()?;
+        let store = self.shared.store();
+        if kind.is_customer() {
+            return store.by_id(id).map(to_json);
+        }
+        store.get_resource(kind, Target::Id(id)).ok().cloned()
+    }
+
+    /// The resource of `type_name` with `key`.
+    pub fn resource_by_key(&self, type_name: &str, key: &str) -> Option<Value> {
+        let kind = self.kind(type_name).ok()?;
+        let store = self.shared.store();
+        if kind.is_customer() {
+            return store.get(Target::Key(key)).ok().map(to_json);
+        }
+        store.get_resource(kind, Target::Key(key)).ok().cloned()
+    }
+
+    /// The `(endpoint, type id)` of every type served, customers first.
+    pub fn resource_types(&self) -> Vec<(String, String)> {
+        self.shared
+            .settings
+            .resource_types
+            .iter()
+            .map(|t| (t.endpoint.clone(), t.type_id.clone()))
+            .collect()
+    }
+
+    /// The request counters of the type at `endpoint` (zero for a type not
+    /// served).
+    pub fn resource_stats(&self, endpoint: &str) -> ResourceStats {
+        let endpoint = self
+            .kind(endpoint)
+            .map_or(endpoint, |kind| kind.endpoint.as_str());
+        ResourceStats::read(self.shared.counters.resources.get(endpoint))
+    }
+
     /// The request counters.
     pub fn stats(&self) -> EmulatorStats {
         let c = &self.shared.counters;
         let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        let customers = self.resource_stats("customers");
         EmulatorStats {
             http_requests: read(&c.http_requests),
             token_requests: read(&c.token_requests),
             tokens_issued: read(&c.tokens_issued),
-            customer_gets: read(&c.customer_gets),
-            customer_key_gets: read(&c.customer_key_gets),
-            customer_queries: read(&c.customer_queries),
-            customer_creates: read(&c.customer_creates),
-            customer_updates: read(&c.customer_updates),
-            customer_deletes: read(&c.customer_deletes),
+            customer_gets: customers.gets,
+            customer_key_gets: customers.key_gets,
+            customer_queries: customers.queries,
+            customer_creates: customers.creates,
+            customer_updates: customers.updates,
+            customer_deletes: customers.deletes,
             unauthorized: read(&c.unauthorized),
             forbidden: read(&c.forbidden),
             notifications: read(&c.notifications),
         }
     }
+}
+
+fn to_json(customer: &Customer) -> Value {
+    serde_json::to_value(customer).unwrap_or(Value::Null)
+}
+
+fn customer_draft(resource: Value) -> Result<CustomerDraft, EmulatorError> {
+    serde_json::from_value(resource)
+        .map_err(|e| ApiError::invalid_json(format!("not a customer draft: {e}")).into())
 }

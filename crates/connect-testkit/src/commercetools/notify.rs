@@ -1,7 +1,6 @@
 //! Subscription payloads, shaped like `fixtures/commercetools/*.json`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use connect_commercetools::Customer;
 use connect_commercetools::model::datetime;
 use serde_json::{Map, Value, json};
 
@@ -13,8 +12,9 @@ pub enum NotificationFormat {
     /// `ResourceDeleted`) in Platform format, one per write.
     ChangeNotifications,
     /// Platform Messages (`CustomerCreated`, `CustomerEmailChanged`,
-    /// `CustomerFirstNameSet`, ..., `CustomerDeleted`), one per update action
-    /// that has a Message type, with per-customer `sequenceNumber`s. Writes
+    /// `CustomerFirstNameSet`, ..., `CustomerDeleted`; `CategoryCreated`,
+    /// `CategorySlugChanged`), one per update action that has a Message
+    /// type, with per-resource `sequenceNumber`s. Writes
     /// that only touch fields without a Message type (`setMiddleName`,
     /// `setSalutation`, `setVatId`, `setLocale`, `setKey`,
     /// `setCustomerNumber`) deliver nothing, as in the real API.
@@ -53,12 +53,45 @@ impl ChangeKind {
     }
 }
 
+/// The resource a write changed, as notifications name it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Changed {
+    /// `customer`, `category`, ...
+    pub(super) type_id: String,
+    /// `customers`, `categories`, ...
+    pub(super) endpoint: String,
+    pub(super) id: String,
+    pub(super) version: u64,
+    /// `resourceUserProvidedIdentifiers`.
+    pub(super) identifiers: Map<String, Value>,
+}
+
+/// The user-provided identifiers commercetools names in notifications
+/// (`key`, `externalId`, `orderNumber`, `customerNumber`, `sku`, `slug`) that
+/// `resource` has.
+pub(super) fn identifiers(resource: &Value) -> Map<String, Value> {
+    [
+        "key",
+        "externalId",
+        "orderNumber",
+        "customerNumber",
+        "sku",
+        "slug",
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        let value = resource.get(name)?;
+        (!value.is_null()).then(|| (name.to_owned(), value.clone()))
+    })
+    .collect()
+}
+
 /// One successful write, with everything its notifications need.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Event {
     pub(super) kind: ChangeKind,
-    /// The customer after the write (as it was, for a deletion).
-    pub(super) customer: Customer,
+    /// The resource after the write (as it was, for a deletion).
+    pub(super) resource: Changed,
     pub(super) at: DateTime<Utc>,
     pub(super) messages: Vec<PendingMessage>,
 }
@@ -85,35 +118,24 @@ pub(super) fn render(event: &Event, format: NotificationFormat, target: &Target<
     }
 }
 
-fn resource(customer: &Customer) -> Value {
-    json!({ "typeId": "customer", "id": customer.id })
-}
-
-fn identifiers(customer: &Customer) -> Value {
-    let mut ids = Map::new();
-    if let Some(key) = &customer.key {
-        ids.insert("key".to_owned(), Value::String(key.clone()));
-    }
-    if let Some(number) = &customer.customer_number {
-        ids.insert("customerNumber".to_owned(), Value::String(number.clone()));
-    }
-    Value::Object(ids)
+fn resource(changed: &Changed) -> Value {
+    json!({ "typeId": changed.type_id, "id": changed.id })
 }
 
 fn change(event: &Event, project_key: &str) -> Value {
-    let customer = &event.customer;
+    let changed = &event.resource;
     let mut payload = Map::new();
     payload.insert(
         "notificationType".to_owned(),
         json!(event.kind.notification_type()),
     );
     payload.insert("projectKey".to_owned(), json!(project_key));
-    payload.insert("resource".to_owned(), resource(customer));
+    payload.insert("resource".to_owned(), resource(changed));
     payload.insert(
         "resourceUserProvidedIdentifiers".to_owned(),
-        identifiers(customer),
+        Value::Object(changed.identifiers.clone()),
     );
-    payload.insert("version".to_owned(), json!(customer.version));
+    payload.insert("version".to_owned(), json!(changed.version));
     match event.kind {
         ChangeKind::Updated { old_version } => {
             payload.insert("oldVersion".to_owned(), json!(old_version));
@@ -128,7 +150,7 @@ fn change(event: &Event, project_key: &str) -> Value {
 }
 
 fn message(event: &Event, pending: &PendingMessage, project_key: &str) -> Value {
-    let customer = &event.customer;
+    let changed = &event.resource;
     let at = datetime::format(&event.at);
     let mut payload = Map::new();
     payload.insert("notificationType".to_owned(), json!("Message"));
@@ -136,11 +158,11 @@ fn message(event: &Event, pending: &PendingMessage, project_key: &str) -> Value 
     payload.insert("id".to_owned(), json!(pending.id));
     payload.insert("version".to_owned(), json!(1));
     payload.insert("sequenceNumber".to_owned(), json!(pending.sequence_number));
-    payload.insert("resource".to_owned(), resource(customer));
-    payload.insert("resourceVersion".to_owned(), json!(customer.version));
+    payload.insert("resource".to_owned(), resource(changed));
+    payload.insert("resourceVersion".to_owned(), json!(changed.version));
     payload.insert(
         "resourceUserProvidedIdentifiers".to_owned(),
-        identifiers(customer),
+        Value::Object(changed.identifiers.clone()),
     );
     payload.insert("type".to_owned(), json!(pending.type_name));
     payload.extend(pending.fields.clone());
@@ -150,15 +172,20 @@ fn message(event: &Event, pending: &PendingMessage, project_key: &str) -> Value 
 }
 
 fn cloud_event(event: &Event, project_key: &str) -> Value {
-    let id = &event.customer.id;
+    let Changed {
+        type_id,
+        endpoint,
+        id,
+        ..
+    } = &event.resource;
     json!({
         "specversion": "1.0",
         "id": uuid::Uuid::new_v4().to_string(),
-        "type": format!("com.commercetools.customer.change.{}", event.kind.notification_type()),
-        "source": format!("/{project_key}/customers"),
+        "type": format!("com.commercetools.{type_id}.change.{}", event.kind.notification_type()),
+        "source": format!("/{project_key}/{endpoint}"),
         "subject": id,
         "time": datetime::format(&event.at),
-        "dataref": format!("/{project_key}/customers/{id}"),
+        "dataref": format!("/{project_key}/{endpoint}/{id}"),
         "data": change(event, project_key),
     })
 }

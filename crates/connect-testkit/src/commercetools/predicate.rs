@@ -4,9 +4,11 @@
 //! Predicates: `field op value` clauses joined by `and`, where `op` is one
 //! of `=`, `!=`, `<>`, `>`, `>=`, `<`, `<=`, `in (...)`, `not in (...)`,
 //! `is defined`, `is not defined`; values are string literals (`"..."`),
-//! numbers or booleans. Fields: `id`, `key`, `email`, `customerNumber`,
+//! numbers or booleans. Customer fields: `id`, `key`, `email`, `customerNumber`,
 //! `externalId`, `firstName`, `lastName`, `companyName`, `version`,
-//! `isEmailVerified`, `createdAt`, `lastModifiedAt`. Anything else is
+//! `isEmailVerified`, `createdAt`, `lastModifiedAt`; other resource types:
+//! any top-level scalar field (`...At` fields compare as date-times;
+//! an object or array field never matches). Anything else is
 //! rejected with the error the real API gives for a predicate it cannot
 //! parse (400 `InvalidInput`), so a test never passes on a predicate the
 //! emulator silently ignored.
@@ -15,71 +17,98 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
 use connect_commercetools::Customer;
+use serde_json::Value;
 
-/// A field a predicate or sort expression can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Field {
-    Id,
-    Key,
-    Email,
-    CustomerNumber,
-    ExternalId,
-    FirstName,
-    LastName,
-    CompanyName,
-    Version,
-    IsEmailVerified,
-    CreatedAt,
-    LastModifiedAt,
+/// The fields of customers a predicate or sort may name (the customer
+/// type is typed; other resources accept any top-level field).
+pub(super) const CUSTOMER_FIELDS: &[&str] = &[
+    "id",
+    "key",
+    "email",
+    "customerNumber",
+    "externalId",
+    "firstName",
+    "lastName",
+    "companyName",
+    "version",
+    "isEmailVerified",
+    "createdAt",
+    "lastModifiedAt",
+];
+
+/// A resource whose top-level scalar fields predicates and sorts read.
+pub(super) trait Fields {
+    /// The value of the top-level field `name`, if it is set and scalar.
+    fn scalar(&self, name: &str) -> Option<Scalar<'_>>;
 }
 
-impl Field {
-    fn parse(name: &str) -> Result<Self, String> {
-        Ok(match name {
-            "id" => Self::Id,
-            "key" => Self::Key,
-            "email" => Self::Email,
-            "customerNumber" => Self::CustomerNumber,
-            "externalId" => Self::ExternalId,
-            "firstName" => Self::FirstName,
-            "lastName" => Self::LastName,
-            "companyName" => Self::CompanyName,
-            "version" => Self::Version,
-            "isEmailVerified" => Self::IsEmailVerified,
-            "createdAt" => Self::CreatedAt,
-            "lastModifiedAt" => Self::LastModifiedAt,
-            other => {
-                return Err(format!(
-                    "the emulator does not support the field `{other}` (supported: id, key, email, customerNumber, externalId, firstName, lastName, companyName, version, isEmailVerified, createdAt, lastModifiedAt)"
-                ));
-            }
-        })
+impl Fields for Customer {
+    fn scalar(&self, name: &str) -> Option<Scalar<'_>> {
+        match name {
+            "id" => Some(Scalar::Str(&self.id)),
+            "key" => self.key.as_deref().map(Scalar::Str),
+            "email" => Some(Scalar::Str(&self.email)),
+            "customerNumber" => self.customer_number.as_deref().map(Scalar::Str),
+            "externalId" => self.external_id.as_deref().map(Scalar::Str),
+            "firstName" => self.first_name.as_deref().map(Scalar::Str),
+            "lastName" => self.last_name.as_deref().map(Scalar::Str),
+            "companyName" => self.company_name.as_deref().map(Scalar::Str),
+            "version" => Some(Scalar::Num(self.version as f64)),
+            "isEmailVerified" => Some(Scalar::Bool(self.is_email_verified)),
+            "createdAt" => Some(Scalar::Time(self.created_at)),
+            "lastModifiedAt" => Some(Scalar::Time(self.last_modified_at)),
+            _ => None,
+        }
     }
+}
 
-    fn value<'c>(self, customer: &'c Customer) -> Option<Scalar<'c>> {
-        match self {
-            Self::Id => Some(Scalar::Str(&customer.id)),
-            Self::Key => customer.key.as_deref().map(Scalar::Str),
-            Self::Email => Some(Scalar::Str(&customer.email)),
-            Self::CustomerNumber => customer.customer_number.as_deref().map(Scalar::Str),
-            Self::ExternalId => customer.external_id.as_deref().map(Scalar::Str),
-            Self::FirstName => customer.first_name.as_deref().map(Scalar::Str),
-            Self::LastName => customer.last_name.as_deref().map(Scalar::Str),
-            Self::CompanyName => customer.company_name.as_deref().map(Scalar::Str),
-            Self::Version => Some(Scalar::Num(customer.version as f64)),
-            Self::IsEmailVerified => Some(Scalar::Bool(customer.is_email_verified)),
-            Self::CreatedAt => Some(Scalar::Time(customer.created_at)),
-            Self::LastModifiedAt => Some(Scalar::Time(customer.last_modified_at)),
+impl Fields for Value {
+    fn scalar(&self, name: &str) -> Option<Scalar<'_>> {
+        match self.get(name)? {
+            Value::String(text) if is_time(name) => DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| Scalar::Time(t.with_timezone(&Utc))),
+            Value::String(text) => Some(Scalar::Str(text)),
+            Value::Number(n) => n.as_f64().map(Scalar::Num),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            _ => None,
+        }
+    }
+}
+
+/// Date-time fields: `createdAt`, `lastModifiedAt`, and any other `...At`.
+fn is_time(name: &str) -> bool {
+    name.len() > 2 && name.ends_with("At")
+}
+
+/// A field a predicate or sort expression names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Field(String);
+
+impl Field {
+    /// A field name; `allowed` restricts it to a typed resource's fields.
+    fn parse(name: &str, allowed: Option<&[&str]>) -> Result<Self, String> {
+        match allowed {
+            Some(allowed) if !allowed.contains(&name) => Err(format!(
+                "the emulator does not support the field `{name}` (supported: {})",
+                allowed.join(", ")
+            )),
+            _ => Ok(Self(name.to_owned())),
         }
     }
 
-    fn is_time(self) -> bool {
-        matches!(self, Self::CreatedAt | Self::LastModifiedAt)
+    fn value<'c>(&self, resource: &'c impl Fields) -> Option<Scalar<'c>> {
+        resource.scalar(&self.0)
+    }
+
+    fn is_time(&self) -> bool {
+        is_time(&self.0)
     }
 }
 
+/// A scalar field value.
 #[derive(Debug, Clone, PartialEq)]
-enum Scalar<'a> {
+pub(super) enum Scalar<'a> {
     Str(&'a str),
     Num(f64),
     Bool(bool),
@@ -131,10 +160,15 @@ pub(super) struct Predicate {
 }
 
 impl Predicate {
-    /// Parses one `where` parameter.
-    pub(super) fn parse(text: &str) -> Result<Self, String> {
+    /// Parses one `where` parameter; `allowed` restricts the fields (see
+    /// [`CUSTOMER_FIELDS`]), `None` accepts any top-level field.
+    pub(super) fn parse(text: &str, allowed: Option<&[&str]>) -> Result<Self, String> {
         let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, at: 0 };
+        let mut parser = Parser {
+            tokens,
+            at: 0,
+            allowed,
+        };
         let mut clauses = vec![parser.clause()?];
         while !parser.done() {
             match parser.next() {
@@ -157,11 +191,11 @@ impl Predicate {
         Ok(Self { clauses })
     }
 
-    /// `true` when `customer` satisfies every clause.
-    pub(super) fn matches(&self, customer: &Customer) -> bool {
+    /// `true` when `resource` satisfies every clause.
+    pub(super) fn matches(&self, resource: &impl Fields) -> bool {
         self.clauses.iter().all(|clause| match clause {
             Clause::Compare(field, op, literal) => {
-                let Some(value) = field.value(customer) else {
+                let Some(value) = field.value(resource) else {
                     return false;
                 };
                 let Some(ordering) = literal.compare(&value) else {
@@ -177,7 +211,7 @@ impl Predicate {
                 }
             }
             Clause::In(field, literals, negated) => {
-                let Some(value) = field.value(customer) else {
+                let Some(value) = field.value(resource) else {
                     return false;
                 };
                 let found = literals
@@ -185,7 +219,7 @@ impl Predicate {
                     .any(|l| l.compare(&value) == Some(Ordering::Equal));
                 found != *negated
             }
-            Clause::Defined(field, defined) => field.value(customer).is_some() == *defined,
+            Clause::Defined(field, defined) => field.value(resource).is_some() == *defined,
         })
     }
 
@@ -194,7 +228,9 @@ impl Predicate {
     pub(super) fn id_lower_bound(&self) -> Option<(&str, bool)> {
         let mut best: Option<(&str, bool)> = None;
         for clause in &self.clauses {
-            if let Clause::Compare(Field::Id, op @ (Op::Gt | Op::Ge), Literal::Str(value)) = clause
+            if let Clause::Compare(Field(name), op @ (Op::Gt | Op::Ge), Literal::Str(value)) =
+                clause
+                && name == "id"
             {
                 let candidate = (value.as_str(), *op == Op::Ge);
                 best = match best {
@@ -211,20 +247,20 @@ impl Predicate {
 }
 
 /// One `sort` parameter: a field and a direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Sort {
     field: Field,
     descending: bool,
 }
 
 impl Sort {
-    /// `id asc`, `lastModifiedAt desc`, ...
-    pub(super) fn parse(text: &str) -> Result<Self, String> {
+    /// `id asc`, `lastModifiedAt desc`, ...; `allowed` as for [`Predicate::parse`].
+    pub(super) fn parse(text: &str, allowed: Option<&[&str]>) -> Result<Self, String> {
         let mut parts = text.split_whitespace();
         let field = parts
             .next()
             .ok_or_else(|| "empty sort expression; write e.g. `id asc`".to_owned())?;
-        let field = Field::parse(field)?;
+        let field = Field::parse(field, allowed)?;
         let descending = match parts.next().map(str::to_ascii_lowercase).as_deref() {
             None | Some("asc") => false,
             Some("desc") => true,
@@ -244,11 +280,11 @@ impl Sort {
 
     /// `true` for `id asc` (the emulator's natural order).
     pub(super) fn is_id_ascending(&self) -> bool {
-        self.field == Field::Id && !self.descending
+        self.field.0 == "id" && !self.descending
     }
 
-    /// Compares two customers by this sort.
-    pub(super) fn compare(&self, a: &Customer, b: &Customer) -> Ordering {
+    /// Compares two resources by this sort.
+    pub(super) fn compare<R: Fields>(&self, a: &R, b: &R) -> Ordering {
         let ordering = match (self.field.value(a), self.field.value(b)) {
             (Some(x), Some(y)) => compare_scalars(&x, &y),
             (Some(_), None) => Ordering::Less,
@@ -387,12 +423,13 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
-struct Parser {
+struct Parser<'a> {
     tokens: Vec<Token>,
     at: usize,
+    allowed: Option<&'a [&'a str]>,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn done(&self) -> bool {
         self.at >= self.tokens.len()
     }
@@ -409,7 +446,7 @@ impl Parser {
 
     fn clause(&mut self) -> Result<Clause, String> {
         let field = match self.next() {
-            Some(Token::Word(name)) => Field::parse(&name)?,
+            Some(Token::Word(name)) => Field::parse(&name, self.allowed)?,
             other => {
                 return Err(format!(
                     "expected a field name, found {}",
@@ -449,7 +486,7 @@ impl Parser {
             }
             let mut values = Vec::new();
             loop {
-                values.push(self.literal(field)?);
+                values.push(self.literal(&field)?);
                 match self.next() {
                     Some(Token::Comma) => continue,
                     Some(Token::Close) => break,
@@ -475,15 +512,15 @@ impl Parser {
                 ));
             }
         };
-        let literal = self.literal(field)?;
+        let literal = self.literal(&field)?;
         Ok(Clause::Compare(field, op, literal))
     }
 
-    fn literal(&mut self, field: Field) -> Result<Literal, String> {
+    fn literal(&mut self, field: &Field) -> Result<Literal, String> {
         match self.next() {
             Some(Token::Str(text)) if field.is_time() => DateTime::parse_from_rfc3339(&text)
                 .map(|t| Literal::Time(t.with_timezone(&Utc)))
-                .map_err(|e| format!("\"{text}\" is not a valid date-time for `{field:?}`: {e}")),
+                .map_err(|e| format!("\"{text}\" is not a valid date-time for `{}`: {e}", field.0)),
             Some(Token::Str(text)) => Ok(Literal::Str(text)),
             Some(Token::Num(n)) => Ok(Literal::Num(n)),
             Some(Token::Word(w)) if w == "true" => Ok(Literal::Bool(true)),
@@ -525,7 +562,8 @@ mod tests {
             "isEmailVerified = false",
         ];
         for text in yes {
-            let predicate = Predicate::parse(text).map_err(|e| format!("{text}: {e}"));
+            let predicate =
+                Predicate::parse(text, Some(CUSTOMER_FIELDS)).map_err(|e| format!("{text}: {e}"));
             assert_eq!(predicate.map(|p| p.matches(&c)), Ok(true), "{text}");
         }
         let no = [
@@ -534,7 +572,8 @@ mod tests {
             "externalId is defined",
         ];
         for text in no {
-            let predicate = Predicate::parse(text).map_err(|e| format!("{text}: {e}"));
+            let predicate =
+                Predicate::parse(text, Some(CUSTOMER_FIELDS)).map_err(|e| format!("{text}: {e}"));
             assert_eq!(predicate.map(|p| p.matches(&c)), Ok(false), "{text}");
         }
     }
@@ -549,13 +588,34 @@ mod tests {
             r#"lastModifiedAt > "yesterday""#,
             "",
         ] {
-            assert!(Predicate::parse(text).is_err(), "{text}");
+            assert!(
+                Predicate::parse(text, Some(CUSTOMER_FIELDS)).is_err(),
+                "{text}"
+            );
         }
     }
 
     #[test]
+    fn evaluates_any_top_level_field_of_a_json_resource() {
+        let order = serde_json::json!({
+            "id": "o1", "version": 3, "orderNumber": "A-1", "orderState": "Open",
+            "lastModifiedAt": "2024-02-01T00:00:00.000Z", "name": {"en": "x"},
+        });
+        for (text, expected) in [
+            (r#"orderNumber = "A-1" and version >= 3"#, true),
+            (r#"lastModifiedAt < "2024-01-15T00:00:00.000Z""#, false),
+            ("externalId is not defined", true),
+            (r#"name = "x""#, false),
+        ] {
+            let predicate = Predicate::parse(text, None).map_err(|e| format!("{text}: {e}"));
+            assert_eq!(predicate.map(|p| p.matches(&order)), Ok(expected), "{text}");
+        }
+        assert!(Predicate::parse(r#"name(en = "x")"#, None).is_err());
+    }
+
+    #[test]
     fn finds_the_id_lower_bound() {
-        let p = Predicate::parse(r#"id > "m" and id >= "c" and email = "x""#);
+        let p = Predicate::parse(r#"id > "m" and id >= "c" and email = "x""#, None);
         assert_eq!(
             p.as_ref().ok().and_then(Predicate::id_lower_bound),
             Some(("m", false))
@@ -567,14 +627,14 @@ mod tests {
         let a = customer("a", "z@x", None);
         let b = customer("b", "y@x", Some("k"));
         assert_eq!(
-            Sort::parse("id desc").map(|s| s.compare(&a, &b)),
+            Sort::parse("id desc", Some(CUSTOMER_FIELDS)).map(|s| s.compare(&a, &b)),
             Ok(Ordering::Greater)
         );
         assert_eq!(
-            Sort::parse("email asc").map(|s| s.compare(&a, &b)),
+            Sort::parse("email asc", Some(CUSTOMER_FIELDS)).map(|s| s.compare(&a, &b)),
             Ok(Ordering::Greater)
         );
-        assert!(Sort::parse("id sideways").is_err());
-        assert!(Sort::parse("addresses asc").is_err());
+        assert!(Sort::parse("id sideways", None).is_err());
+        assert!(Sort::parse("addresses asc", Some(CUSTOMER_FIELDS)).is_err());
     }
 }

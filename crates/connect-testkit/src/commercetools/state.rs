@@ -9,6 +9,7 @@ use connect_core::queue::{RawPayload, Sink};
 
 use super::errors::ApiError;
 use super::notify::{self, Event, NotificationFormat};
+use super::resources::ResourceType;
 use super::store::Store;
 
 /// What the builder configured.
@@ -23,6 +24,18 @@ pub(super) struct Settings {
     pub(super) max_limit: usize,
     pub(super) region: String,
     pub(super) account: String,
+    /// Every type served, customers first.
+    pub(super) resource_types: Vec<ResourceType>,
+}
+
+impl Settings {
+    /// The type served at `endpoint` (`categories`) or with type id
+    /// `name` (`category`).
+    pub(super) fn resource_type(&self, name: &str) -> Option<&ResourceType> {
+        self.resource_types
+            .iter()
+            .find(|t| t.endpoint == name || t.type_id == name)
+    }
 }
 
 /// An issued access token.
@@ -40,18 +53,25 @@ pub(super) struct Subscription {
     pub(super) sink: Arc<dyn Sink<RawPayload>>,
 }
 
+/// Request counters of one resource type.
+#[derive(Debug, Default)]
+pub(super) struct ResourceCounters {
+    pub(super) gets: AtomicU64,
+    pub(super) key_gets: AtomicU64,
+    pub(super) queries: AtomicU64,
+    pub(super) creates: AtomicU64,
+    pub(super) updates: AtomicU64,
+    pub(super) deletes: AtomicU64,
+}
+
 /// Request counters.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
     pub(super) http_requests: AtomicU64,
     pub(super) token_requests: AtomicU64,
     pub(super) tokens_issued: AtomicU64,
-    pub(super) customer_gets: AtomicU64,
-    pub(super) customer_key_gets: AtomicU64,
-    pub(super) customer_queries: AtomicU64,
-    pub(super) customer_creates: AtomicU64,
-    pub(super) customer_updates: AtomicU64,
-    pub(super) customer_deletes: AtomicU64,
+    /// By endpoint, for every type served.
+    pub(super) resources: HashMap<String, ResourceCounters>,
     pub(super) unauthorized: AtomicU64,
     pub(super) forbidden: AtomicU64,
     pub(super) notifications: AtomicU64,
@@ -63,7 +83,7 @@ impl Counters {
     }
 }
 
-/// Whether a call reads or writes customers.
+/// Whether a call reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Access {
     Read,
@@ -88,6 +108,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub(super) fn new(settings: Settings) -> Self {
+        let counters = Counters {
+            resources: settings
+                .resource_types
+                .iter()
+                .map(|t| (t.endpoint.clone(), ResourceCounters::default()))
+                .collect(),
+            ..Counters::default()
+        };
         Self {
             settings,
             tokens: Mutex::new(HashMap::new()),
@@ -95,7 +123,7 @@ impl Shared {
             writes: tokio::sync::Mutex::new(()),
             subscriptions: Mutex::new(Vec::new()),
             next_subscription: AtomicU64::new(1),
-            counters: Counters::default(),
+            counters,
         }
     }
 
@@ -125,11 +153,21 @@ impl Shared {
         token
     }
 
-    /// Checks a bearer token for `access` to `project`.
+    /// Counts a request to `endpoint` (a type the emulator serves).
+    pub(super) fn count(&self, endpoint: &str, counter: fn(&ResourceCounters) -> &AtomicU64) {
+        if let Some(counters) = self.counters.resources.get(endpoint) {
+            Counters::bump(counter(counters));
+        }
+    }
+
+    /// Checks a bearer token for `access` to `endpoint` of `project`
+    /// (`view_{endpoint}` or `manage_{endpoint}` to read, `manage_{endpoint}`
+    /// to write).
     pub(super) fn authorize(
         &self,
         authorization: Option<&str>,
         project: &str,
+        endpoint: &str,
         access: Access,
     ) -> Result<(), ApiError> {
         let token = authorization
@@ -143,8 +181,8 @@ impl Shared {
             Counters::bump(&self.counters.unauthorized);
             return Err(ApiError::invalid_token());
         };
-        let manage = format!("manage_customers:{project}");
-        let view = format!("view_customers:{project}");
+        let manage = format!("manage_{endpoint}:{project}");
+        let view = format!("view_{endpoint}:{project}");
         let allowed = match access {
             Access::Read => issued.scopes.iter().any(|s| *s == manage || *s == view),
             Access::Write => issued.scopes.contains(&manage),
@@ -152,10 +190,10 @@ impl Shared {
         if !allowed || project != self.settings.project_key {
             Counters::bump(&self.counters.forbidden);
             let needed = match access {
-                Access::Read => "view_customers, manage_customers",
-                Access::Write => "manage_customers",
+                Access::Read => format!("view_{endpoint}, manage_{endpoint}"),
+                Access::Write => format!("manage_{endpoint}"),
             };
-            return Err(ApiError::insufficient_scope(needed));
+            return Err(ApiError::insufficient_scope(&needed));
         }
         Ok(())
     }

@@ -1,8 +1,8 @@
-//! The emulator's customers, with the uniqueness rules and version
-//! bookkeeping of the real API.
+//! The emulator's resources: customers with the uniqueness rules of the
+//! real API, the other types as JSON (see `resources`), and the version
+//! bookkeeping they share.
 
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
 use connect_commercetools::{
@@ -12,24 +12,63 @@ use connect_commercetools::{
 use serde_json::{Map, Value};
 
 use super::actions::{self, address_id, reference};
+use super::collection::{Collection, QuerySpec};
 use super::errors::ApiError;
-use super::notify::{ChangeKind, Event, PendingMessage};
-use super::predicate::{Predicate, Sort};
+use super::notify::{ChangeKind, Changed, Event, PendingMessage};
+use super::resources::JsonResources;
 
-/// How a request names a customer.
+/// How a request names a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Target<'a> {
     Id(&'a str),
     Key(&'a str),
+    /// `order-number={orderNumber}` (orders only).
+    OrderNumber(&'a str),
 }
 
 impl<'a> Target<'a> {
-    /// `key=abc` → key, anything else → id.
+    /// `key=abc` → key, `order-number=abc` → order number, anything else → id.
     pub(super) fn parse(segment: &'a str) -> Self {
-        match segment.strip_prefix("key=") {
-            Some(key) => Self::Key(key),
-            None => Self::Id(segment),
+        if let Some(key) = segment.strip_prefix("key=") {
+            Self::Key(key)
+        } else if let Some(number) = segment.strip_prefix("order-number=") {
+            Self::OrderNumber(number)
+        } else {
+            Self::Id(segment)
         }
+    }
+}
+
+impl Target<'_> {
+    /// 404 for the resource this names.
+    pub(super) fn not_found(self) -> ApiError {
+        match self {
+            Self::Id(id) => ApiError::not_found("ID", id),
+            Self::Key(key) => ApiError::not_found("key", key),
+            Self::OrderNumber(number) => ApiError::not_found("orderNumber", number),
+        }
+    }
+}
+
+/// How notifications name a customer.
+fn customer_changed(customer: &Customer) -> Changed {
+    let mut identifiers = Map::new();
+    let fields = [
+        ("key", &customer.key),
+        ("externalId", &customer.external_id),
+        ("customerNumber", &customer.customer_number),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            identifiers.insert(name.to_owned(), Value::String(value.clone()));
+        }
+    }
+    Changed {
+        type_id: "customer".to_owned(),
+        endpoint: "customers".to_owned(),
+        id: customer.id.clone(),
+        version: customer.version,
+        identifiers,
     }
 }
 
@@ -78,21 +117,13 @@ impl Indexes {
     }
 }
 
-/// What a query asks for.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(super) struct QuerySpec {
-    pub(super) predicates: Vec<Predicate>,
-    pub(super) sort: Vec<Sort>,
-    pub(super) limit: usize,
-    pub(super) offset: usize,
-    pub(super) with_total: bool,
-}
-
-/// Every customer of the project.
+/// Every resource of the project.
 #[derive(Debug, Default)]
 pub(super) struct Store {
-    customers: BTreeMap<String, Customer>,
+    customers: Collection<Customer>,
     indexes: Indexes,
+    /// The other types, by type id.
+    pub(super) resources: HashMap<String, JsonResources>,
     sequences: HashMap<String, u64>,
     clock: Option<DateTime<Utc>>,
 }
@@ -100,7 +131,7 @@ pub(super) struct Store {
 impl Store {
     /// Now, at millisecond precision, strictly after every earlier write so
     /// `lastModifiedAt` orders writes.
-    fn now(&mut self) -> DateTime<Utc> {
+    pub(super) fn now(&mut self) -> DateTime<Utc> {
         let now = Utc::now();
         let now = now
             .duration_trunc(ChronoDuration::milliseconds(1))
@@ -113,8 +144,13 @@ impl Store {
         now
     }
 
-    fn message(&mut self, customer_id: &str, body: actions::MessageBody) -> PendingMessage {
-        let sequence = self.sequences.entry(customer_id.to_owned()).or_insert(0);
+    /// A Message about resource `resource_id`, with its next sequence number.
+    pub(super) fn message(
+        &mut self,
+        resource_id: &str,
+        body: actions::MessageBody,
+    ) -> PendingMessage {
+        let sequence = self.sequences.entry(resource_id.to_owned()).or_insert(0);
         *sequence += 1;
         PendingMessage {
             id: uuid::Uuid::new_v4().to_string(),
@@ -136,20 +172,57 @@ impl Store {
         self.customers.get(id)
     }
 
+    /// Replaces a customer changed without update actions (generic
+    /// seeding), keeping the indexes right; refuses taken unique values.
+    pub(super) fn replace_customer(
+        &mut self,
+        current: &Customer,
+        updated: Customer,
+    ) -> Result<(Customer, Event), ApiError> {
+        if self.indexes.email_taken(&updated.email, &updated.id) {
+            return Err(ApiError::duplicate("email", &updated.email));
+        }
+        if let Some(key) = &updated.key
+            && self.indexes.key_taken(key, &updated.id)
+        {
+            return Err(ApiError::duplicate("key", key));
+        }
+        if let Some(number) = &updated.customer_number
+            && self.indexes.number_taken(number, &updated.id)
+        {
+            return Err(ApiError::duplicate("customerNumber", number));
+        }
+        let mut updated = updated;
+        let now = self.now();
+        updated.id.clone_from(&current.id);
+        updated.version = current.version + 1;
+        updated.last_modified_at = now;
+        self.indexes.remove(current);
+        self.indexes.add(&updated);
+        self.customers.insert(updated.clone());
+        let event = Event {
+            kind: ChangeKind::Updated {
+                old_version: current.version,
+            },
+            resource: customer_changed(&updated),
+            at: now,
+            messages: Vec::new(),
+        };
+        Ok((updated, event))
+    }
+
     /// The customer a request names, or 404.
     pub(super) fn get(&self, target: Target<'_>) -> Result<&Customer, ApiError> {
-        match target {
-            Target::Id(id) => self
-                .customers
-                .get(id)
-                .ok_or_else(|| ApiError::not_found("ID", id)),
+        let found = match target {
+            Target::Id(id) => self.customers.get(id),
             Target::Key(key) => self
                 .indexes
                 .key
                 .get(key)
-                .and_then(|id| self.customers.get(id))
-                .ok_or_else(|| ApiError::not_found("key", key)),
-        }
+                .and_then(|id| self.customers.get(id)),
+            Target::OrderNumber(_) => None,
+        };
+        found.ok_or_else(|| target.not_found())
     }
 
     /// Creates a customer. With `strict`, a `Password` customer needs a
@@ -285,7 +358,7 @@ impl Store {
             extra: Map::new(),
         };
         self.indexes.add(&customer);
-        self.customers.insert(customer.id.clone(), customer.clone());
+        self.customers.insert(customer.clone());
         let mut fields = Map::new();
         fields.insert(
             "customer".to_owned(),
@@ -300,7 +373,7 @@ impl Store {
         );
         let event = Event {
             kind: ChangeKind::Created,
-            customer: customer.clone(),
+            resource: customer_changed(&customer),
             at: now,
             messages: vec![message],
         };
@@ -340,7 +413,7 @@ impl Store {
         updated.last_modified_at = now;
         self.indexes.remove(&current);
         self.indexes.add(&updated);
-        self.customers.insert(updated.id.clone(), updated.clone());
+        self.customers.insert(updated.clone());
         let messages = bodies
             .into_iter()
             .map(|body| self.message(&updated.id, body))
@@ -349,7 +422,7 @@ impl Store {
             kind: ChangeKind::Updated {
                 old_version: current.version,
             },
-            customer: updated.clone(),
+            resource: customer_changed(&updated),
             at: now,
             messages,
         };
@@ -384,71 +457,15 @@ impl Store {
         );
         let event = Event {
             kind: ChangeKind::Deleted,
-            customer: current.clone(),
+            resource: customer_changed(&current),
             at: now,
             messages: vec![message],
         };
         Ok((current, event))
     }
 
-    /// Runs a query. Without a sort the order is `id asc` (the real API
-    /// promises no order; a fixed one keeps tests deterministic).
+    /// Runs a customer query.
     pub(super) fn query(&self, spec: &QuerySpec) -> PagedQueryResponse<Customer> {
-        let natural =
-            spec.sort.is_empty() || (spec.sort.len() == 1 && spec.sort[0].is_id_ascending());
-        let matches = |c: &&Customer| spec.predicates.iter().all(|p| p.matches(c));
-        let (results, total) = if natural {
-            let lower = spec
-                .predicates
-                .iter()
-                .filter_map(Predicate::id_lower_bound)
-                .max_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
-            let range = match lower {
-                Some((id, true)) => (Bound::Included(id.to_owned()), Bound::Unbounded),
-                Some((id, false)) => (Bound::Excluded(id.to_owned()), Bound::Unbounded),
-                None => (Bound::Unbounded, Bound::Unbounded),
-            };
-            let results: Vec<Customer> = self
-                .customers
-                .range(range.clone())
-                .map(|(_, c)| c)
-                .filter(matches)
-                .skip(spec.offset)
-                .take(spec.limit)
-                .cloned()
-                .collect();
-            let total = spec.with_total.then(|| {
-                self.customers
-                    .range(range)
-                    .map(|(_, c)| c)
-                    .filter(matches)
-                    .count()
-            });
-            (results, total)
-        } else {
-            let mut all: Vec<&Customer> = self.customers.values().filter(matches).collect();
-            all.sort_by(|a, b| {
-                spec.sort
-                    .iter()
-                    .map(|s| s.compare(a, b))
-                    .find(|o| o.is_ne())
-                    .unwrap_or_else(|| a.id.cmp(&b.id))
-            });
-            let total = all.len();
-            let results = all
-                .into_iter()
-                .skip(spec.offset)
-                .take(spec.limit)
-                .cloned()
-                .collect();
-            (results, spec.with_total.then_some(total))
-        };
-        PagedQueryResponse {
-            limit: spec.limit as u64,
-            offset: spec.offset as u64,
-            count: results.len() as u64,
-            total: total.map(|t| t as u64),
-            results,
-        }
+        self.customers.query(spec)
     }
 }

@@ -12,9 +12,10 @@
 //!   `invalid_grant`.
 //! - `POST /graphql` (Bearer token required, else 401; bodies over 2 MB get
 //!   413) executed by `async-graphql` against a schema built from the SDL of
-//!   [`fixtures::fluent::SCHEMA_CUSTOMER`]:
-//!   unknown fields, wrong types and missing required fields or arguments
-//!   fail exactly as on a real GraphQL server.
+//!   [`fixtures::fluent::SCHEMA_CUSTOMER`] and
+//!   [`fixtures::fluent::SCHEMA_CATEGORY`], plus the SDL of every partner
+//!   [`SchemaExtension`]: unknown fields, wrong types and missing required
+//!   fields or arguments fail exactly as on a real GraphQL server.
 //!
 //! Customer rules, with the codes the emulator uses (`message` starts with
 //! the code and `extensions.code` holds it, as in
@@ -33,6 +34,35 @@
 //! `updatedOn` are maintained; an update changes only the fields present
 //! (and not null) in its input and merges attributes by name.
 //!
+//! Category rules (`createCategory`, `updateCategory`,
+//! `category(ref:, catalogue:)`), in product catalogues seeded with
+//! [`catalogue`](FluentEmulatorBuilder::catalogue) or
+//! [`insert_catalogue`](FluentEmulator::insert_catalogue) (one,
+//! `DEFAULT:{retailerId}`, exists from the start; see
+//! [`default_catalogue`](FluentEmulator::default_catalogue)):
+//!
+//! | rule | code |
+//! | --- | --- |
+//! | `ref` over 100 or `type` over 50 characters, an empty `ref`, `type` or `name`, a parent in another catalogue, a parent that is the category itself or one of its descendants | `C0400E` |
+//! | an unknown catalogue, an unknown parent (in the category's catalogue), `updateCategory` of an unknown category | `C0404E` |
+//! | `createCategory` with a ref the catalogue has | `C0409E` |
+//! | `category(ref:, catalogue:)` of an unknown category, with [`UnknownRef::NotFoundError`] (otherwise `null`) | `C0120E` |
+//!
+//! A category starts as `CREATED` (the create input has no `status`); an
+//! update changes only the fields present (and not null) and merges
+//! attributes by name; `catalogue` and `parentCategory` are served as the
+//! current catalogue and parent. [`categories`](FluentEmulator::categories),
+//! [`category`](FluentEmulator::category),
+//! [`category_create_count`](FluentEmulator::category_create_count),
+//! [`category_update_count`](FluentEmulator::category_update_count) and
+//! [`mutation_count`](FluentEmulator::mutation_count) let a test assert one
+//! write per real change.
+//!
+//! Partners serve their own fields with a [`SchemaExtension`]: SDL plus
+//! resolvers over JSON, sharing a JSON map of state
+//! ([`extension_value`](FluentEmulator::extension_value),
+//! [`set_extension_value`](FluentEmulator::set_extension_value)).
+//!
 //! ```
 //! use connect_testkit::fluent::FluentEmulator;
 //! use connect_testkit::Fault;
@@ -46,6 +76,8 @@
 //! # });
 //! ```
 
+mod categories;
+mod extension;
 mod http;
 mod schema;
 mod state;
@@ -59,11 +91,12 @@ use std::time::Duration;
 
 use connect_core::config::Secret;
 use connect_fluent::{CreateCustomerInput, Customer, FluentConfig};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::faults::Faults;
 use crate::fixtures;
 use crate::server::ServerHandle;
+pub use extension::{Resolver, ResolverError, SchemaExtension};
 pub use state::UnknownRef;
 use state::{Settings, Shared};
 
@@ -95,6 +128,8 @@ impl fmt::Debug for FluentEmulator {
 pub struct FluentEmulatorBuilder {
     settings: Settings,
     schema: String,
+    extensions: Vec<SchemaExtension>,
+    catalogues: Vec<String>,
 }
 
 impl Default for FluentEmulatorBuilder {
@@ -111,7 +146,13 @@ impl Default for FluentEmulatorBuilder {
                 refresh_tokens: false,
                 unknown_ref: UnknownRef::Null,
             },
-            schema: fixtures::fluent::SCHEMA_CUSTOMER.to_owned(),
+            schema: format!(
+                "{}\n{}",
+                fixtures::fluent::SCHEMA_CUSTOMER,
+                fixtures::fluent::SCHEMA_CATEGORY
+            ),
+            extensions: Vec::new(),
+            catalogues: Vec::new(),
         }
     }
 }
@@ -175,19 +216,47 @@ impl FluentEmulatorBuilder {
         self
     }
 
-    /// Serves another SDL (e.g. the customer subset extended with the types
-    /// a partner handler uses). Root fields other than `customer`,
-    /// `customers`, `createCustomer` and `updateCustomer` answer `S0501E`.
+    /// Serves another base SDL instead of the customer and category
+    /// subsets (e.g. the customer subset alone, or extended with the types a
+    /// partner handler uses). Root fields the emulator does not implement
+    /// (`customer`, `customers`, `createCustomer`, `updateCustomer`,
+    /// `category`, `createCategory`, `updateCategory`) and no extension
+    /// resolves answer `S0501E`.
     #[must_use]
     pub fn schema(mut self, sdl: impl Into<String>) -> Self {
         self.schema = sdl.into();
         self
     }
 
+    /// Adds a partner's SDL and resolvers to the served schema (after the
+    /// base SDL and earlier extensions).
+    #[must_use]
+    pub fn extension(mut self, extension: SchemaExtension) -> Self {
+        self.extensions.push(extension);
+        self
+    }
+
+    /// Seeds a product catalogue with this ref (besides
+    /// `DEFAULT:{retailerId}`, which always exists).
+    #[must_use]
+    pub fn catalogue(mut self, reference: impl Into<String>) -> Self {
+        self.catalogues.push(reference.into());
+        self
+    }
+
     /// Starts the emulator on `127.0.0.1` with an ephemeral port.
     pub async fn start(self) -> std::io::Result<FluentEmulator> {
         let shared = Arc::new(Shared::new(self.settings));
-        let schema = schema::build(&self.schema, &shared).map_err(std::io::Error::other)?;
+        {
+            let now = now();
+            let mut categories = shared.categories();
+            categories.add_catalogue(&default_catalogue(&shared.settings.retailer_id), &now);
+            for reference in &self.catalogues {
+                categories.add_catalogue(reference, &now);
+            }
+        }
+        let schema = schema::build(&self.schema, &self.extensions, &shared)
+            .map_err(std::io::Error::other)?;
         let faults = Arc::new(Faults::default());
         let router = http::router(Arc::clone(&shared), schema, Arc::clone(&faults));
         let server = ServerHandle::serve(router).await?;
@@ -198,6 +267,16 @@ impl FluentEmulatorBuilder {
             faults,
         })
     }
+}
+
+/// The catalogue every emulator has: `DEFAULT:{retailer_id}`.
+fn default_catalogue(retailer_id: &str) -> String {
+    format!("DEFAULT:{retailer_id}")
+}
+
+/// Now, as Fluent writes `createdOn` / `updatedOn`.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A GraphQL request the emulator received.
@@ -354,11 +433,10 @@ impl FluentEmulator {
         let Ok(Value::Object(fields)) = serde_json::to_value(&input) else {
             return Err("the input is not a JSON object".to_owned());
         };
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let created = self
             .shared
             .store()
-            .create(&fields, retailer_id, &now)
+            .create(&fields, retailer_id, &now())
             .map_err(|rejection| rejection.full_message())?;
         serde_json::from_value(created).map_err(|error| error.to_string())
     }
@@ -370,12 +448,82 @@ impl FluentEmulator {
         let Ok(Value::Object(fields)) = serde_json::to_value(input) else {
             return Err("the input is not a JSON object".to_owned());
         };
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let created = self
             .shared
             .store()
-            .create(&fields, &self.shared.settings.retailer_id, &now)
+            .create(&fields, &self.shared.settings.retailer_id, &now())
             .map_err(|rejection| rejection.full_message())?;
         serde_json::from_value(created).map_err(|error| error.to_string())
+    }
+
+    /// The catalogue that exists from the start: `DEFAULT:{retailerId}`.
+    pub fn default_catalogue(&self) -> String {
+        default_catalogue(&self.shared.settings.retailer_id)
+    }
+
+    /// Adds a product catalogue; `false` if it exists already.
+    pub fn insert_catalogue(&self, reference: &str) -> bool {
+        self.shared.categories().add_catalogue(reference, &now())
+    }
+
+    /// Every catalogue ref, sorted.
+    pub fn catalogues(&self) -> Vec<String> {
+        self.shared.categories().catalogue_refs()
+    }
+
+    /// Every category as the API serves it, by catalogue then ref.
+    pub fn categories(&self) -> Vec<Value> {
+        self.shared.categories().all()
+    }
+
+    /// The category `reference` of `catalogue`, as the API serves it.
+    pub fn category(&self, catalogue: &str, reference: &str) -> Option<Value> {
+        self.shared.categories().get(catalogue, reference)
+    }
+
+    /// Adds a category directly from a `CreateCategoryInput` as JSON, under
+    /// the same rules as `createCategory` (it counts in
+    /// [`category_create_count`](Self::category_create_count) but is not
+    /// recorded as a mutation). The error is the `CODE: message` a client
+    /// would get.
+    pub fn insert_category(&self, input: &Value) -> Result<Value, String> {
+        let Value::Object(fields) = input else {
+            return Err("the input is not a JSON object".to_owned());
+        };
+        self.shared
+            .categories()
+            .create(fields, &now())
+            .map_err(|rejection| rejection.full_message())
+    }
+
+    /// Successful `createCategory` calls for `reference` in `catalogue`.
+    pub fn category_create_count(&self, catalogue: &str, reference: &str) -> usize {
+        self.shared.categories().create_count(catalogue, reference)
+    }
+
+    /// Successful `updateCategory` calls for `reference` in `catalogue`.
+    pub fn category_update_count(&self, catalogue: &str, reference: &str) -> usize {
+        self.shared.categories().update_count(catalogue, reference)
+    }
+
+    /// Successful executions of the mutation field `name` (e.g.
+    /// `createCategory`, or a partner extension's), rejected ones excluded.
+    pub fn mutation_count(&self, name: &str) -> usize {
+        self.shared.mutation_count(name)
+    }
+
+    /// The value partner resolvers keep under `name`.
+    pub fn extension_value(&self, name: &str) -> Option<Value> {
+        self.shared.extension_state().get(name).cloned()
+    }
+
+    /// Sets what partner resolvers find under `name` (seeding).
+    pub fn set_extension_value(&self, name: &str, value: Value) {
+        self.shared.extension_state().insert(name.to_owned(), value);
+    }
+
+    /// Everything partner resolvers keep.
+    pub fn extension_state(&self) -> Map<String, Value> {
+        self.shared.extension_state().clone()
     }
 }

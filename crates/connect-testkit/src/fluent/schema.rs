@@ -5,10 +5,12 @@
 //! and variables exactly as a GraphQL server with that schema does. Object
 //! fields read the parent object's JSON by field name; the root fields the
 //! emulator implements (`customer`, `customers`, `createCustomer`,
-//! `updateCustomer`) have resolvers backed by the emulator's store, and any
-//! other root field answers with an `S0501E` error.
+//! `updateCustomer`, `category`, `createCategory`, `updateCategory`) have
+//! resolvers backed by the emulator's stores, partner extensions bring
+//! resolvers for theirs, and any other root field answers with an `S0501E`
+//! error.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
@@ -24,6 +26,7 @@ use async_graphql::{ErrorExtensions, Value as GqlValue};
 use serde_json::{Map, Value, json};
 
 use super::RecordedMutation;
+use super::extension::{Resolver, SchemaExtension};
 use super::state::{Shared, UnknownRef};
 use super::store::{Rejection, VALIDATION_FAILED, numeric_id};
 
@@ -41,16 +44,34 @@ const MAX_PAGE: usize = 5_000;
 pub(crate) struct SchemaBuildError(String);
 
 /// Which root type an object is.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Root {
     Query,
     Mutation,
     None,
 }
 
-/// Builds the executable schema for `sdl`.
-pub(crate) fn build(sdl: &str, shared: &Arc<Shared>) -> Result<Schema, SchemaBuildError> {
-    let document = parse_schema(sdl).map_err(|e| SchemaBuildError(e.to_string()))?;
+/// Builds the executable schema for `sdl` followed by every extension's.
+pub(crate) fn build(
+    sdl: &str,
+    extensions: &[SchemaExtension],
+    shared: &Arc<Shared>,
+) -> Result<Schema, SchemaBuildError> {
+    let mut merged = sdl.to_owned();
+    let mut resolvers: HashMap<(Root, String), Resolver> = HashMap::new();
+    for extension in extensions {
+        merged.push('\n');
+        merged.push_str(&extension.sdl);
+        for (root, fields) in [
+            (Root::Query, &extension.queries),
+            (Root::Mutation, &extension.mutations),
+        ] {
+            for (name, resolver) in fields {
+                resolvers.insert((root, name.clone()), Arc::clone(resolver));
+            }
+        }
+    }
+    let document = parse_schema(&merged).map_err(|e| SchemaBuildError(e.to_string()))?;
     let mut query = "Query".to_owned();
     let mut mutation: Option<String> = None;
     let mut explicit_roots = false;
@@ -104,7 +125,9 @@ pub(crate) fn build(sdl: &str, shared: &Arc<Shared>) -> Result<Schema, SchemaBui
                     dynamic = dynamic.description(description);
                 }
                 for field in object.fields {
-                    dynamic = dynamic.field(build_field(root, field.node, &objects, shared));
+                    let resolver = resolvers.remove(&(root, field.node.name.node.to_string()));
+                    dynamic =
+                        dynamic.field(build_field(root, field.node, &objects, shared, resolver));
                 }
                 builder = builder.register(dynamic);
             }
@@ -132,6 +155,11 @@ pub(crate) fn build(sdl: &str, shared: &Arc<Shared>) -> Result<Schema, SchemaBui
                 )));
             }
         }
+    }
+    if let Some(((root, name), _)) = resolvers.into_iter().next() {
+        return Err(SchemaBuildError(format!(
+            "a schema extension has a resolver for {root:?}.{name}, but the schema declares no such root field; add it to the extension's SDL (`extend type {root:?} {{ {name}: ... }}`)"
+        )));
     }
     builder
         .finish()
@@ -207,12 +235,14 @@ fn build_field(
     definition: FieldDefinition,
     objects: &Arc<HashSet<String>>,
     shared: &Arc<Shared>,
+    resolver: Option<Resolver>,
 ) -> Field {
     let name = definition.name.node.to_string();
     let ty = definition.ty.node;
-    let mut field = match root {
-        Root::None => object_field(&name, ty, Arc::clone(objects)),
-        Root::Query | Root::Mutation => root_field(root, &name, &ty, Arc::clone(shared)),
+    let mut field = match (root, resolver) {
+        (Root::None, _) => object_field(&name, ty, Arc::clone(objects)),
+        (_, Some(resolver)) => extension_field(root, &name, &ty, Arc::clone(shared), resolver),
+        (Root::Query | Root::Mutation, None) => root_field(root, &name, &ty, Arc::clone(shared)),
     };
     if let Some(description) = definition.description {
         field = field.description(description.node);
@@ -293,7 +323,17 @@ fn root_field(root: Root, name: &str, ty: &Type, shared: Arc<Shared>) -> Field {
                 resolved(&ctx, nullable, result)
             })
         }),
-        (Root::Mutation, "createCustomer" | "updateCustomer") => {
+        (Root::Query, "category") => Field::new(name, reference, move |ctx| {
+            let shared = Arc::clone(&shared);
+            FieldFuture::new(async move {
+                let result = category(&shared, &ctx);
+                resolved(&ctx, nullable, result)
+            })
+        }),
+        (
+            Root::Mutation,
+            "createCustomer" | "updateCustomer" | "createCategory" | "updateCategory",
+        ) => {
             let mutation: Arc<str> = Arc::from(name);
             Field::new(name, reference, move |ctx| {
                 let shared = Arc::clone(&shared);
@@ -327,6 +367,68 @@ fn root_field(root: Root, name: &str, ty: &Type, shared: Arc<Shared>) -> Field {
     }
 }
 
+/// A root field a partner extension resolves.
+fn extension_field(
+    root: Root,
+    name: &str,
+    ty: &Type,
+    shared: Arc<Shared>,
+    resolver: Resolver,
+) -> Field {
+    let reference = type_ref(ty);
+    let nullable = ty.nullable;
+    let field: Arc<str> = Arc::from(name);
+    Field::new(name, reference, move |ctx| {
+        let shared = Arc::clone(&shared);
+        let resolver = Arc::clone(&resolver);
+        let field = Arc::clone(&field);
+        FieldFuture::new(async move {
+            let result = arguments(&ctx).and_then(|args| {
+                let outcome = resolver(&args, &mut shared.extension_state());
+                if root == Root::Mutation {
+                    let input = args.get("input").cloned().unwrap_or(args);
+                    record(
+                        &shared,
+                        &field,
+                        &ctx,
+                        input,
+                        outcome.as_ref().err().map(ToString::to_string),
+                    );
+                }
+                outcome
+                    .map(|value| Some(value).filter(|v| !v.is_null()))
+                    .map_err(|error| coded(&error.code, &error.message))
+            });
+            resolved(&ctx, nullable, result)
+        })
+    })
+}
+
+/// Every argument of the field, as a JSON object.
+fn arguments(ctx: &ResolverContext<'_>) -> async_graphql::Result<Value> {
+    let mut args = Map::new();
+    for (name, value) in ctx.args.iter() {
+        args.insert(name.to_string(), value.as_value().clone().into_json()?);
+    }
+    Ok(Value::Object(args))
+}
+
+/// `category(ref:, catalogue:)`.
+fn category(shared: &Shared, ctx: &ResolverContext<'_>) -> async_graphql::Result<Option<Value>> {
+    let reference = ctx.args.try_get("ref")?.string()?;
+    let catalogue = ctx.args.try_get("catalogue")?.object()?;
+    let catalogue = catalogue.try_get("ref")?.string()?;
+    match shared.categories().get(catalogue, reference) {
+        None if shared.settings.unknown_ref == UnknownRef::NotFoundError => Err(coded(
+            "C0120E",
+            &format!(
+                "Category with ref '{reference}' in catalogue '{catalogue}' could not be found"
+            ),
+        )),
+        found => Ok(found),
+    }
+}
+
 /// A root field's result. An error of a nullable field is reported the way
 /// GraphQL servers do: the field becomes `null` and the error carries the
 /// field's `path` and `locations`.
@@ -345,9 +447,11 @@ fn resolved(
     }
 }
 
-fn coded(code: &'static str, message: &str) -> async_graphql::Error {
-    async_graphql::Error::new(format!("{code}: {message}"))
-        .extend_with(|_, extensions| extensions.set("code", code))
+fn coded(code: &str, message: &str) -> async_graphql::Error {
+    let full = format!("{code}: {message}");
+    let code = code.to_owned();
+    async_graphql::Error::new(full)
+        .extend_with(move |_, extensions| extensions.set("code", code.clone()))
 }
 
 fn rejected(rejection: &Rejection) -> async_graphql::Error {
@@ -359,7 +463,6 @@ fn run_mutation(
     mutation: &str,
     ctx: &ResolverContext<'_>,
 ) -> async_graphql::Result<Value> {
-    let operation_name = ctx.data_opt::<OperationName>().and_then(|o| o.0.clone());
     let input = ctx
         .args
         .get("input")
@@ -368,26 +471,39 @@ fn run_mutation(
         .unwrap_or(Value::Null);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let result = match &input {
-        Value::Object(fields) => {
-            let mut store = shared.store();
-            if mutation == "createCustomer" {
-                store.create(fields, &shared.settings.retailer_id, &now)
-            } else {
-                store.update(fields, &now)
-            }
-        }
+        Value::Object(fields) => match mutation {
+            "createCustomer" => shared
+                .store()
+                .create(fields, &shared.settings.retailer_id, &now),
+            "updateCustomer" => shared.store().update(fields, &now),
+            "createCategory" => shared.categories().create(fields, &now),
+            _ => shared.categories().update(fields, &now),
+        },
         _ => Err(Rejection {
             code: VALIDATION_FAILED,
             message: format!("Validation failed: {mutation} needs an `input`"),
         }),
     };
+    let error = result.as_ref().err().map(Rejection::full_message);
+    record(shared, mutation, ctx, input, error);
+    result.map_err(|rejection| rejected(&rejection))
+}
+
+/// Logs an executed mutation (see `FluentEmulator::mutations`).
+fn record(
+    shared: &Shared,
+    mutation: &str,
+    ctx: &ResolverContext<'_>,
+    input: Value,
+    error: Option<String>,
+) {
+    let operation_name = ctx.data_opt::<OperationName>().and_then(|o| o.0.clone());
     shared.record_mutation(RecordedMutation {
         name: mutation.to_owned(),
         operation_name,
         input,
-        error: result.as_ref().err().map(Rejection::full_message),
+        error,
     });
-    result.map_err(|rejection| rejected(&rejection))
 }
 
 fn customers_connection(

@@ -1,11 +1,14 @@
-//! The emulator's shared state: settings, issued tokens, customers, logs.
+//! The emulator's shared state: settings, issued tokens, customers,
+//! categories, partner state, logs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use connect_core::config::Secret;
+use serde_json::{Map, Value};
 
+use super::categories::Categories;
 use super::store::Store;
 use super::{RecordedMutation, RecordedRequest};
 
@@ -60,6 +63,9 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     tokens: Mutex<Tokens>,
     store: Mutex<Store>,
+    categories: Mutex<Categories>,
+    /// What partner resolvers keep between calls.
+    extension_state: Mutex<Map<String, Value>>,
     log: Mutex<Log>,
 }
 
@@ -79,12 +85,22 @@ impl Shared {
             settings,
             tokens: Mutex::default(),
             store: Mutex::default(),
+            categories: Mutex::default(),
+            extension_state: Mutex::default(),
             log: Mutex::default(),
         }
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    pub(crate) fn categories(&self) -> MutexGuard<'_, Categories> {
+        lock(&self.categories)
+    }
+
+    pub(crate) fn extension_state(&self) -> MutexGuard<'_, Map<String, Value>> {
+        lock(&self.extension_state)
     }
 
     pub(crate) fn count_token_request(&self) {
@@ -156,5 +172,14 @@ impl Shared {
 
     pub(crate) fn mutations(&self) -> Vec<RecordedMutation> {
         lock(&self.log).mutations.clone()
+    }
+
+    /// Successful executions of the mutation field `name`.
+    pub(crate) fn mutation_count(&self, name: &str) -> usize {
+        lock(&self.log)
+            .mutations
+            .iter()
+            .filter(|m| m.name == name && m.error.is_none())
+            .count()
     }
 }

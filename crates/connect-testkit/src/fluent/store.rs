@@ -55,13 +55,15 @@ pub(crate) struct Rejection {
 pub(crate) const VALIDATION_FAILED: &str = "C0400E";
 /// `C0403E`: the retailer is not the user's retailer.
 pub(crate) const RETAILER_MISMATCH: &str = "C0403E";
-/// `C0404E`: no customer with that username.
+/// `C0404E`: no customer with that username (no such category, catalogue
+/// or parent).
 pub(crate) const NOT_FOUND: &str = "C0404E";
-/// `C0409E`: a customer with that username exists already.
+/// `C0409E`: a customer with that username (a category with that ref in
+/// its catalogue) exists already.
 pub(crate) const DUPLICATE: &str = "C0409E";
 
 impl Rejection {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -111,7 +113,7 @@ impl Store {
         retailer_id: &str,
         now: &str,
     ) -> Result<Value, Rejection> {
-        check_lengths(input)?;
+        check_lengths(input, MAX_LENGTHS)?;
         let username = input
             .get("username")
             .and_then(Value::as_str)
@@ -178,7 +180,7 @@ impl Store {
         input: &Map<String, Value>,
         now: &str,
     ) -> Result<Value, Rejection> {
-        check_lengths(input)?;
+        check_lengths(input, MAX_LENGTHS)?;
         let username = input
             .get("username")
             .and_then(Value::as_str)
@@ -189,31 +191,43 @@ impl Store {
                 format!("Customer with username '{username}' not found"),
             ));
         };
-        for field in UPDATABLE {
-            if let Some(value) = input.get(*field).filter(|v| !v.is_null()) {
-                customer.insert((*field).into(), value.clone());
-            }
-        }
-        if let Some(list) = input.get("attributes").and_then(Value::as_array) {
-            let existing = customer
-                .get("attributes")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            customer.insert(
-                "attributes".into(),
-                Value::Array(merge_attributes(&existing, list)),
-            );
-        }
-        customer.insert("updatedOn".into(), json!(now));
+        apply_update(customer, input, UPDATABLE, now);
         let updated = Value::Object(customer.clone());
         *self.updates.entry(username.to_owned()).or_default() += 1;
         Ok(updated)
     }
 }
 
+/// An update of a stored `record`: the `fields` present (and not null) in
+/// `input` replace the stored ones, `attributes` merge by name, and
+/// `updatedOn` becomes `now`.
+pub(crate) fn apply_update(
+    record: &mut Map<String, Value>,
+    input: &Map<String, Value>,
+    fields: &[&str],
+    now: &str,
+) {
+    for field in fields {
+        if let Some(value) = input.get(*field).filter(|v| !v.is_null()) {
+            record.insert((*field).into(), value.clone());
+        }
+    }
+    if let Some(list) = input.get("attributes").and_then(Value::as_array) {
+        let existing = record
+            .get("attributes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        record.insert(
+            "attributes".into(),
+            Value::Array(merge_attributes(&existing, list)),
+        );
+    }
+    record.insert("updatedOn".into(), json!(now));
+}
+
 /// New names appended in input order, existing names replaced in place.
-fn merge_attributes(existing: &[Value], input: &[Value]) -> Vec<Value> {
+pub(crate) fn merge_attributes(existing: &[Value], input: &[Value]) -> Vec<Value> {
     let mut merged: Vec<Value> = existing.to_vec();
     for attribute in input.iter().filter(|a| a.is_object()) {
         let name = attribute.get("name");
@@ -225,8 +239,12 @@ fn merge_attributes(existing: &[Value], input: &[Value]) -> Vec<Value> {
     merged
 }
 
-fn check_lengths(input: &Map<String, Value>) -> Result<(), Rejection> {
-    for (field, max) in MAX_LENGTHS {
+/// `C0400E` when a field of `input` is longer than its limit in `limits`.
+pub(crate) fn check_lengths(
+    input: &Map<String, Value>,
+    limits: &[(&str, usize)],
+) -> Result<(), Rejection> {
+    for (field, max) in limits {
         if let Some(text) = input.get(*field).and_then(Value::as_str) {
             let length = text.chars().count();
             if length > *max {
