@@ -156,6 +156,11 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
+    if number.is_empty() {
+        return Err(format!(
+            "the interval `{text}` is not a whole number with a unit (s, m, h or d)"
+        ));
+    }
     let scale: u64 = match unit.trim() {
         "s" => 1,
         "m" => 60,
