@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,6 +40,7 @@ pub struct FileStateStore {
     path: PathBuf,
     lock_path: PathBuf,
     clock: Clock,
+    swept: AtomicBool,
 }
 
 /// Makes temporary file names unique within the process.
@@ -56,6 +57,7 @@ impl FileStateStore {
             path,
             lock_path: PathBuf::from(lock_path),
             clock: Clock::system(),
+            swept: AtomicBool::new(false),
         }
     }
 
@@ -89,6 +91,39 @@ impl FileStateStore {
             }),
             Err(error) if error.kind() == ErrorKind::NotFound => Ok(StateDocument::new()),
             Err(error) => Err(self.io("read it")(error)),
+        }
+    }
+
+    fn directory(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    fn temp_prefix(&self) -> String {
+        let name = self.path.file_name().map_or_else(
+            || "connect-state".into(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        format!(".{name}.")
+    }
+
+    /// Removes temporary files a writer killed mid-write left behind. Only
+    /// called under the lock, where no other writer can be writing one.
+    fn sweep(&self) {
+        if self.swept.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let prefix = self.temp_prefix();
+        let Ok(entries) = fs::read_dir(self.directory()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.ends_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
 
@@ -140,6 +175,7 @@ impl FileStateStore {
             .open(&self.lock_path)
             .map_err(self.io("open its lock file"))?;
         lock.lock().map_err(self.io("lock it"))?;
+        self.sweep();
         let mut document = self.read()?;
         let (result, changed) = change(&mut document)?;
         if changed {
