@@ -295,8 +295,11 @@ impl Scheduler {
             if self.clock.now() < next {
                 continue; // woke early (the clock moved): wait again
             }
-            match self.run_job(job, shutdown).await {
-                Ok(report) => log_report(&report),
+            match self.run_job(job, shutdown, Some(next)).await {
+                Ok(Some(report)) => log_report(&report),
+                Ok(None) => {
+                    tracing::debug!(job = %name, due = %next, "job skipped: another replica already ran it for this time");
+                }
                 Err(RunError::Busy { holder, .. }) => {
                     tracing::debug!(job = %name, holder = holder.as_deref().unwrap_or("?"), "job skipped: another run holds its lease");
                 }
@@ -320,7 +323,9 @@ impl Scheduler {
         shutdown: Shutdown,
     ) -> Result<RunReport, RunError> {
         let job = self.find(job)?;
-        self.run_job(job, &shutdown).await
+        self.run_job(job, &shutdown, None)
+            .await
+            .map(|report| report.ok_or_else(|| unreachable_skip(&job.config.job)))?
     }
 
     /// Sets the checkpoint of `job` (`connect job reset <name> [--since
@@ -418,11 +423,16 @@ impl Scheduler {
         }
     }
 
+    /// Runs `job` under its lease. For a scheduled run (`due` is the time
+    /// it was due), `Ok(None)` when the stored state shows a run that
+    /// started at or after `due` already: another replica, whose clock is a
+    /// little ahead, ran this one.
     async fn run_job(
         &self,
         job: &ScheduledJob,
         shutdown: &Shutdown,
-    ) -> Result<RunReport, RunError> {
+        due: Option<DateTime<Utc>>,
+    ) -> Result<Option<RunReport>, RunError> {
         let name = &job.config.job;
         let Ok(_running) = job.running.try_lock() else {
             job.metrics
@@ -443,6 +453,12 @@ impl Scheduler {
                 return Err(error.into());
             }
         };
+        if let (Some(due), Some(last_run)) = (due, state.last_run)
+            && last_run >= due
+        {
+            self.release(&lease).await;
+            return Ok(None);
+        }
         let started = self.clock.now();
         let clock_start = tokio::time::Instant::now();
         let stop = shutdown.child();
@@ -500,12 +516,12 @@ impl Scheduler {
         if lost {
             // Another run may hold the lease now: its state is not ours to
             // write.
-            return Ok(report);
+            return Ok(Some(report));
         }
         let saved = self.save_run(name, &report).await;
         self.release(&lease).await;
         saved?;
-        Ok(report)
+        Ok(Some(report))
     }
 
     /// Records the run in the stored state (reloaded: the run may have
@@ -539,6 +555,15 @@ impl Scheduler {
             RunOutcome::Failed(_) => metrics.failures += 1,
             RunOutcome::Stopped => {}
         }
+    }
+}
+
+/// A run without a due time is never skipped as already run.
+fn unreachable_skip(job: &str) -> RunError {
+    RunError::Busy {
+        job: job.to_owned(),
+        holder: None,
+        until: None,
     }
 }
 

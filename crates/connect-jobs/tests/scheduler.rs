@@ -165,10 +165,14 @@ impl JobHandler for Slow {
 
 /// Two replicas, each with its own handle on one state file, one job on
 /// one schedule, for `minutes` of virtual time.
-async fn two_replicas(work: Duration, minutes: u64) -> (Vec<Interval>, u64, u64) {
+async fn two_replicas(
+    work: Duration,
+    minutes: u64,
+    skew: chrono::Duration,
+) -> (Vec<Interval>, u64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("connect-state.json");
-    let clock = Clock::tokio(start());
+    let truth = Clock::tokio(start());
     let mut config = JobsConfig::default();
     config.jobs.push(JobConfig::new(
         "sync",
@@ -179,10 +183,13 @@ async fn two_replicas(work: Duration, minutes: u64) -> (Vec<Interval>, u64, u64)
     let events = MemoryQueue::new("events", 100);
     let shutdown = Shutdown::new();
     let mut replicas = Vec::new();
-    for holder in ["replica-a", "replica-b"] {
+    for (holder, offset) in [("replica-a", chrono::Duration::zero()), ("replica-b", skew)] {
+        // Each replica reads its own clock; the runs are recorded on the
+        // true one.
+        let clock = Clock::tokio(start() + offset);
         let slow = Slow {
             work,
-            clock: clock.clone(),
+            clock: truth.clone(),
             holder: holder.to_owned(),
             runs: Arc::clone(&runs),
         };
@@ -227,7 +234,8 @@ fn assert_no_overlap(runs: &[Interval]) {
 #[tokio::test(start_paused = true)]
 async fn two_replicas_on_one_file_store_run_each_tick_once() {
     // A 40 s job every minute: each tick runs exactly once, on one replica.
-    let (runs, stored_runs, skipped) = two_replicas(Duration::from_secs(40), 10).await;
+    let (runs, stored_runs, skipped) =
+        two_replicas(Duration::from_secs(40), 10, chrono::Duration::zero()).await;
     assert_eq!(runs.len(), 10, "{runs:?}");
     assert_eq!(stored_runs, 10);
     assert_eq!(
@@ -244,7 +252,8 @@ async fn two_replicas_on_one_file_store_run_each_tick_once() {
 async fn a_run_longer_than_its_interval_and_its_lease_ttl_is_never_overlapped() {
     // 90 s of work, a tick every 60 s and a 30 s lease renewed while the run
     // lasts: the ticks during a run are skipped by both replicas.
-    let (runs, stored_runs, skipped) = two_replicas(Duration::from_secs(90), 10).await;
+    let (runs, stored_runs, skipped) =
+        two_replicas(Duration::from_secs(90), 10, chrono::Duration::zero()).await;
     assert_no_overlap(&runs);
     let starts: Vec<_> = runs.iter().map(|r| r.0).collect();
     assert_eq!(
@@ -260,6 +269,19 @@ async fn bounded<F: Future>(future: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(3600), future)
         .await
         .expect("did not finish: a second run of the job started")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_whose_clock_lags_does_not_run_a_tick_again() {
+    // Replica b's clock is 5 s ahead: it runs each tick first, in 1 s; when
+    // replica a's tick comes the lease is free, but the stored last run
+    // shows the tick was run.
+    let (runs, stored_runs, _) =
+        two_replicas(Duration::from_secs(1), 10, chrono::Duration::seconds(5)).await;
+    assert_eq!(runs.len(), 10, "{runs:?}");
+    assert_eq!(stored_runs, 10);
+    assert!(runs.iter().all(|r| r.2 == "replica-b"), "{runs:?}");
+    assert_no_overlap(&runs);
 }
 
 #[derive(Debug)]
