@@ -20,8 +20,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::registry::{JobRegistry, missing_message};
 use crate::schedule::Schedule;
-use crate::state::SettingContext;
 use crate::state::file::DEFAULT_STATE_PATH;
+use crate::state::{FileStateStore, FluentSettingStore, SettingContext, StateError, StateStore};
 
 /// The top-level keys this crate reads (for
 /// [`ConfigDocument::check_sections`]).
@@ -85,6 +85,36 @@ impl Default for StateConfig {
     fn default() -> Self {
         Self::File {
             path: PathBuf::from(DEFAULT_STATE_PATH),
+        }
+    }
+}
+
+impl StateConfig {
+    /// Opens the store this block describes. `fluent` is the connector's
+    /// Fluent client (from the `fluent:` block), needed by
+    /// `type: fluent-setting` only.
+    pub fn open(
+        &self,
+        fluent: Option<&connect_fluent::FluentClient>,
+    ) -> Result<std::sync::Arc<dyn StateStore>, StateError> {
+        match self {
+            Self::File { path } => Ok(std::sync::Arc::new(FileStateStore::new(path))),
+            Self::FluentSetting {
+                context,
+                name_prefix,
+            } => {
+                let Some(client) = fluent else {
+                    return Err(StateError::InvalidSetting {
+                        setting: "state".to_owned(),
+                        message: "`type: fluent-setting` keeps job state in Fluent, but the file has no `fluent:` block; add it, or use `type: file`".to_owned(),
+                    });
+                };
+                let mut store = FluentSettingStore::new(client.clone(), *context)?;
+                if let Some(prefix) = name_prefix {
+                    store = store.with_name_prefix(prefix.clone());
+                }
+                Ok(std::sync::Arc::new(store))
+            }
         }
     }
 }

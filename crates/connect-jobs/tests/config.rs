@@ -181,3 +181,37 @@ fn an_unknown_handler_is_refused_at_its_line_naming_the_registered_ones() {
     let registry = registry.with("CommercetoolsDeltaScan", |_| Ok(Noop));
     config.check_handlers(&doc, &registry).unwrap();
 }
+
+#[test]
+fn the_state_block_opens_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.json");
+    let file = StateConfig::File { path: path.clone() }.open(None).unwrap();
+    assert_eq!(file.describe(), format!("file {}", path.display()));
+    let fluent = StateConfig::FluentSetting {
+        context: SettingContext::Account,
+        name_prefix: None,
+    };
+    let error = fluent.open(None).err().unwrap().to_string();
+    assert!(
+        error.contains("the file has no `fluent:` block; add it, or use `type: file`"),
+        "{error}"
+    );
+    let client = connect_fluent::FluentClient::new(connect_fluent::FluentConfig::new(
+        "http://127.0.0.1:9",
+        "ACME",
+        "7",
+        "ACME",
+        "secret",
+        "user",
+        "password",
+    ))
+    .unwrap();
+    let store = StateConfig::FluentSetting {
+        context: SettingContext::Retailer,
+        name_prefix: Some("acme.".to_owned()),
+    }
+    .open(Some(&client))
+    .unwrap();
+    assert_eq!(store.describe(), "fluent-setting acme.* in RETAILER 7");
+}
