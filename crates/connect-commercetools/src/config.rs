@@ -313,7 +313,7 @@ impl CommercetoolsConfig {
         check_url("api-url", &self.api_url)?;
         if self.scopes.iter().all(|s| s.trim().is_empty()) {
             return Err(format!(
-                "commercetools.scopes is empty; customer sync needs `view_customers:{}`",
+                "commercetools.scopes is empty; list the scopes the syncs need, e.g. `view_customers:{}`, or leave `scopes` out for the scopes of the syncs the routes use",
                 self.project_key
             ));
         }
@@ -431,7 +431,7 @@ fn scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<S
             }
             if scopes.iter().all(|s| s.trim().is_empty()) {
                 return Err(serde::de::Error::custom(
-                    "no scope is listed; customer sync needs `view_customers:{project-key}`, or leave `scopes` out for that default",
+                    "no scope is listed; list the scopes the syncs need, e.g. `view_customers:{project-key}`, or leave `scopes` out for the scopes of the syncs the routes use",
                 ));
             }
             Ok(scopes)

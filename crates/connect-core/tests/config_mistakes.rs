@@ -348,7 +348,7 @@ const CASES: &[Case] = &[
             "  scopes: []",
         ),
         reader: Reader::Commercetools,
-        expected: "app.yml:8:11: commercetools.scopes: no scope is listed; customer sync needs `view_customers:{project-key}`, or leave `scopes` out for that default",
+        expected: "app.yml:8:11: commercetools.scopes: no scope is listed; list the scopes the syncs need, e.g. `view_customers:{project-key}`, or leave `scopes` out for the scopes of the syncs the routes use",
     },
     Case {
         name: "a Fluent base-url that is not http(s)",

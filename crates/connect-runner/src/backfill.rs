@@ -193,18 +193,6 @@ impl Connector {
         self.backfill_sync(&sync, options, shutdown, progress).await
     }
 
-    /// [`backfill`](Self::backfill) of the customer sync: every commercetools
-    /// customer through its route.
-    pub async fn backfill_customers(
-        &self,
-        options: BackfillOptions,
-        shutdown: Shutdown,
-        progress: impl FnMut(&BackfillProgress) + Send,
-    ) -> Result<BackfillSummary, RunnerError> {
-        self.backfill("customers", options, shutdown, progress)
-            .await
-    }
-
     /// [`backfill`](Self::backfill) with a sync that need not be registered.
     pub async fn backfill_sync(
         &self,

@@ -368,7 +368,8 @@ async fn backfill_pushes_every_customer_through_the_same_route() {
         Harness::connector(&ct, &fluent, "", MemoryQueue::new("ct", 10)).await;
     let mut reports = 0;
     let summary = connector
-        .backfill_customers(
+        .backfill(
+            "customers",
             BackfillOptions {
                 page_size: 300,
                 ..BackfillOptions::default()
@@ -390,7 +391,12 @@ async fn backfill_pushes_every_customer_through_the_same_route() {
 
     // Running it again writes nothing: everything is unchanged.
     let again = connector
-        .backfill_customers(BackfillOptions::default(), Shutdown::new(), |_| {})
+        .backfill(
+            "customers",
+            BackfillOptions::default(),
+            Shutdown::new(),
+            |_| {},
+        )
         .await
         .unwrap();
     assert_eq!(again.unchanged, 2_000, "{again:?}");

@@ -438,7 +438,7 @@ async fn a_backfill_shows_its_progress_and_every_exported_family_is_listed() {
                 ..BackfillOptions::default()
             };
             connector
-                .backfill_customers(options, Shutdown::new(), move |p| {
+                .backfill("customers", options, Shutdown::new(), move |p| {
                     progress_tx.send_replace(p.scanned);
                 })
                 .await

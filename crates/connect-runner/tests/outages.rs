@@ -60,7 +60,12 @@ async fn backfill_with(
         let connector = std::sync::Arc::clone(&connector);
         async move {
             connector
-                .backfill_customers(BackfillOptions::default(), Shutdown::new(), |_| {})
+                .backfill(
+                    "customers",
+                    BackfillOptions::default(),
+                    Shutdown::new(),
+                    |_| {},
+                )
                 .await
         }
     });
