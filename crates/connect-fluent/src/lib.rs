@@ -70,6 +70,7 @@ mod config;
 mod customer;
 mod error;
 mod graphql;
+mod order;
 
 pub use client::FluentClient;
 pub use config::{
@@ -82,3 +83,4 @@ pub use customer::{
 pub use error::{
     DEPENDENCY, Error, ErrorClass, GraphQlError, MAX_REQUEST_BYTES, PathSegment, TransportKind,
 };
+pub use order::{Fulfilment, ORDER_BY_ID, ORDER_BY_REF, ORDER_FIELDS, Order, OrderRetailer};

@@ -2,8 +2,8 @@
 //!
 //! `commercetools` holds real-shaped subscription payloads in every delivery
 //! format, a full customer, an error body and a token response; `fluent`
-//! holds Fluent's customer and category schema subsets, a GraphQL error and
-//! a token.
+//! holds Fluent's customer, category and order schema subsets, a GraphQL
+//! error and a token.
 
 /// commercetools payloads.
 pub mod commercetools {
@@ -67,6 +67,10 @@ pub mod fluent {
     /// `updateCategory`, `category(ref:, catalogue:)`), served by the
     /// emulator after [`SCHEMA_CUSTOMER`], whose types it uses.
     pub const SCHEMA_CATEGORY: &str = include_str!("../fixtures/fluent/schema-category.graphql");
+    /// The order subset of Fluent's GraphQL schema (`orderById(id:)`,
+    /// `order(ref:)`, `Order` with its fulfilments), served by the emulator
+    /// after [`SCHEMA_CUSTOMER`], whose types it uses.
+    pub const SCHEMA_ORDER: &str = include_str!("../fixtures/fluent/schema-order.graphql");
     /// A GraphQL error response (max-length violation).
     pub const GRAPHQL_ERROR: &str = include_str!("../fixtures/fluent/graphql-error.json");
     /// A password-grant token response.

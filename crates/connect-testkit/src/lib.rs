@@ -17,8 +17,9 @@
 //!   categories, orders, products and partner resource types, queries,
 //!   Subscriptions delivering in every format).
 //! - [`fluent`]: the Fluent emulator (OAuth, GraphQL checked against the
-//!   fixture schemas, customers, categories in product catalogues, partner
-//!   schema extensions with resolvers).
+//!   fixture schemas, customers, categories in product catalogues, orders
+//!   and signed webhooks with Fluent's retries, partner schema extensions
+//!   with resolvers).
 //! - `faults`: [`Fault`] and [`Faults`], planned failures by path.
 //! - `sandbox`: [`Sandbox`], both emulators and the environment a YAML file
 //!   needs to reach them.

@@ -58,6 +58,41 @@
 //! [`mutation_count`](FluentEmulator::mutation_count) let a test assert one
 //! write per real change.
 //!
+//! Orders (`orderById(id:)`, `order(ref:)`, with `fulfilments(first:)`,
+//! from [`fixtures::fluent::SCHEMA_ORDER`]) are seeded with
+//! [`insert_order`](FluentEmulator::insert_order) ([`NewOrder`]), read
+//! with [`order`](FluentEmulator::order) and
+//! [`order_by_ref`](FluentEmulator::order_by_ref), and moved through their
+//! workflow with [`set_order_status`](FluentEmulator::set_order_status);
+//! an unknown id or ref answers `null` or `C0120E` as
+//! [`unknown_ref`](FluentEmulatorBuilder::unknown_ref) says.
+//!
+//! Webhooks: the emulator has a 1024-bit RSA key pair of its own
+//! ([`public_key_base64`](FluentEmulator::public_key_base64), for
+//! `listeners.fluent-webhook.public-keys`), signs bodies as Fluent does
+//! ([`sign`](FluentEmulator::sign): the `fluent-signature` header), builds
+//! [`Webhook`] bodies, and [`deliver`](FluentEmulator::deliver)s them with
+//! Fluent's retries ([`WebhookRetry`]: a timeout or 5xx is retried 3 times
+//! within 14 s), recording every attempt ([`WebhookDelivery`]). With
+//! [`send_webhooks_to`](FluentEmulator::send_webhooks_to), every status
+//! change sends an `OrderStatus` webhook, like a workflow's `SendWebhook`
+//! rule.
+//!
+//! ```
+//! use connect_testkit::fluent::{FluentEmulator, NewOrder};
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let emulator = FluentEmulator::start().await.unwrap();
+//! let order = emulator.insert_order(&NewOrder::new("HD_387_56", "BOOKED")).unwrap();
+//! let id = order["id"].as_str().unwrap();
+//! emulator.set_order_status(id, "SHIPPED").unwrap();
+//! let webhook = emulator.order_webhook(id).unwrap();
+//! assert_eq!(webhook.entity_status.as_deref(), Some("SHIPPED"));
+//! let signature = emulator.sign(&webhook.body()).unwrap(); // the `fluent-signature` header
+//! assert!(!signature.is_empty());
+//! # });
+//! ```
+//!
 //! Partners serve their own fields with a [`SchemaExtension`]: SDL plus
 //! resolvers over JSON, sharing a JSON map of state
 //! ([`extension_value`](FluentEmulator::extension_value),
@@ -79,11 +114,13 @@
 mod categories;
 mod extension;
 mod http;
+mod orders;
 mod schema;
 mod state;
 mod store;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -97,8 +134,14 @@ use crate::faults::Faults;
 use crate::fixtures;
 use crate::server::ServerHandle;
 pub use extension::{Resolver, ResolverError, SchemaExtension};
+pub use orders::NewOrder;
 pub use state::UnknownRef;
 use state::{Settings, Shared};
+use webhooks::Webhooks;
+pub use webhooks::{
+    DEFAULT_WEBHOOK_KEY_SEED, SIGNATURE_HEADER, WEBHOOK_KEY_BITS, Webhook, WebhookAttempt,
+    WebhookDelivery, WebhookRetry,
+};
 
 /// Requests with a larger body get 413, as on Fluent (2 MB).
 pub const MAX_REQUEST_BYTES: usize = connect_fluent::MAX_REQUEST_BYTES;
@@ -130,6 +173,8 @@ pub struct FluentEmulatorBuilder {
     schema: String,
     extensions: Vec<SchemaExtension>,
     catalogues: Vec<String>,
+    webhook_key_seed: u64,
+    webhook_retry: WebhookRetry,
 }
 
 impl Default for FluentEmulatorBuilder {
@@ -147,12 +192,15 @@ impl Default for FluentEmulatorBuilder {
                 unknown_ref: UnknownRef::Null,
             },
             schema: format!(
-                "{}\n{}",
+                "{}\n{}\n{}",
                 fixtures::fluent::SCHEMA_CUSTOMER,
-                fixtures::fluent::SCHEMA_CATEGORY
+                fixtures::fluent::SCHEMA_CATEGORY,
+                fixtures::fluent::SCHEMA_ORDER
             ),
             extensions: Vec::new(),
             catalogues: Vec::new(),
+            webhook_key_seed: DEFAULT_WEBHOOK_KEY_SEED,
+            webhook_retry: WebhookRetry::default(),
         }
     }
 }
@@ -216,11 +264,12 @@ impl FluentEmulatorBuilder {
         self
     }
 
-    /// Serves another base SDL instead of the customer and category
+    /// Serves another base SDL instead of the customer, category and order
     /// subsets (e.g. the customer subset alone, or extended with the types a
     /// partner handler uses). Root fields the emulator does not implement
     /// (`customer`, `customers`, `createCustomer`, `updateCustomer`,
-    /// `category`, `createCategory`, `updateCategory`) and no extension
+    /// `category`, `createCategory`, `updateCategory`, `orderById`,
+    /// `order`) and no extension
     /// resolves answer `S0501E`.
     #[must_use]
     pub fn schema(mut self, sdl: impl Into<String>) -> Self {
@@ -244,9 +293,27 @@ impl FluentEmulatorBuilder {
         self
     }
 
+    /// The seed of the emulator's webhook signing key (default
+    /// [`DEFAULT_WEBHOOK_KEY_SEED`]): emulators with another seed sign with
+    /// another key, e.g. to test that a listener refuses it.
+    #[must_use]
+    pub fn webhook_key_seed(mut self, seed: u64) -> Self {
+        self.webhook_key_seed = seed;
+        self
+    }
+
+    /// How webhook deliveries are retried (default: Fluent's, see
+    /// [`WebhookRetry::default`]); [`WebhookRetry::fast`] for quick tests.
+    #[must_use]
+    pub fn webhook_retry(mut self, retry: WebhookRetry) -> Self {
+        self.webhook_retry = retry;
+        self
+    }
+
     /// Starts the emulator on `127.0.0.1` with an ephemeral port.
     pub async fn start(self) -> std::io::Result<FluentEmulator> {
-        let shared = Arc::new(Shared::new(self.settings));
+        let webhooks = Webhooks::new(self.webhook_key_seed, self.webhook_retry);
+        let shared = Arc::new(Shared::new(self.settings, webhooks));
         {
             let now = now();
             let mut categories = shared.categories();
@@ -510,6 +577,116 @@ impl FluentEmulator {
     /// `createCategory`, or a partner extension's), rejected ones excluded.
     pub fn mutation_count(&self, name: &str) -> usize {
         self.shared.mutation_count(name)
+    }
+
+    /// Adds an order for the emulator's retailer (its id is assigned; no
+    /// webhook is sent). The error is the `CODE: message` a client would
+    /// get (a ref that exists, an empty ref).
+    pub fn insert_order(&self, order: &NewOrder) -> Result<Value, String> {
+        self.shared
+            .orders()
+            .insert(order, &self.shared.settings.retailer_id, &now())
+            .map_err(|rejection| rejection.full_message())
+    }
+
+    /// The order with Fluent id `id`, as `orderById` serves it.
+    pub fn order(&self, id: &str) -> Option<Value> {
+        self.shared.orders().get(id).cloned()
+    }
+
+    /// The order whose `ref` is `reference`, as `order(ref:)` serves it.
+    pub fn order_by_ref(&self, reference: &str) -> Option<Value> {
+        self.shared.orders().by_ref(reference).cloned()
+    }
+
+    /// Every order, in creation order.
+    pub fn orders(&self) -> Vec<Value> {
+        self.shared.orders().all()
+    }
+
+    /// Status changes made with [`set_order_status`](Self::set_order_status).
+    pub fn order_status_changes(&self) -> usize {
+        self.shared.orders().status_changes()
+    }
+
+    /// Moves order `id` to `status`, as its workflow would, and returns it.
+    /// With a subscription ([`send_webhooks_to`](Self::send_webhooks_to)),
+    /// an `OrderStatus` webhook for the new status is delivered in the
+    /// background (see [`webhook_deliveries`](Self::webhook_deliveries));
+    /// that needs a Tokio runtime.
+    pub fn set_order_status(&self, id: &str, status: &str) -> Result<Value, String> {
+        let order = self
+            .shared
+            .orders()
+            .set_status(id, status, &now())
+            .map_err(|rejection| rejection.full_message())?;
+        if let Some(url) = self.shared.webhooks.subscription() {
+            let webhook = Webhook::order_status(&self.shared.settings.account, &order);
+            let shared = Arc::clone(&self.shared);
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        shared.webhooks.deliver(&url, &webhook).await;
+                    });
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        order_id = id,
+                        "no Tokio runtime: the OrderStatus webhook was not sent"
+                    );
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// Sends an `OrderStatus` webhook to `url` whenever an order's status
+    /// changes through [`set_order_status`](Self::set_order_status) (the
+    /// `SendWebhook` rule of a Fluent workflow).
+    pub fn send_webhooks_to(&self, url: impl Into<String>) {
+        self.shared.webhooks.subscribe(Some(url.into()));
+    }
+
+    /// Stops sending webhooks on status changes.
+    pub fn stop_webhooks(&self) {
+        self.shared.webhooks.subscribe(None);
+    }
+
+    /// The `OrderStatus` webhook Fluent would send now for order `id` (its
+    /// current status), with a new webhook id.
+    pub fn order_webhook(&self, id: &str) -> Option<Webhook> {
+        let order = self.order(id)?;
+        Some(Webhook::order_status(&self.shared.settings.account, &order))
+    }
+
+    /// The emulator's public key as base64 x509 SubjectPublicKeyInfo, as
+    /// Fluent shows it and `listeners.fluent-webhook.public-keys` reads it.
+    pub fn public_key_base64(&self) -> Result<String, String> {
+        Ok(self.shared.webhooks.key()?.public_key_base64().to_owned())
+    }
+
+    /// The `fluent-signature` header for `body`: base64 of SHA512withRSA
+    /// with the emulator's key.
+    pub fn sign(&self, body: &[u8]) -> Result<String, String> {
+        Ok(self.shared.webhooks.key()?.sign(body))
+    }
+
+    /// Signs and POSTs `webhook` to `url` now, with Fluent's retries, and
+    /// returns every attempt (also kept in
+    /// [`webhook_deliveries`](Self::webhook_deliveries)).
+    pub async fn deliver(&self, url: &str, webhook: &Webhook) -> WebhookDelivery {
+        self.shared.webhooks.deliver(url, webhook).await
+    }
+
+    /// Every finished delivery, in the order they finished.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.shared.webhooks.deliveries()
+    }
+
+    /// Waits until `count` deliveries finished (every attempt made);
+    /// `false` when `timeout` passed first.
+    pub async fn wait_for_webhook_deliveries(&self, count: usize, timeout: Duration) -> bool {
+        self.shared.webhooks.wait_for(count, timeout).await
     }
 
     /// The value partner resolvers keep under `name`.

@@ -5,7 +5,8 @@
 //! and variables exactly as a GraphQL server with that schema does. Object
 //! fields read the parent object's JSON by field name; the root fields the
 //! emulator implements (`customer`, `customers`, `createCustomer`,
-//! `updateCustomer`, `category`, `createCategory`, `updateCategory`) have
+//! `updateCustomer`, `category`, `createCategory`, `updateCategory`,
+//! `orderById`, `order`) have
 //! resolvers backed by the emulator's stores, partner extensions bring
 //! resolvers for theirs, and any other root field answers with an `S0501E`
 //! error.
@@ -239,8 +240,12 @@ fn build_field(
 ) -> Field {
     let name = definition.name.node.to_string();
     let ty = definition.ty.node;
+    let paged = definition
+        .arguments
+        .iter()
+        .any(|argument| argument.node.name.node == "first");
     let mut field = match (root, resolver) {
-        (Root::None, _) => object_field(&name, ty, Arc::clone(objects)),
+        (Root::None, _) => object_field(&name, ty, Arc::clone(objects), paged),
         (_, Some(resolver)) => extension_field(root, &name, &ty, Arc::clone(shared), resolver),
         (Root::Query | Root::Mutation, None) => root_field(root, &name, &ty, Arc::clone(shared)),
     };
@@ -254,7 +259,10 @@ fn build_field(
 }
 
 /// A field of an ordinary object: the parent JSON's member of that name.
-fn object_field(name: &str, ty: Type, objects: Arc<HashSet<String>>) -> Field {
+/// A `paged` field (one with a `first` argument, e.g.
+/// `Order.fulfilments(first:)`) holding a connection serves its first
+/// `first` edges, with `pageInfo.hasNextPage` set accordingly.
+fn object_field(name: &str, ty: Type, objects: Arc<HashSet<String>>, paged: bool) -> Field {
     let key: Arc<str> = Arc::from(name);
     let ty = Arc::new(ty);
     let reference = type_ref(&ty);
@@ -264,10 +272,33 @@ fn object_field(name: &str, ty: Type, objects: Arc<HashSet<String>>) -> Field {
         let objects = Arc::clone(&objects);
         FieldFuture::new(async move {
             let parent = ctx.parent_value.try_downcast_ref::<Value>()?;
-            let value = parent.get(&*key).cloned().unwrap_or(Value::Null);
+            let mut value = parent.get(&*key).cloned().unwrap_or(Value::Null);
+            if paged {
+                first_edges(&mut value, &ctx)?;
+            }
             Ok(to_field_value(value, &ty, &objects))
         })
     })
+}
+
+/// Keeps the first `first` edges of a stored connection (all when `first`
+/// is absent).
+fn first_edges(connection: &mut Value, ctx: &ResolverContext<'_>) -> async_graphql::Result<()> {
+    let first = match ctx.args.get("first") {
+        Some(first) if !first.is_null() => usize::try_from(first.i64()?).map_err(|_| {
+            coded(
+                VALIDATION_FAILED,
+                "Validation failed: first must not be negative",
+            )
+        })?,
+        _ => return Ok(()),
+    };
+    if let Some(Value::Array(edges)) = connection.get_mut("edges") {
+        let more = edges.len() > first;
+        edges.truncate(first);
+        connection["pageInfo"] = json!({ "hasNextPage": more });
+    }
+    Ok(())
 }
 
 /// Turns JSON into what the engine resolves further: objects stay JSON
@@ -323,6 +354,16 @@ fn root_field(root: Root, name: &str, ty: &Type, shared: Arc<Shared>) -> Field {
                 resolved(&ctx, nullable, result)
             })
         }),
+        (Root::Query, "orderById" | "order") => {
+            let by_id = name == "orderById";
+            Field::new(name, reference, move |ctx| {
+                let shared = Arc::clone(&shared);
+                FieldFuture::new(async move {
+                    let result = order(&shared, &ctx, by_id);
+                    resolved(&ctx, nullable, result)
+                })
+            })
+        }
         (Root::Query, "category") => Field::new(name, reference, move |ctx| {
             let shared = Arc::clone(&shared);
             FieldFuture::new(async move {
@@ -424,6 +465,33 @@ fn category(shared: &Shared, ctx: &ResolverContext<'_>) -> async_graphql::Result
             &format!(
                 "Category with ref '{reference}' in catalogue '{catalogue}' could not be found"
             ),
+        )),
+        found => Ok(found),
+    }
+}
+
+/// `orderById(id:)` (`by_id`) or `order(ref:)`.
+fn order(
+    shared: &Shared,
+    ctx: &ResolverContext<'_>,
+    by_id: bool,
+) -> async_graphql::Result<Option<Value>> {
+    let (argument, found) = if by_id {
+        let id = match ctx.args.try_get("id")?.as_value() {
+            GqlValue::String(id) => id.clone(),
+            other => other.to_string(),
+        };
+        let found = shared.orders().get(&id).cloned();
+        (format!("id '{id}'"), found)
+    } else {
+        let reference = ctx.args.try_get("ref")?.string()?;
+        let found = shared.orders().by_ref(reference).cloned();
+        (format!("ref '{reference}'"), found)
+    };
+    match found {
+        None if shared.settings.unknown_ref == UnknownRef::NotFoundError => Err(coded(
+            "C0120E",
+            &format!("Order with {argument} could not be found"),
         )),
         found => Ok(found),
     }

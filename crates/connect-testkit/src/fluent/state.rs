@@ -1,5 +1,5 @@
 //! The emulator's shared state: settings, issued tokens, customers,
-//! categories, partner state, logs.
+//! categories, orders, webhooks, partner state, logs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -9,7 +9,9 @@ use connect_core::config::Secret;
 use serde_json::{Map, Value};
 
 use super::categories::Categories;
+use super::orders::Orders;
 use super::store::Store;
+use super::webhooks::Webhooks;
 use super::{RecordedMutation, RecordedRequest};
 
 /// What the emulated account accepts and issues.
@@ -64,6 +66,9 @@ pub(crate) struct Shared {
     tokens: Mutex<Tokens>,
     store: Mutex<Store>,
     categories: Mutex<Categories>,
+    orders: Mutex<Orders>,
+    /// Signing and delivery of webhooks.
+    pub(crate) webhooks: Webhooks,
     /// What partner resolvers keep between calls.
     extension_state: Mutex<Map<String, Value>>,
     log: Mutex<Log>,
@@ -80,12 +85,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(settings: Settings) -> Self {
+    pub(crate) fn new(settings: Settings, webhooks: Webhooks) -> Self {
         Self {
             settings,
             tokens: Mutex::default(),
             store: Mutex::default(),
             categories: Mutex::default(),
+            orders: Mutex::default(),
+            webhooks,
             extension_state: Mutex::default(),
             log: Mutex::default(),
         }
@@ -97,6 +104,10 @@ impl Shared {
 
     pub(crate) fn categories(&self) -> MutexGuard<'_, Categories> {
         lock(&self.categories)
+    }
+
+    pub(crate) fn orders(&self) -> MutexGuard<'_, Orders> {
+        lock(&self.orders)
     }
 
     pub(crate) fn extension_state(&self) -> MutexGuard<'_, Map<String, Value>> {
