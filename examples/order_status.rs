@@ -181,7 +181,8 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     let ct = sandbox.commercetools.client()?;
     let mut customer_ids = Vec::new();
     for email in CUSTOMERS {
-        customer_ids.push(ct.create_customer(&CustomerDraft::new(*email)).await?.id);
+        let draft = CustomerDraft::new(*email).with_password("S3cure!pass");
+        customer_ids.push(ct.create_customer(&draft).await?.id);
     }
     println!(
         "→ created {} customers in commercetools",
