@@ -10,7 +10,8 @@
 //! its handler finished: the orders answered by the stopped instance are
 //! already updated when it stops), and an SQS event queue (answered once
 //! sent: the restarted instance handles what the stopped one did not; these
-//! tests need the local SQS server of `scripts/test.sh`).
+//! tests need the local SQS server of `scripts/test.sh`). Also: `connect
+//! validate` checks the webhook blocks without binding their port.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -78,7 +79,7 @@ struct Sender {
 }
 
 impl Sender {
-    fn start(fluent: &FluentEmulator, webhooks: Vec<Webhook>, concurrency: usize) -> Self {
+    fn start(fluent: &FluentEmulator, webhooks: &[Webhook], concurrency: usize) -> Self {
         let (target, _) = watch::channel(None);
         let answered = Arc::new(Mutex::new(BTreeMap::new()));
         let resent = Arc::new(AtomicU64::new(0));
@@ -329,7 +330,7 @@ async fn stop_mid_stream_then_restart(layout: Layout, stop: Stop) -> Figures {
     );
     let mut first = Connect::run("first", dir.path(), &config);
     let url = webhook_url(&first, &dir.path().join("first.stdout")).await;
-    let sender = Sender::start(&fluent, webhooks, 8);
+    let sender = Sender::start(&fluent, &webhooks, 8);
     sender.point_at(Some((1, url)));
     eventually(
         "the first instance to answer some webhooks",
@@ -475,4 +476,72 @@ async fn sqs_sigterm_mid_stream_loses_no_webhook_answered_2xx() {
     assert_none_lost(&figures);
     let stopped = figures.stopped.unwrap();
     assert_eq!(stopped.dead_lettered, 0, "{stopped:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_checks_the_webhook_blocks_without_taking_the_port() {
+    let ct = CommercetoolsEmulator::start().await.unwrap();
+    let fluent = FluentEmulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The port is taken: `validate` must not need it.
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let yaml = yaml(&ct, &fluent, &fluent.public_key_base64().unwrap(), None)
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    let config = write_config(dir.path(), "webhooks.yml", &yaml);
+    let path = config.to_str().unwrap();
+    let finished = Connect::output(
+        "validate",
+        dir.path(),
+        &["validate", "--config", path],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(finished.status.success(), "{finished:?}");
+    assert!(
+        finished.stdout.contains(&format!(
+            "fluent webhooks: 127.0.0.1:{port}/api/v1/fluent-connect/webhook (1 public key)"
+        )),
+        "{}",
+        finished.stdout
+    );
+    assert!(
+        finished
+            .stdout
+            .contains("OrderStatus webhooks → fluent.connect.order.status"),
+        "{}",
+        finished.stdout
+    );
+
+    // A mapping to a route that does not exist: exit 2, with its line.
+    let bad = write_config(
+        dir.path(),
+        "bad.yml",
+        &yaml.replace(
+            &format!("OrderStatus: {ROUTE}"),
+            "OrderStatus: fluent.connect.order.statuz",
+        ),
+    );
+    let line = yaml
+        .lines()
+        .position(|l| l.trim() == format!("OrderStatus: {ROUTE}"))
+        .unwrap()
+        + 1;
+    let finished = Connect::output(
+        "bad",
+        dir.path(),
+        &["validate", "--config", bad.to_str().unwrap()],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(finished.status.code(), Some(2), "{finished:?}");
+    assert!(
+        finished.stderr.contains(&format!("bad.yml:{line}:"))
+            && finished
+                .stderr
+                .contains("`fluent.connect.order.statuz`, which is not defined under `routes`"),
+        "{}",
+        finished.stderr
+    );
+    drop(taken);
 }

@@ -285,3 +285,260 @@ impl Serving {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use connect_core::config::ConfigDocument;
+    use connect_core::runtime::{LoopState, Shutdown};
+    use connect_core::{
+        HandlerContext, HandlerError, HandlerRegistry, Message, MessageHandler, Outcome, Services,
+    };
+    use connect_testkit::fluent::{FluentEmulator, NewOrder, Webhook};
+
+    use crate::{Connector, Plan, WEBHOOK_LOOP};
+
+    /// A 1024-bit RSA public key (bare base64 SubjectPublicKeyInfo).
+    const KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC/pOOyloUFfcdQXr/EMdp9AHXFMNHIx9j0yQxtdeB7PUS9Kne35RIdo6nUgzyhgdJgxFlx+q5n+gFu7Q9dBj4vLDuKXdjMmU9RL+/it3gMNYa++zxv3BNuB7eUvnB/ouw19OAY3StEGDMgv3BxYoRFyhzTnAuLbrUDeyALFqGpAwIDAQAB";
+
+    const FLUENT: &str = "fluent:\n  base-url: http://127.0.0.1:1\n  account: ACME\n  retailer-id: \"1\"\n  client-id: c\n  client-secret: s\n  username: u\n  password: p\n";
+
+    #[derive(Default)]
+    struct Noop;
+
+    #[connect_core::async_trait]
+    impl MessageHandler for Noop {
+        async fn handle(
+            &self,
+            _: &HandlerContext<'_>,
+            _: &Message,
+        ) -> Result<Outcome, HandlerError> {
+            Ok(Outcome::done())
+        }
+    }
+
+    fn registry() -> HandlerRegistry {
+        let mut registry = HandlerRegistry::new();
+        registry.register::<Noop>("Noop", 0);
+        registry
+    }
+
+    /// A file with `fluent` (unless `fluent` is false), `blocks` and one
+    /// route `order.status`.
+    fn file(fluent: bool, blocks: &str) -> String {
+        format!(
+            "connector-name: hooks\n{}{blocks}routes:\n  - route: order.status\n    handler: Noop\n",
+            if fluent { FLUENT } else { "" }
+        )
+    }
+
+    fn plan(yaml: &str) -> Result<Plan, String> {
+        Plan::new(
+            ConfigDocument::from_yaml("app.yml", yaml),
+            &registry(),
+            Services::new(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn listener(extra: &str) -> String {
+        format!(
+            "listeners:\n  fluent-webhook:\n    listen: 127.0.0.1:0\n    public-keys: [\"{KEY}\"]\n{extra}"
+        )
+    }
+
+    #[test]
+    fn the_webhook_blocks_are_read_and_checked_with_their_lines() {
+        let ok = plan(&file(
+            true,
+            &format!(
+                "{}webhook-mapping:\n  OrderStatus: order.status\n",
+                listener("")
+            ),
+        ))
+        .unwrap();
+        let webhooks = ok.webhooks().unwrap();
+        assert_eq!(webhooks.fluent().public_keys[0].bits(), 1024);
+        assert_eq!(
+            webhooks.mapping().route_for("OrderStatus"),
+            Some("order.status")
+        );
+        assert!(webhooks.external().is_none());
+        assert!(plan(&file(true, "")).unwrap().webhooks().is_none());
+
+        // A mapped route that `routes` does not define, at its line.
+        let error = plan(&file(
+            true,
+            &format!(
+                "{}webhook-mapping:\n  OrderStatus: order.statuz\n",
+                listener("")
+            ),
+        ))
+        .unwrap_err();
+        assert!(error.starts_with("app.yml:15:"), "{error}");
+        assert!(
+            error.contains(
+                "`order.statuz`, which is not defined under `routes` (defined routes: order.status)"
+            ),
+            "{error}"
+        );
+
+        // The account and retailer come from the `fluent` block.
+        let error = plan(&file(false, &listener(""))).unwrap_err();
+        assert!(error.contains("add the `fluent` block"), "{error}");
+
+        // The external endpoint lives on the Fluent listener.
+        let error = plan(&file(
+            true,
+            "listeners:\n  external-webhook:\n    auth:\n      bearer: { token: t }\n",
+        ))
+        .unwrap_err();
+        assert!(error.contains("add `listeners.fluent-webhook`"), "{error}");
+
+        // A mapping without a listener.
+        let error = plan(&file(
+            true,
+            "webhook-mapping:\n  OrderStatus: order.status\n",
+        ))
+        .unwrap_err();
+        assert!(
+            error.contains("`webhook-mapping` needs a webhook listener"),
+            "{error}"
+        );
+
+        // Two endpoints on one path.
+        let error = plan(&file(
+            true,
+            &listener("  external-webhook:\n    path: /api/v1/fluent-connect/webhook\n    auth:\n      bearer: { token: t }\n"),
+        ))
+        .unwrap_err();
+        assert!(
+            error.contains("give the two endpoints different paths"),
+            "{error}"
+        );
+
+        // Not on the observability endpoint's port.
+        let error = plan(&file(
+            true,
+            "listeners:\n  fluent-webhook:\n    listen: 0.0.0.0:9464\n    public-keys: [\"KEY\"]\nobservability:\n  listen: 0.0.0.0:9464\n"
+                .replace("KEY", KEY)
+                .as_str(),
+        ))
+        .unwrap_err();
+        assert!(error.contains("is also `observability.listen`"), "{error}");
+
+        // connect-webhook's own checks come through with their lines.
+        let error = plan(&file(true, &listener("    max-bodee: 1MiB\n"))).unwrap_err();
+        assert!(error.contains("unknown field `max-bodee`"), "{error}");
+        let error = plan(&file(
+            true,
+            "listeners:\n  fluent-webhook:\n    listen: 127.0.0.1:0\n    public-keys: [\"bm90IGEga2V5\"]\n",
+        ))
+        .unwrap_err();
+        assert!(error.contains("public key 1 of the list"), "{error}");
+        // connect-core still refuses unknown listeners.
+        let error = plan(&file(true, "listeners:\n  fluent-webhok:\n    listen: x\n")).unwrap_err();
+        assert!(error.contains("unknown field `fluent-webhok`"), "{error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn run_serves_webhooks_in_process_exports_them_and_stops_them_first() {
+        let fluent = FluentEmulator::start().await.unwrap();
+        let config = fluent.config();
+        let yaml = format!(
+            "connector-name: hooks\nfluent:\n  base-url: {}\n  account: {}\n  retailer-id: \"{}\"\n  client-id: c\n  client-secret: s\n  username: u\n  password: p\nlisteners:\n  fluent-webhook:\n    listen: 127.0.0.1:0\n    public-keys: [\"{}\"]\nwebhook-mapping:\n  OrderStatus: order.status\nroutes:\n  - route: order.status\n    handler: Noop\n",
+            config.base_url,
+            config.account,
+            config.retailer_id,
+            fluent.public_key_base64().unwrap()
+        );
+        let mut connector = Connector::builder(ConfigDocument::from_yaml("app.yml", yaml))
+            .registry(registry())
+            .receive(16, Duration::from_millis(20))
+            .build()
+            .await
+            .unwrap();
+        assert!(connector.webhook_addr().is_none(), "not bound by build");
+        let addr = connector.serve_webhooks().await.unwrap().unwrap();
+        assert_eq!(connector.serve_webhooks().await.unwrap(), Some(addr));
+        let url = format!("http://{addr}/api/v1/fluent-connect/webhook");
+        let telemetry = connector.telemetry();
+        let metrics = connector.webhook_metrics().unwrap();
+        let shutdown = Shutdown::new();
+        let running = tokio::spawn(connector.run(shutdown.clone()));
+
+        let order = fluent
+            .insert_order(&NewOrder::new("HD_1", "BOOKED"))
+            .unwrap();
+        let post = |webhook: Webhook, signed: bool| {
+            let body = webhook.body();
+            let mut request = reqwest::Client::new().post(&url).body(body.clone());
+            if signed {
+                request = request.header("fluent-signature", fluent.sign(&body).unwrap());
+            }
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        let account = config.account.clone();
+        // Handled by the runtime, then answered.
+        assert_eq!(
+            post(Webhook::order_status(&account, &order), true).await,
+            200
+        );
+        let mut ignored = Webhook::order_status(&account, &order);
+        ignored.name = "FulfilmentStatus".to_owned();
+        assert_eq!(post(ignored, true).await, 200);
+        assert_eq!(
+            post(Webhook::order_status(&account, &order), false).await,
+            401
+        );
+
+        let text = telemetry.render(false);
+        for series in [
+            "connect_webhook_requests_total{endpoint=\"fluent\",outcome=\"accepted\"} 1",
+            "connect_webhook_requests_total{endpoint=\"fluent\",outcome=\"ignored\"} 1",
+            "connect_webhook_requests_total{endpoint=\"fluent\",outcome=\"unauthorized\"} 1",
+            "connect_webhook_requests_total{endpoint=\"fluent\",outcome=\"answer_timeout\"} 0",
+            "connect_webhook_header_timeouts_total 0",
+            "connect_messages_total{route=\"order.status\",handler=\"Noop\",outcome=\"succeeded\"} 1",
+        ] {
+            assert!(text.contains(series), "no `{series}` in\n{text}");
+        }
+        assert!(!text.contains("endpoint=\"external\""), "{text}");
+        let liveness = telemetry.liveness();
+        let webhook_loop = liveness
+            .loops
+            .iter()
+            .find(|(name, _, _)| name == WEBHOOK_LOOP)
+            .unwrap();
+        assert_eq!(webhook_loop.1, LoopState::Running);
+        assert_eq!(telemetry.readiness().intake, "running");
+
+        shutdown.trigger();
+        let report = tokio::time::timeout(Duration::from_secs(15), running)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.runtime.metrics.succeeded, 1);
+        let liveness = telemetry.liveness();
+        let webhook_loop = liveness
+            .loops
+            .iter()
+            .find(|(name, _, _)| name == WEBHOOK_LOOP)
+            .unwrap();
+        assert_eq!(webhook_loop.1, LoopState::Stopped);
+        assert!(
+            reqwest::Client::new()
+                .post(&url)
+                .timeout(Duration::from_secs(2))
+                .body("{}")
+                .send()
+                .await
+                .is_err(),
+            "the port is closed after the run"
+        );
+        assert_eq!(metrics.snapshot().fluent.accepted, 1);
+    }
+}
