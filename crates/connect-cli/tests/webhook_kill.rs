@@ -143,7 +143,7 @@ impl Sender {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                         // Paced, so that a stop comes mid-stream.
-                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 })
             })
