@@ -356,6 +356,25 @@ async fn stop_mid_stream_then_restart(layout: Layout, stop: Stop) -> Figures {
         }
     };
     sender.point_at(None);
+    if let (Layout::InMemory, Some(stopped)) = (layout, &stopped) {
+        // SIGTERM let every request whose webhook the first instance
+        // handled get its 2xx before the process exited (the sender may
+        // still be reading the last answers).
+        let by_first = || {
+            sender
+                .answered()
+                .values()
+                .filter(|instance| **instance == 1)
+                .count() as u64
+        };
+        eventually(
+            "every webhook handled by the first instance to be answered 2xx",
+            Duration::from_secs(5),
+            || async { (by_first() == stopped.succeeded).then_some(()) },
+            || format!("{} answered, {stopped:?}", by_first()),
+        )
+        .await;
+    }
     let by_first: Vec<String> = sender
         .answered()
         .into_iter()
