@@ -255,8 +255,21 @@ async fn run(args: &ConfigArg, ctx: &Context) -> Result<u8, RunnerError> {
     // Listen for signals before connecting to anything: a signal during
     // startup stops the connector cleanly too.
     let shutdown = Shutdown::on_signals();
-    let connector = ctx.connector(args)?.build().await?;
+    let mut connector = ctx.connector(args)?.build().await?;
     connector.check().await?;
+    if let Some(addr) = connector.serve_webhooks().await?
+        && let Some(webhooks) = connector.plan().webhooks()
+    {
+        let layout = if connector.event_queue().sink.is_durable() {
+            "answered once sent to the event queue"
+        } else {
+            "answered once handled"
+        };
+        println!(
+            "webhooks: http://{addr}{} ({layout})",
+            webhooks.fluent().path
+        );
+    }
     let endpoint = connector.serve_observability().await?;
     if connector.config().ct_queue.kind == "in-memory" {
         tracing::warn!(
@@ -314,6 +327,26 @@ async fn validate(args: &ConfigArg, ctx: &Context) -> Result<u8, RunnerError> {
         .collect();
     if !syncs.is_empty() {
         println!("  backfill: {}", syncs.join(", "));
+    }
+    if let Some(webhooks) = plan.webhooks() {
+        let fluent = webhooks.fluent();
+        println!(
+            "  fluent webhooks: {}{} ({} public key{})",
+            fluent.listen,
+            fluent.path,
+            fluent.public_keys.len(),
+            if fluent.public_keys.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+        if let Some(external) = webhooks.external() {
+            println!("  external webhooks: {}{}", fluent.listen, external.path);
+        }
+        for (name, route) in webhooks.mapping().iter() {
+            println!("  {name} webhooks → {route}");
+        }
     }
     if let Some(observability) = plan.observability() {
         println!(

@@ -20,18 +20,20 @@ use connect_fluent::{FluentClient, FluentConfig};
 use crate::backends::{self, QueuePair};
 
 /// The top-level blocks read above connect-core: by the clients, the
-/// translator (`route-mapping`) and the observability endpoint. Any other
-/// block is refused as a typo.
+/// translator (`route-mapping`), the webhook listener (`webhook-mapping`)
+/// and the observability endpoint. Any other block is refused as a typo.
 const SECTIONS: &[&str] = &[
     "commercetools",
     "fluent",
     connect_commercetools::ROUTE_MAPPING,
+    connect_webhook::config::WEBHOOK_MAPPING_SECTION,
     "observability",
 ];
 use crate::error::RunnerError;
 use crate::observability::{
     DEFAULT_LIVENESS_TIMEOUT, ObservabilityConfig, ObservabilityServer, Sources, Telemetry,
 };
+use crate::webhooks::{Serving, WebhookPlan};
 
 /// What a connector is built with besides its file: the handlers routes
 /// can name, the partner configuration blocks it reads and the syncs it can
@@ -67,6 +69,7 @@ pub struct Plan {
     router: Arc<Router>,
     translator: Arc<SubscriptionTranslator>,
     observability: Option<ObservabilityConfig>,
+    webhooks: Option<WebhookPlan>,
     syncs: SyncRegistry,
 }
 
@@ -118,6 +121,7 @@ impl Plan {
             .map(|ct| with_sync_scopes(ct, &config, &registries.syncs));
         let fluent = doc.section::<FluentConfig>("fluent")?;
         let observability = doc.section::<ObservabilityConfig>("observability")?;
+        let webhooks = WebhookPlan::read(&doc, &config, fluent.as_ref(), observability.as_ref())?;
         // Both clients share one HTTP client: one connection pool, one TLS
         // trust store (each client still applies its own request timeout).
         let mut http = None;
@@ -155,6 +159,7 @@ impl Plan {
             router: Arc::new(router),
             translator: Arc::new(translator),
             observability,
+            webhooks,
             syncs: registries.syncs.clone(),
         })
     }
@@ -167,6 +172,14 @@ impl Plan {
     /// The `observability` block, when the file has one.
     pub fn observability(&self) -> Option<&ObservabilityConfig> {
         self.observability.as_ref()
+    }
+
+    /// The webhook listener's blocks (`listeners.fluent-webhook`,
+    /// `listeners.external-webhook`, `webhook-mapping`), when the file has
+    /// a webhook listener. Only [`Connector::serve_webhooks`] (called by
+    /// `run`) binds its port.
+    pub fn webhooks(&self) -> Option<&WebhookPlan> {
+        self.webhooks.as_ref()
     }
 
     /// connect-core's part of the configuration.
@@ -466,6 +479,7 @@ impl ConnectorBuilder {
             dead_letters,
             intake,
             runtime,
+            webhooks: None,
         })
     }
 }
@@ -510,6 +524,7 @@ pub struct Connector {
     listener_metrics: Arc<ListenerMetrics>,
     health: Arc<Health>,
     telemetry: Arc<Telemetry>,
+    webhooks: Option<Serving>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -642,6 +657,57 @@ impl Connector {
             .map_err(listen_error)
     }
 
+    /// Binds `listeners.fluent-webhook.listen` and starts serving webhooks;
+    /// `Ok(None)` when the file has no webhook listener. [`run`](Self::run)
+    /// calls it when it was not called before; call it first to get the
+    /// error (a port in use) and the address (port 0 picks one).
+    ///
+    /// With a durable event queue (SQS) each accepted webhook is sent to it
+    /// and answered 200 once sent. With the in-memory event queue the
+    /// listener becomes a source of the runtime: a webhook is answered 200
+    /// once its handler finished, 503 past `answer-timeout`, and webhooks
+    /// that arrive before `run` starts wait for it (at most
+    /// `answer-timeout`). A second call does nothing.
+    ///
+    /// ```no_run
+    /// # async fn start(mut connector: connect_runner::Connector) -> Result<(), connect_runner::RunnerError> {
+    /// use connect_core::runtime::Shutdown;
+    ///
+    /// if let Some(addr) = connector.serve_webhooks().await? {
+    ///     println!("webhooks on http://{addr}");
+    /// }
+    /// connector.run(Shutdown::on_signals()).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_webhooks(&mut self) -> Result<Option<std::net::SocketAddr>, RunnerError> {
+        if let Some(serving) = &self.webhooks {
+            return Ok(Some(serving.local_addr()));
+        }
+        let Some(plan) = self.plan.webhooks() else {
+            return Ok(None);
+        };
+        let serving = plan
+            .serve(self.plan.doc.origin(), &self.event_queue.sink)
+            .await?;
+        let addr = serving.local_addr();
+        self.telemetry
+            .webhooks_serving(serving.metrics(), serving.has_external());
+        self.telemetry.watch(serving.heartbeat());
+        self.webhooks = Some(serving);
+        Ok(Some(addr))
+    }
+
+    /// The webhook listener's address, once it serves.
+    pub fn webhook_addr(&self) -> Option<std::net::SocketAddr> {
+        self.webhooks.as_ref().map(Serving::local_addr)
+    }
+
+    /// The webhook listener's counters by endpoint and outcome, once it
+    /// serves (live).
+    pub fn webhook_metrics(&self) -> Option<Arc<connect_webhook::WebhookMetrics>> {
+        self.webhooks.as_ref().map(Serving::metrics)
+    }
+
     /// `true` when the runtime reads the CT queue itself (in-memory event
     /// queue): payloads are settled end to end.
     pub fn is_end_to_end(&self) -> bool {
@@ -703,7 +769,27 @@ impl Connector {
     /// everything was handled): the first stage stops intake and finishes
     /// or returns in-flight messages within `shutdown-timeout`; the second
     /// returns everything at once.
-    pub async fn run(self, shutdown: Shutdown) -> RunReport {
+    ///
+    /// With a webhook listener in the file, it serves webhooks too
+    /// ([`serve_webhooks`](Self::serve_webhooks), called here unless called
+    /// before; if the port cannot be bound here, the error is logged and
+    /// nothing runs). The first stage also stops the listener taking new
+    /// webhooks; open requests get their answer (in process: 200 once
+    /// handled, 503 once returned), so no webhook answered 200 is lost.
+    pub async fn run(mut self, shutdown: Shutdown) -> RunReport {
+        if let Err(error) = self.serve_webhooks().await {
+            tracing::error!(%error, "cannot serve webhooks; the connector does not start");
+            return RunReport {
+                runtime: connect_core::runtime::RunReport {
+                    metrics: self.metrics.snapshot(),
+                    returned: 0,
+                    interrupted: 0,
+                },
+                listener: ListenerReport {
+                    metrics: self.listener_metrics.snapshot(),
+                },
+            };
+        }
         tracing::info!(
             connector = %self.plan.config.connector_name,
             routes = self.plan.config.routes.len(),
@@ -712,7 +798,20 @@ impl Connector {
             end_to_end = self.is_end_to_end(),
             "connector starting"
         );
-        self.telemetry.watch(self.runtime.heartbeat());
+        let mut runtime = self.runtime;
+        let (done, done_rx) = tokio::sync::watch::channel(false);
+        let webhooks = match self.webhooks {
+            Some(mut serving) => {
+                // In process, the listener is one more source of the
+                // runtime: a webhook's request waits for its settlement.
+                if let Some(source) = serving.take_source() {
+                    runtime = runtime.with_source(connect_webhook::WEBHOOK_LISTENER, source);
+                }
+                Some(serving.stop_on(shutdown.clone(), done_rx))
+            }
+            None => None,
+        };
+        self.telemetry.watch(runtime.heartbeat());
         let listening = match self.intake {
             Intake::Forwarding(listener) => {
                 self.telemetry.watch(listener.heartbeat());
@@ -720,7 +819,15 @@ impl Connector {
             }
             Intake::EndToEnd(_) => None,
         };
-        let runtime = self.runtime.run(shutdown.clone()).await;
+        let runtime = runtime.run(shutdown.clone()).await;
+        // The runtime has let go of the in-process source: webhooks still
+        // waiting for it are answered 503 now; then the listener ends.
+        let _ = done.send(true);
+        if let Some(stopping) = webhooks
+            && let Err(error) = stopping.await
+        {
+            tracing::error!(%error, "the webhook listener's shutdown failed");
+        }
         let listener = match listening {
             Some(listening) => match listening.await {
                 Ok(report) => report,

@@ -53,6 +53,14 @@ pub enum RunnerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The webhook listener cannot serve (`listeners.fluent-webhook`).
+    #[error("{origin}: listeners.fluent-webhook: {source}")]
+    Webhooks {
+        /// The configuration file.
+        origin: String,
+        /// Why.
+        source: connect_webhook::WebhookError,
+    },
     /// The commercetools client cannot be created or failed.
     #[error("commercetools: {0}")]
     Commercetools(#[from] connect_commercetools::Error),
@@ -95,6 +103,7 @@ impl RunnerError {
                 | Self::Backend { .. }
                 | Self::Credentials { .. }
                 | Self::Listen { .. }
+                | Self::Webhooks { .. }
         )
     }
 }

@@ -35,6 +35,10 @@
 //!   (`connect_commercetools::sync`) through its route ([`BackfillOptions`],
 //!   [`BackfillProgress`], [`BackfillSummary`]).
 //! - [`observability`]: `/metrics`, `/health` and `/ready`.
+//! - `webhooks`: the webhook listener (`listeners.fluent-webhook`,
+//!   `listeners.external-webhook`, `webhook-mapping`; connect-webhook),
+//!   checked by the [`Plan`] ([`WebhookPlan`]) and served by `run`
+//!   ([`Connector::serve_webhooks`]).
 //! - `error`: [`RunnerError`].
 
 mod backends;
@@ -42,10 +46,12 @@ mod backfill;
 mod connector;
 mod error;
 pub mod observability;
+mod webhooks;
 
 // Link the bundled syncs into every binary that uses the runner.
 use connect_category_sync as _;
 use connect_customer_sync as _;
+use connect_order_sync as _;
 
 pub use backends::{
     Backend, Block, DeadLetterBackend, Opened, QueueBackend, QueueOptions, QueuePair, backend_kinds,
@@ -58,6 +64,7 @@ pub use connector::{
     CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, Registries, RunReport,
 };
 pub use error::RunnerError;
+pub use webhooks::{WEBHOOK_LOOP, WebhookPlan};
 
 /// Items used by the code [`register_backend!`] generates. Not a public
 /// API: it changes without notice.
@@ -68,13 +75,15 @@ pub mod __private {
 }
 
 /// Reads `path`, builds the connector with every linked handler, checks the
-/// credentials and the dead-letter store, serves the `observability`
-/// endpoint when the file has the block, and runs the connector until
+/// credentials and the dead-letter store, serves the webhook listener and
+/// the `observability` endpoint when the file has their blocks, and runs the connector until
 /// SIGINT or SIGTERM (a second signal stops it at once).
 pub async fn run(path: impl AsRef<std::path::Path>) -> Result<RunReport, RunnerError> {
     let shutdown = connect_core::runtime::Shutdown::on_signals();
     let connector = Connector::from_file(path).await?;
     connector.check().await?;
+    let mut connector = connector;
+    connector.serve_webhooks().await?;
     let endpoint = connector.serve_observability().await?;
     let report = connector.run(shutdown).await;
     if let Some(endpoint) = endpoint {

@@ -582,11 +582,18 @@ impl<'de> Deserialize<'de> for TopKeys {
     }
 }
 
+/// The `listeners` block as connect-core reads it: the CT queue's `type`.
+/// The webhook listeners' blocks (`fluent-webhook`, `external-webhook`)
+/// are read, strictly, by connect-webhook; here they are only allowed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ListenersFile {
     #[serde(default)]
     ct_queue: Option<KindOnly>,
+    #[serde(default, rename = "fluent-webhook")]
+    _fluent_webhook: Option<IgnoredAny>,
+    #[serde(default, rename = "external-webhook")]
+    _external_webhook: Option<IgnoredAny>,
 }
 
 /// The `type` of a backend block; its other keys are checked by the backend.

@@ -12,7 +12,8 @@
 //!   runtime's own counters at scrape time: nothing is recorded twice and
 //!   the message path never looks up a label. See `docs/observability.md`.
 //! - `GET /health` (liveness): 200 while every running loop (the runtime's
-//!   dispatcher, the CT queue listener, a backfill) beat within
+//!   dispatcher, the CT queue listener, the webhook listener, a backfill)
+//!   beat within
 //!   `liveness-timeout`; 503 when one is stuck.
 //! - `GET /ready` (readiness): 200 while intake runs and every dependency
 //!   is up; 503 otherwise, with a JSON body naming each dependency that is
@@ -34,6 +35,7 @@ use connect_core::config::{duration_where, text_where};
 use connect_core::listener::ListenerMetrics;
 use connect_core::runtime::{DependencyStatus, Health, Heartbeat, LoopState, Metrics};
 use connect_core::telemetry::HttpRequests;
+use connect_webhook::WebhookMetrics;
 use serde::Deserialize;
 
 pub use render::METRIC_NAMES;
@@ -125,7 +127,16 @@ pub struct Telemetry {
     http: Vec<(&'static str, Arc<HttpRequests>)>,
     loops: Mutex<Vec<Arc<Heartbeat>>>,
     backfill: Mutex<Option<Arc<BackfillGauges>>>,
+    webhooks: Mutex<Option<WebhookCounters>>,
     liveness_timeout: Duration,
+}
+
+/// The webhook listener's counters, once it serves, and whether it serves
+/// the external endpoint too.
+#[derive(Clone)]
+pub(crate) struct WebhookCounters {
+    pub(crate) metrics: Arc<WebhookMetrics>,
+    pub(crate) external: bool,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -179,6 +190,7 @@ impl Telemetry {
             http: sources.http,
             loops: Mutex::new(Vec::new()),
             backfill: Mutex::new(None),
+            webhooks: Mutex::new(None),
             liveness_timeout: sources.liveness_timeout,
         }
     }
@@ -194,6 +206,19 @@ impl Telemetry {
 
     pub(crate) fn backfill_started(&self, gauges: Arc<BackfillGauges>) {
         *self.backfill.lock().unwrap_or_else(PoisonError::into_inner) = Some(gauges);
+    }
+
+    /// The webhook listener serves: `/metrics` exports its counters.
+    pub(crate) fn webhooks_serving(&self, metrics: Arc<WebhookMetrics>, external: bool) {
+        *self.webhooks.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(WebhookCounters { metrics, external });
+    }
+
+    pub(crate) fn webhooks(&self) -> Option<WebhookCounters> {
+        self.webhooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn loops(&self) -> Vec<Arc<Heartbeat>> {

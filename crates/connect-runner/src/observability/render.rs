@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use connect_core::runtime::MetricsSnapshot;
+use connect_webhook::Outcome;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -36,6 +37,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "connect_backfill_scanned",
     "connect_backfill_total",
     "connect_backfill_handled",
+    "connect_webhook_requests_total",
+    "connect_webhook_header_timeouts_total",
 ];
 
 /// The `route` label of messages no route has a name for.
@@ -240,6 +243,44 @@ impl Collector for Exporter {
                     family
                         .encode_family(&[("dependency", *dependency), ("status", NO_RESPONSE)])?,
                 )?;
+            }
+        }
+
+        // The webhook families are always described; their series appear
+        // once the listener serves (every outcome, zeros included).
+        let webhooks = t.webhooks();
+        let snapshot = webhooks.as_ref().map(|w| w.metrics.snapshot());
+        {
+            let mut family = encoder.encode_descriptor(
+                "connect_webhook_requests",
+                "Webhook requests answered, by endpoint (fluent, external) and outcome: accepted (200, enqueued or handled), ignored (200, a name with no webhook-mapping), unauthorized (401), forbidden (403), bad_request (400), too_large (413), unavailable (503, the queue or the runtime could not take it), answer_timeout (503, not handled within answer-timeout), timeout (408, the body came too slowly).",
+                None,
+                MetricType::Counter,
+            )?;
+            if let (Some(webhooks), Some(snapshot)) = (&webhooks, &snapshot) {
+                let mut endpoints = vec![("fluent", snapshot.fluent)];
+                if webhooks.external {
+                    endpoints.push(("external", snapshot.external));
+                }
+                for (endpoint, counts) in endpoints {
+                    for outcome in Outcome::ALL {
+                        ConstCounter::new(counts.get(outcome)).encode(family.encode_family(
+                            &[("endpoint", endpoint), ("outcome", outcome.as_str())],
+                        )?)?;
+                    }
+                }
+            }
+        }
+        {
+            let help = "Webhook connections closed because their request headers did not arrive within header-read-timeout.";
+            let described = encoder.encode_descriptor(
+                "connect_webhook_header_timeouts",
+                help,
+                None,
+                MetricType::Counter,
+            )?;
+            if let Some(snapshot) = &snapshot {
+                ConstCounter::new(snapshot.header_timeouts).encode(described)?;
             }
         }
 
