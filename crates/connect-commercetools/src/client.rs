@@ -217,7 +217,7 @@ impl CommercetoolsClient {
     /// A client with its own connection pool.
     pub fn new(config: CommercetoolsConfig) -> Result<Self, Error> {
         let http = config
-            .http_settings()
+            .http
             .client_builder()
             .build()
             .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
@@ -240,10 +240,9 @@ impl CommercetoolsClient {
             })?
             .pop_if_empty()
             .push(&config.project_key);
-        let retry =
-            config
-                .http_settings()
-                .retry_policy(DEPENDENCY, MAX_BACKOFF, MAX_IN_CLIENT_RETRY_AFTER);
+        let retry = config
+            .http
+            .retry_policy(DEPENDENCY, MAX_BACKOFF, MAX_IN_CLIENT_RETRY_AFTER);
         let requests = Arc::new(HttpRequests::new());
         let tokens = TokenCache::new(ClientCredentials {
             requests: Arc::clone(&requests),
@@ -252,7 +251,7 @@ impl CommercetoolsClient {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
             scope: config.scope_string(),
-            timeout: config.request_timeout,
+            timeout: config.http.request_timeout,
         });
         Ok(Self {
             inner: Arc::new(ClientInner {
@@ -900,7 +899,7 @@ impl CommercetoolsClient {
         call: &Call,
         token: AccessToken,
     ) -> Result<T, Error> {
-        let timeout = self.inner.config.request_timeout;
+        let timeout = self.inner.config.http.request_timeout;
         let started = Instant::now();
         let mut request = self
             .inner

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use connect_core::config::Secret;
-use connect_http::HttpSettings;
+use connect_http::{HttpSettings, WithHttpSettings};
 use serde::{Deserialize, Deserializer};
 
 /// The defaults of `request-timeout`, `max-retries` and
@@ -13,6 +13,12 @@ use serde::{Deserialize, Deserializer};
 pub use connect_http::{
     DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_INITIAL_BACKOFF,
 };
+
+impl WithHttpSettings for CommercetoolsConfig {
+    fn http_settings_mut(&mut self) -> &mut HttpSettings {
+        &mut self.http
+    }
+}
 
 /// A commercetools region: the shorthand for the auth and API hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,14 +148,12 @@ pub struct CommercetoolsConfig {
     pub api_url: String,
     /// `scopes` requested with each token, e.g. `view_customers:{project-key}`.
     pub scopes: Vec<String>,
-    /// `request-timeout`: the longest one HTTP request may take.
-    pub request_timeout: Duration,
-    /// `max-retries`: retries of a transient failure (429, 502, 503, 504,
-    /// timeouts, broken connections) before giving up.
-    pub max_retries: u32,
-    /// `retry-initial-backoff`: the delay before the first retry; it doubles
-    /// with each retry (with jitter).
-    pub retry_initial_backoff: Duration,
+    /// `request-timeout`, `max-retries` and `retry-initial-backoff`: how
+    /// long one request may take, how many times a transient failure (429,
+    /// 502, 503, 504, timeouts, broken connections) is retried, and the
+    /// first backoff (it doubles with each retry, with jitter). Set them
+    /// with [`WithHttpSettings`].
+    pub http: HttpSettings,
     /// Whether `scopes` was written (in the file, or with
     /// [`with_scopes`](Self::with_scopes)) rather than defaulted.
     scopes_written: bool,
@@ -174,9 +178,7 @@ impl CommercetoolsConfig {
             client_secret: client_secret.into(),
             auth_url: trim_url(auth_url.into()),
             api_url: trim_url(api_url.into()),
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            max_retries: DEFAULT_MAX_RETRIES,
-            retry_initial_backoff: DEFAULT_RETRY_INITIAL_BACKOFF,
+            http: HttpSettings::default(),
         }
     }
 
@@ -251,45 +253,6 @@ impl CommercetoolsConfig {
             }
         }
         self.scopes = scopes;
-        self
-    }
-
-    /// The timeout and retry settings (`request-timeout`, `max-retries`,
-    /// `retry-initial-backoff`) as one value.
-    pub fn http_settings(&self) -> HttpSettings {
-        HttpSettings::new()
-            .with_request_timeout(self.request_timeout)
-            .with_max_retries(self.max_retries)
-            .with_retry_initial_backoff(self.retry_initial_backoff)
-    }
-
-    /// Sets the timeout and retry settings at once.
-    #[must_use]
-    pub fn with_http_settings(mut self, settings: HttpSettings) -> Self {
-        self.request_timeout = settings.request_timeout;
-        self.max_retries = settings.max_retries;
-        self.retry_initial_backoff = settings.retry_initial_backoff;
-        self
-    }
-
-    /// Sets the request timeout.
-    #[must_use]
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Sets how many times a transient failure is retried.
-    #[must_use]
-    pub fn with_max_retries(mut self, retries: u32) -> Self {
-        self.max_retries = retries;
-        self
-    }
-
-    /// Sets the delay before the first retry.
-    #[must_use]
-    pub fn with_retry_initial_backoff(mut self, backoff: Duration) -> Self {
-        self.retry_initial_backoff = backoff;
         self
     }
 
@@ -475,9 +438,10 @@ impl TryFrom<RawConfig> for CommercetoolsConfig {
             api_url,
             scopes,
             scopes_written,
-            request_timeout: raw.request_timeout,
-            max_retries: raw.max_retries,
-            retry_initial_backoff: raw.retry_initial_backoff,
+            http: HttpSettings::new()
+                .with_request_timeout(raw.request_timeout)
+                .with_max_retries(raw.max_retries)
+                .with_retry_initial_backoff(raw.retry_initial_backoff),
         };
         config.validate()?;
         Ok(config)
@@ -540,9 +504,9 @@ mod tests {
         .flatten();
         let config = config.map(|c| {
             (
-                c.request_timeout,
-                c.retry_initial_backoff,
-                c.max_retries,
+                c.http.request_timeout,
+                c.http.retry_initial_backoff,
+                c.http.max_retries,
                 c.scopes,
             )
         });

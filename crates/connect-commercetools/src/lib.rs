@@ -79,6 +79,9 @@ pub use config::{
     CommercetoolsConfig, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RETRY_INITIAL_BACKOFF, Region, UnknownRegion,
 };
+/// Setters of `request-timeout`, `max-retries` and `retry-initial-backoff`
+/// on the configuration (from `connect-http`).
+pub use connect_http::WithHttpSettings;
 pub use error::{DEPENDENCY, Error};
 pub use model::{
     Address, AuthenticationMode, CustomFields, CustomFieldsDraft, Customer, CustomerDraft,

@@ -2,6 +2,7 @@
 //! The commercetools client against the local emulator: auth, retries,
 //! errors, queries, the full scan, writes, and the configuration block.
 
+use connect_commercetools::WithHttpSettings;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -622,9 +623,9 @@ commercetools:
         config.scope_string(),
         "view_customers:fluent-ct-dev view_orders:fluent-ct-dev"
     );
-    assert_eq!(config.request_timeout, Duration::from_secs(5));
-    assert_eq!(config.max_retries, 7);
-    assert_eq!(config.retry_initial_backoff, Duration::from_millis(50));
+    assert_eq!(config.http.request_timeout, Duration::from_secs(5));
+    assert_eq!(config.http.max_retries, 7);
+    assert_eq!(config.http.retry_initial_backoff, Duration::from_millis(50));
     assert!(!format!("{config:?}").contains("s3cr3t"));
 
     let unitless = full.replace("request-timeout: 5s", "request-timeout: 5");

@@ -3,6 +3,7 @@
 //! API: typed reads of categories and orders, URL encoding, the JSON scan,
 //! the read-plan-post loop of `update_with`, and raw calls.
 
+use connect_commercetools::WithHttpSettings;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -80,8 +80,8 @@ impl FluentClient {
     /// A client for `config`. Nothing is sent until the first call (use
     /// [`authenticate`](Self::authenticate) to check the credentials early).
     pub fn new(config: FluentConfig) -> Result<Self, Error> {
-        let http = connect_http::client_builder(config.request_timeout)
-            .timeout(config.request_timeout)
+        let http = connect_http::client_builder(config.http.request_timeout)
+            .timeout(config.http.request_timeout)
             .build()
             .map_err(|error| Error::Config(format!("cannot build the HTTP client: {error}")))?;
         Self::with_http_client(config, http)
@@ -98,16 +98,15 @@ impl FluentClient {
         };
         let graphql_url = join("graphql")?;
         let token_url = join("oauth/token")?;
-        let retry =
-            config
-                .http_settings()
-                .retry_policy(SERVICE, MAX_BACKOFF, MAX_INLINE_RETRY_AFTER);
+        let retry = config
+            .http
+            .retry_policy(SERVICE, MAX_BACKOFF, MAX_INLINE_RETRY_AFTER);
         let requests = Arc::new(HttpRequests::new());
         let tokens = TokenCache::new(PasswordGrant::new(
             Arc::clone(&requests),
             http.clone(),
             token_url,
-            config.request_timeout,
+            config.http.request_timeout,
             Credentials {
                 account: config.account.clone(),
                 retailer_id: config.retailer_id.clone(),
@@ -120,7 +119,7 @@ impl FluentClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                request_timeout: config.request_timeout,
+                request_timeout: config.http.request_timeout,
                 graphql_url,
                 base_url: config.base_url,
                 account: config.account,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use connect_core::config::Secret;
-use connect_http::HttpSettings;
+use connect_http::{HttpSettings, WithHttpSettings};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -51,50 +51,89 @@ use serde::{Deserialize, Deserializer};
 ///
 /// `Debug` never shows the client secret or the password.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(from = "RawFluentConfig")]
 #[non_exhaustive]
 pub struct FluentConfig {
     /// The account's API root, e.g. `https://ACME.sandbox.api.fluentretail.com`
     /// (`/oauth/token` and `/graphql` are appended). Must be an http(s) URL
     /// with a host: anything else is an error at its line when the block is
     /// read.
-    #[serde(deserialize_with = "http_url")]
     pub base_url: String,
     /// The Fluent account id (sent as the `fluent.account` header on login).
-    #[serde(deserialize_with = "connect_core::config::required_text")]
     pub account: String,
     /// The retailer customers are created under (`retailer { id }`).
-    #[serde(deserialize_with = "string_or_number")]
     pub retailer_id: String,
     /// The API client id Fluent issued for the account.
-    #[serde(deserialize_with = "connect_core::config::required_text")]
     pub client_id: String,
     /// The API client secret.
-    #[serde(deserialize_with = "connect_core::config::required_secret")]
     pub client_secret: Secret,
     /// A retailer user allowed to use the API.
-    #[serde(deserialize_with = "connect_core::config::required_text")]
     pub username: String,
     /// That user's password.
-    #[serde(deserialize_with = "connect_core::config::required_secret")]
     pub password: Secret,
-    /// Time limit of one HTTP request (default `30s`; more than zero).
+    /// `request-timeout` (default `30s`; more than zero), `max-retries`
+    /// (retries after a transient failure: 429, 5xx, timeout, connection
+    /// error; default 3) and `retry-initial-backoff` (default `200ms`,
+    /// doubling per retry, with jitter). Set them with
+    /// [`WithHttpSettings`].
+    pub http: HttpSettings,
+}
+
+/// The block as written: the three HTTP keys among the others
+/// (`serde(flatten)` would lose `deny_unknown_fields`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawFluentConfig {
+    #[serde(deserialize_with = "http_url")]
+    base_url: String,
+    #[serde(deserialize_with = "connect_core::config::required_text")]
+    account: String,
+    #[serde(deserialize_with = "string_or_number")]
+    retailer_id: String,
+    #[serde(deserialize_with = "connect_core::config::required_text")]
+    client_id: String,
+    #[serde(deserialize_with = "connect_core::config::required_secret")]
+    client_secret: Secret,
+    #[serde(deserialize_with = "connect_core::config::required_text")]
+    username: String,
+    #[serde(deserialize_with = "connect_core::config::required_secret")]
+    password: Secret,
     #[serde(
         default = "connect_http::fields::default_request_timeout",
         deserialize_with = "connect_http::fields::request_timeout"
     )]
-    pub request_timeout: Duration,
-    /// Retries of one call after a transient failure (429, 5xx, timeout,
-    /// connection error), on top of the first attempt (default 3).
+    request_timeout: Duration,
     #[serde(default = "connect_http::fields::default_max_retries")]
-    pub max_retries: u32,
-    /// Delay before the first retry; it doubles per retry, with jitter
-    /// (default `200ms`).
+    max_retries: u32,
     #[serde(
         default = "connect_http::fields::default_retry_initial_backoff",
         deserialize_with = "connect_http::fields::retry_initial_backoff"
     )]
-    pub retry_initial_backoff: Duration,
+    retry_initial_backoff: Duration,
+}
+
+impl From<RawFluentConfig> for FluentConfig {
+    fn from(raw: RawFluentConfig) -> Self {
+        Self {
+            base_url: raw.base_url,
+            account: raw.account,
+            retailer_id: raw.retailer_id,
+            client_id: raw.client_id,
+            client_secret: raw.client_secret,
+            username: raw.username,
+            password: raw.password,
+            http: HttpSettings::new()
+                .with_request_timeout(raw.request_timeout)
+                .with_max_retries(raw.max_retries)
+                .with_retry_initial_backoff(raw.retry_initial_backoff),
+        }
+    }
+}
+
+impl WithHttpSettings for FluentConfig {
+    fn http_settings_mut(&mut self) -> &mut HttpSettings {
+        &mut self.http
+    }
 }
 
 /// The defaults of `request-timeout`, `max-retries` and
@@ -108,7 +147,7 @@ impl FluentConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use connect_fluent::FluentConfig;
+    /// use connect_fluent::{FluentConfig, WithHttpSettings};
     ///
     /// let config = FluentConfig::new(
     ///     "https://acme.sandbox.api.fluentretail.com",
@@ -121,7 +160,7 @@ impl FluentConfig {
     /// )
     /// .with_max_retries(5)
     /// .with_request_timeout(Duration::from_secs(10));
-    /// assert_eq!(config.max_retries, 5);
+    /// assert_eq!(config.http.max_retries, 5);
     /// ```
     pub fn new(
         base_url: impl Into<String>,
@@ -140,49 +179,8 @@ impl FluentConfig {
             client_secret: client_secret.into(),
             username: username.into(),
             password: password.into(),
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            max_retries: DEFAULT_MAX_RETRIES,
-            retry_initial_backoff: DEFAULT_RETRY_INITIAL_BACKOFF,
+            http: HttpSettings::default(),
         }
-    }
-
-    /// The timeout and retry settings (`request-timeout`, `max-retries`,
-    /// `retry-initial-backoff`) as one value.
-    pub fn http_settings(&self) -> HttpSettings {
-        HttpSettings::new()
-            .with_request_timeout(self.request_timeout)
-            .with_max_retries(self.max_retries)
-            .with_retry_initial_backoff(self.retry_initial_backoff)
-    }
-
-    /// Sets the timeout and retry settings at once.
-    #[must_use]
-    pub fn with_http_settings(mut self, settings: HttpSettings) -> Self {
-        self.request_timeout = settings.request_timeout;
-        self.max_retries = settings.max_retries;
-        self.retry_initial_backoff = settings.retry_initial_backoff;
-        self
-    }
-
-    /// Sets `request-timeout`.
-    #[must_use]
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Sets `max-retries`.
-    #[must_use]
-    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
-        self.max_retries = max_retries;
-        self
-    }
-
-    /// Sets `retry-initial-backoff`.
-    #[must_use]
-    pub fn with_retry_initial_backoff(mut self, backoff: Duration) -> Self {
-        self.retry_initial_backoff = backoff;
-        self
     }
 
     /// Checks the values a client cannot work without; the message says
@@ -201,7 +199,7 @@ impl FluentConfig {
                 "fluent.{key} is empty; set it (e.g. from an environment variable) to the value Fluent gave you"
             ));
         }
-        self.http_settings().validate("fluent")?;
+        self.http.validate("fluent")?;
         let mut base =
             check_base_url(&self.base_url).map_err(|error| format!("fluent.base-url: {error}"))?;
         if !base.path().ends_with('/') {
@@ -290,9 +288,9 @@ fluent:
         assert_eq!(config.base_url, "http://127.0.0.1:8080");
         assert_eq!(config.retailer_id, "7");
         assert_eq!(config.password.expose(), "hunter2");
-        assert_eq!(config.request_timeout, Duration::from_secs(5));
-        assert_eq!(config.max_retries, 1);
-        assert_eq!(config.retry_initial_backoff, Duration::from_millis(50));
+        assert_eq!(config.http.request_timeout, Duration::from_secs(5));
+        assert_eq!(config.http.max_retries, 1);
+        assert_eq!(config.http.retry_initial_backoff, Duration::from_millis(50));
         let debug = format!("{config:?}");
         assert!(
             !debug.contains("hunter2") && !debug.contains("very-secret"),
@@ -310,9 +308,12 @@ fluent:
         let config: FluentConfig = ConfigDocument::from_yaml("t.yml", yaml)
             .require_section("fluent")
             .unwrap();
-        assert_eq!(config.request_timeout, DEFAULT_REQUEST_TIMEOUT);
-        assert_eq!(config.max_retries, DEFAULT_MAX_RETRIES);
-        assert_eq!(config.retry_initial_backoff, DEFAULT_RETRY_INITIAL_BACKOFF);
+        assert_eq!(config.http.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(config.http.max_retries, DEFAULT_MAX_RETRIES);
+        assert_eq!(
+            config.http.retry_initial_backoff,
+            DEFAULT_RETRY_INITIAL_BACKOFF
+        );
     }
 
     #[test]

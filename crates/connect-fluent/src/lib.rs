@@ -86,6 +86,9 @@ pub use client::FluentClient;
 pub use config::{
     DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_INITIAL_BACKOFF, FluentConfig,
 };
+/// Setters of `request-timeout`, `max-retries` and `retry-initial-backoff`
+/// on the configuration (from `connect-http`).
+pub use connect_http::WithHttpSettings;
 pub use customer::{
     Attribute, AttributeInput, CREATE_CUSTOMER, CUSTOMER_BY_REF, CUSTOMER_FIELDS,
     CreateCustomerInput, Customer, RetailerId, RetailerRef, UPDATE_CUSTOMER, UpdateCustomerInput,

@@ -2,6 +2,7 @@
 //! GraphQL calls against the local Fluent emulator: customer round trip,
 //! schema validation, Fluent error codes, transient failures and retries.
 
+use connect_fluent::WithHttpSettings;
 use std::time::{Duration, Instant};
 
 use connect_core::{HandlerError, Retryability};

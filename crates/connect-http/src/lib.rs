@@ -72,7 +72,7 @@ pub mod token;
 
 pub use retry::{Failed, Failure, RetryPolicy};
 pub use retry_after::{parse_retry_after, retry_after};
-pub use settings::{HttpSettings, fields};
+pub use settings::{HttpSettings, WithHttpSettings, fields};
 pub use token::{AccessToken, Grant, IssuedToken, TokenCache, refresh_margin};
 
 /// Default `request-timeout`: the longest one HTTP request may take.

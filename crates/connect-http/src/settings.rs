@@ -128,6 +128,61 @@ impl HttpSettings {
     }
 }
 
+/// A client configuration that embeds [`HttpSettings`]: the setters of
+/// `request-timeout`, `max-retries` and `retry-initial-backoff`, written
+/// once for every client's block.
+///
+/// ```
+/// use std::time::Duration;
+/// use connect_http::{HttpSettings, WithHttpSettings};
+///
+/// #[derive(Debug, Default)]
+/// struct MyClientConfig {
+///     http: HttpSettings,
+/// }
+///
+/// impl WithHttpSettings for MyClientConfig {
+///     fn http_settings_mut(&mut self) -> &mut HttpSettings {
+///         &mut self.http
+///     }
+/// }
+///
+/// let config = MyClientConfig::default().with_max_retries(1);
+/// assert_eq!(config.http.max_retries, 1);
+/// ```
+pub trait WithHttpSettings: Sized {
+    /// The embedded settings.
+    fn http_settings_mut(&mut self) -> &mut HttpSettings;
+
+    /// Sets every setting at once.
+    #[must_use]
+    fn with_http_settings(mut self, settings: HttpSettings) -> Self {
+        *self.http_settings_mut() = settings;
+        self
+    }
+
+    /// Sets `request-timeout`.
+    #[must_use]
+    fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.http_settings_mut().request_timeout = timeout;
+        self
+    }
+
+    /// Sets `max-retries`.
+    #[must_use]
+    fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.http_settings_mut().max_retries = max_retries;
+        self
+    }
+
+    /// Sets `retry-initial-backoff`.
+    #[must_use]
+    fn with_retry_initial_backoff(mut self, backoff: Duration) -> Self {
+        self.http_settings_mut().retry_initial_backoff = backoff;
+        self
+    }
+}
+
 /// The serde pieces behind [`HttpSettings`], for a configuration block
 /// that lists the three keys among its own (`serde(flatten)` would lose
 /// `deny_unknown_fields`):

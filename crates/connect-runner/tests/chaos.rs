@@ -25,6 +25,7 @@
 
 mod common;
 
+use connect_fluent::WithHttpSettings;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -127,7 +127,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use connect_core::config::Secret;
-use connect_fluent::{CreateCustomerInput, Customer, FluentConfig};
+use connect_fluent::{CreateCustomerInput, Customer, FluentConfig, WithHttpSettings};
 use serde_json::{Map, Value};
 
 use crate::faults::Faults;
