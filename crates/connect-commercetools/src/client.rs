@@ -18,6 +18,8 @@ use url::Url;
 use crate::auth::ClientCredentials;
 use crate::config::CommercetoolsConfig;
 use crate::error::{DEPENDENCY, Error, ErrorResponse};
+
+mod scan_order;
 use crate::model::{
     Customer, CustomerDraft, CustomerQuery, CustomerScan, CustomerUpdateAction, MAX_LIMIT, Order,
     OrderUpdateAction, PagedQueryResponse, Query, Resource, Scan,
@@ -359,7 +361,11 @@ impl CommercetoolsClient {
     /// paging (`sort=id asc`, `where=id > "<last id>"`, `withTotal=false`),
     /// so memory stays bounded by one page whatever the project's size, and
     /// the 10,000 offset limit does not apply. The stream ends after the
-    /// first error (each page already had its retries).
+    /// first error (each page already had its retries). Each page is
+    /// checked before any of it is yielded: its ids must ascend strictly,
+    /// from after the previous page's last id (or the scan's `after`); a
+    /// page that does not is an error ([`Error::is_out_of_order`]) that
+    /// ends the stream, since paging on it would skip or repeat resources.
     pub fn scan<R: Resource>(
         &self,
         scan: Scan,
@@ -741,6 +747,14 @@ impl CommercetoolsClient {
                                 format!("result #{} has no string `id` to page on", position + 1),
                             )
                             .with_operation(operation);
+                            return Some((Err(error), state));
+                        }
+                        let ids = page.results.iter().filter_map(id_of);
+                        if let Some((before, seen)) =
+                            scan_order::first_out_of_order(state.cursor.as_deref(), ids)
+                        {
+                            state.done = true;
+                            let error = Error::out_of_order(&state.endpoint, before, seen);
                             return Some((Err(error), state));
                         }
                         match page.results.last().and_then(id_of) {

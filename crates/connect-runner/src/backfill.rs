@@ -83,13 +83,15 @@ pub struct BackfillSummary {
     /// How long it took.
     pub elapsed: Duration,
     /// `true` when a signal (or a scan error) stopped the backfill before
-    /// every resource was handled.
+    /// every resource was handled; never for a backfill that read and
+    /// handled every resource without either.
     pub interrupted: bool,
     /// Resources read but not handled because the backfill was interrupted.
     pub unfinished: u64,
     /// Every resource up to this id (inclusive) was handled: resume with
     /// `--after` this id. `None` when nothing was completed in order (start
-    /// again from the same place).
+    /// again from the same place, or the scan was refused as out of id
+    /// order: then no id is a safe resume point).
     pub resume_after: Option<String>,
 }
 
@@ -101,7 +103,9 @@ impl BackfillSummary {
 }
 
 /// Which resources, in id order, have been handled: the first unhandled
-/// one bounds where an interrupted backfill resumes.
+/// one bounds where an interrupted backfill resumes. It holds only ids
+/// that ascend strictly ([`read`](Self::read) refuses any other), so its
+/// window is sorted and searched as such.
 #[derive(Debug, Default)]
 struct Cursor {
     /// Ids read and not yet all handled, ascending, with whether each one
@@ -109,11 +113,39 @@ struct Cursor {
     window: VecDeque<(String, bool)>,
     /// Every id up to this one was handled.
     done_through: Option<String>,
+    /// The last id read (at first the scan's `after`): the next one must
+    /// come after it.
+    last_read: Option<String>,
 }
 
 impl Cursor {
-    fn read(&mut self, id: &str) {
+    /// A cursor for a scan that starts after `after` (exclusive).
+    fn starting_after(after: Option<String>) -> Self {
+        Self {
+            window: VecDeque::new(),
+            done_through: after.clone(),
+            last_read: after,
+        }
+    }
+
+    /// Records `id` as read and not yet handled. An id that does not come
+    /// strictly after the last one read (or the scan's `after`) is refused,
+    /// with that last id: the cursor cannot say what an unordered scan
+    /// has handled.
+    fn read(&mut self, id: &str) -> Result<(), String> {
+        if let Some(last) = &self.last_read
+            && id <= last.as_str()
+        {
+            return Err(last.clone());
+        }
         self.window.push_back((id.to_owned(), false));
+        self.last_read = Some(id.to_owned());
+        Ok(())
+    }
+
+    /// Ids read and not handled.
+    fn unfinished(&self) -> u64 {
+        self.window.iter().filter(|(_, handled)| !handled).count() as u64
     }
 
     fn handled(&mut self, id: &str) {
@@ -174,6 +206,13 @@ impl Connector {
     /// `shutdown` stops it: the first stage stops reading and lets running
     /// handlers finish within `shutdown-timeout`; the second stops at once.
     /// The summary then says it was interrupted and where to resume.
+    ///
+    /// The scan must return ids in strictly ascending order, page after
+    /// page (the cursor and `--after` rely on it). One that does not is
+    /// refused: the resources read before are handled, then the backfill
+    /// fails with [`RunnerError::ScanRefused`], naming the ids seen out of
+    /// order, with no resume point. A scan that fails otherwise fails with
+    /// [`RunnerError::Interrupted`] and where to resume.
     pub async fn backfill(
         &self,
         resource: &str,
@@ -266,10 +305,7 @@ impl Connector {
 
         let capacity = (config.runtime.concurrency * 4).max(64);
         let queue = MemoryQueue::<Message>::new("backfill", capacity);
-        let cursor = Arc::new(Mutex::new(Cursor {
-            done_through: options.after.clone(),
-            ..Cursor::default()
-        }));
+        let cursor = Arc::new(Mutex::new(Cursor::starting_after(options.after.clone())));
         let source = Tracked {
             queue: queue.clone(),
             cursor: Arc::clone(&cursor),
@@ -293,6 +329,7 @@ impl Connector {
         let mut scanned = 0u64;
         let mut last_report = Instant::now();
         let mut scan_error = None;
+        let mut refused = None;
         let stopping = shutdown.triggered();
         tokio::pin!(stopping);
         loop {
@@ -304,6 +341,10 @@ impl Connector {
             let resource = match next {
                 None => break,
                 Some(Ok(resource)) => resource,
+                Some(Err(error)) if error.is_out_of_order() => {
+                    refused = Some(error);
+                    break;
+                }
                 Some(Err(error)) => {
                     scan_error = Some(error.to_string());
                     break;
@@ -323,16 +364,27 @@ impl Connector {
                 .with_event_type(event_type.clone())
                 .with_resource(reference)
                 .with_attribute(connect_core::attributes::SOURCE, "backfill");
-            cursor
+            // A custom scan is checked here too: the cursor takes only
+            // ascending ids.
+            let read = cursor
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .read(id);
+            if let Err(before) = read {
+                refused = Some(connect_commercetools::Error::out_of_order(
+                    plural, &before, id,
+                ));
+                break;
+            }
             let sent = tokio::select! {
                 biased;
                 () = &mut stopping => break,
                 sent = queue.send(message) => sent,
             };
-            if sent.is_err() {
+            if let Err(error) = sent {
+                scan_error = Some(format!(
+                    "the backfill queue refused one of the {plural}: {error}"
+                ));
                 break;
             }
             scanned += 1;
@@ -347,7 +399,14 @@ impl Connector {
                 });
             }
         }
-        if scan_error.is_some() {
+        if let Some(error) = &refused {
+            // Handle what was read; there is no safe resume point.
+            tracing::error!(
+                resource = plural,
+                %error,
+                "the scan was refused; finishing the resources already read"
+            );
+        } else if scan_error.is_some() {
             // Handle what was read; the summary says where to resume.
             tracing::error!(
                 resource = plural,
@@ -381,8 +440,22 @@ impl Connector {
         });
         let m = &report.metrics;
         let cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
-        let unfinished = cursor.window.iter().filter(|(_, handled)| !handled).count() as u64;
-        let interrupted = shutdown.is_triggered() || scan_error.is_some() || unfinished > 0;
+        let unfinished = cursor.unfinished();
+        let stopped = shutdown.is_triggered() || scan_error.is_some() || refused.is_some();
+        if !stopped && unfinished > 0 {
+            // Neither a signal nor the scan stopped it, yet some were not
+            // handled: the runtime ended early. Say so, not "interrupted".
+            scan_error = Some(format!(
+                "{unfinished} of the {plural} read were not handled: the backfill runtime stopped before handling them"
+            ));
+        }
+        let interrupted = stopped || scan_error.is_some();
+        // After an unordered scan no id bounds what was handled.
+        let resume_after = if refused.is_some() {
+            None
+        } else {
+            cursor.done_through.clone()
+        };
         let summary = BackfillSummary {
             type_id: type_id.to_owned(),
             plural: plural.to_owned(),
@@ -395,9 +468,16 @@ impl Connector {
             elapsed: started.elapsed(),
             interrupted,
             unfinished,
-            resume_after: cursor.done_through.clone(),
+            resume_after,
         };
         drop(cursor);
+        if let Some(cause) = refused {
+            return Err(RunnerError::ScanRefused {
+                origin,
+                summary: Box::new(summary),
+                cause,
+            });
+        }
         match scan_error {
             Some(error) => Err(RunnerError::Interrupted {
                 origin,
@@ -417,7 +497,7 @@ mod tests {
     fn the_cursor_advances_only_through_handled_ids_in_order() {
         let mut cursor = Cursor::default();
         for id in ["a", "b", "c", "d"] {
-            cursor.read(id);
+            cursor.read(id).unwrap();
         }
         cursor.handled("b");
         assert_eq!(cursor.done_through, None, "a is not handled yet");
@@ -428,5 +508,22 @@ mod tests {
         cursor.handled("c");
         assert_eq!(cursor.done_through.as_deref(), Some("d"));
         assert!(cursor.window.is_empty());
+    }
+
+    #[test]
+    fn the_cursor_refuses_an_id_that_does_not_ascend() {
+        let mut cursor = Cursor::starting_after(Some("m".to_owned()));
+        assert_eq!(cursor.read("k"), Err("m".to_owned()), "before `after`");
+        assert_eq!(cursor.read("m"), Err("m".to_owned()), "`after` itself");
+        cursor.read("n").unwrap();
+        cursor.read("p").unwrap();
+        assert_eq!(cursor.read("o"), Err("p".to_owned()), "descending");
+        assert_eq!(cursor.read("p"), Err("p".to_owned()), "repeated");
+        // What was refused is not in the window: the handled ones still
+        // advance the cursor.
+        cursor.handled("n");
+        cursor.handled("p");
+        assert_eq!(cursor.done_through.as_deref(), Some("p"));
+        assert_eq!(cursor.unfinished(), 0);
     }
 }

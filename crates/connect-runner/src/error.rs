@@ -78,6 +78,21 @@ pub enum RunnerError {
         /// Why it stopped.
         cause: String,
     },
+    /// A backfill refused its scan: commercetools returned resources out of
+    /// ascending id order, so the scan could skip or repeat some and no id
+    /// bounds a safe resume point (the summary's `resume_after` is `None`).
+    /// The resources read before the refused page were handled; the summary
+    /// says what was done.
+    #[error("{origin}: the backfill stopped: {cause}")]
+    ScanRefused {
+        /// The configuration file.
+        origin: String,
+        /// What was done.
+        summary: Box<crate::backfill::BackfillSummary>,
+        /// The scan's error ([`connect_commercetools::Error::is_out_of_order`]).
+        #[source]
+        cause: connect_commercetools::Error,
+    },
     /// The dead-letter store failed.
     #[error(transparent)]
     DeadLetters(#[from] DeadLetterError),

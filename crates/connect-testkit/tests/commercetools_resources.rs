@@ -372,6 +372,44 @@ async fn category_queries_page_by_id_and_by_last_modified_at() {
 }
 
 #[tokio::test]
+async fn unordered_pages_hold_the_selected_page_reversed() {
+    let emulator = CommercetoolsEmulator::builder()
+        .unordered_pages(true)
+        .start()
+        .await
+        .unwrap();
+    for i in 0..7 {
+        emulator
+            .insert_resource_silently("category", category(&format!("c{i}"), None))
+            .unwrap();
+    }
+    let api = Api::new(&emulator, "view_categories").await;
+    let mut all: Vec<String> = emulator
+        .resources("categories")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    all.sort();
+    let after = format!("id > \"{}\"", all[1]);
+    let params = [
+        ("sort", "id asc"),
+        ("limit", "3"),
+        ("where", after.as_str()),
+    ];
+
+    // `where` and `limit` are honoured; the page is descending.
+    let (status, page) = api.query("categories", &params).await;
+    assert_eq!(status, 200, "{page}");
+    let expected: Vec<String> = all[2..5].iter().rev().cloned().collect();
+    assert_eq!(ids(&page), expected);
+
+    // Turned off at runtime, the same query ascends again.
+    emulator.set_unordered_pages(false);
+    let (_, page) = api.query("categories", &params).await;
+    assert_eq!(ids(&page), all[2..5].to_vec());
+}
+
+#[tokio::test]
 async fn category_writes_notify_in_every_format() {
     let emulator = CommercetoolsEmulator::start().await.unwrap();
     let formats = [

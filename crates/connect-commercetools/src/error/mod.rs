@@ -60,6 +60,8 @@ enum Kind {
     InvalidRequest { message: String },
     /// The configuration cannot work.
     Config { message: String },
+    /// A cursor scan's page is not in ascending id order.
+    OutOfOrder { message: String },
 }
 
 impl Error {
@@ -149,6 +151,42 @@ impl Error {
         Self::new(Kind::InvalidRequest {
             message: message.into(),
         })
+    }
+
+    /// A cursor scan of `endpoint` (e.g. `customers`) that commercetools
+    /// answered out of id order: `seen` came after `previous`. Cursor paging
+    /// (`sort=id asc`, `where=id > "<last id>"`) is only complete when every
+    /// page ascends, so the scan stops; not retryable
+    /// ([`is_out_of_order`](Error::is_out_of_order)).
+    ///
+    /// ```
+    /// use connect_commercetools::Error;
+    ///
+    /// let error = Error::out_of_order("categories", "c-9", "c-2");
+    /// assert!(error.is_out_of_order());
+    /// assert!(!error.is_retryable());
+    /// assert!(error.to_string().contains("`c-2` came after `c-9`"));
+    /// ```
+    pub fn out_of_order(endpoint: &str, previous: &str, seen: &str) -> Self {
+        Self::new(Kind::OutOfOrder {
+            message: format!(
+                "commercetools returned {endpoint} out of id order: `{seen}` came after `{previous}`; \
+                 the cursor scan needs ascending ids (each page sorted by `id asc`, each page \
+                 starting after the previous page's last id), else {endpoint} are skipped or \
+                 read twice, so the scan was refused. No resume point can be trusted: resuming \
+                 with --after any id of this scan would be unsafe. Check that api-url points at \
+                 the commercetools HTTP API (or a proxy that keeps `sort=id asc`)"
+            ),
+        })
+        .with_operation(format!("scanning {endpoint}"))
+    }
+
+    /// `true` when a cursor scan was refused because commercetools returned
+    /// resources out of ascending id order (see
+    /// [`out_of_order`](Error::out_of_order)): nothing read by that scan
+    /// bounds a safe resume point.
+    pub fn is_out_of_order(&self) -> bool {
+        matches!(self.inner.kind, Kind::OutOfOrder { .. })
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
@@ -313,7 +351,10 @@ impl Error {
                 matches!(status, 409 | 429) || (500..600).contains(status)
             }
             Kind::Timeout { .. } | Kind::Network { .. } => true,
-            Kind::Decode { .. } | Kind::InvalidRequest { .. } | Kind::Config { .. } => false,
+            Kind::Decode { .. }
+            | Kind::InvalidRequest { .. }
+            | Kind::Config { .. }
+            | Kind::OutOfOrder { .. } => false,
         }
     }
 
@@ -329,7 +370,10 @@ impl Error {
                 matches!(status, 401 | 403) || (500..600).contains(status)
             }
             Kind::Timeout { .. } | Kind::Network { .. } => true,
-            Kind::Decode { .. } | Kind::InvalidRequest { .. } | Kind::Config { .. } => false,
+            Kind::Decode { .. }
+            | Kind::InvalidRequest { .. }
+            | Kind::Config { .. }
+            | Kind::OutOfOrder { .. } => false,
         }
     }
 
@@ -363,7 +407,10 @@ impl Error {
             Kind::Auth { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             Kind::Timeout { .. } => idempotent,
             Kind::Network { connect } => idempotent || *connect,
-            Kind::Decode { .. } | Kind::InvalidRequest { .. } | Kind::Config { .. } => false,
+            Kind::Decode { .. }
+            | Kind::InvalidRequest { .. }
+            | Kind::Config { .. }
+            | Kind::OutOfOrder { .. } => false,
         }
     }
 
@@ -493,7 +540,7 @@ impl fmt::Display for Error {
                 }
                 f.write_str("; check that api-url points at the commercetools HTTP API")
             }
-            Kind::InvalidRequest { message } => f.write_str(message),
+            Kind::InvalidRequest { message } | Kind::OutOfOrder { message } => f.write_str(message),
             Kind::Config { message } => write!(f, "invalid configuration: {message}"),
         }
     }

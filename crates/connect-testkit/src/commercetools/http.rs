@@ -229,11 +229,20 @@ async fn query(
             _ => {}
         }
     }
+    let unordered = shared.unordered_pages();
     let store = shared.store();
     if kind.is_customer() {
-        return Ok(Json(store.query(&spec)).into_response());
+        let mut page = store.query(&spec);
+        if unordered {
+            page.results.reverse();
+        }
+        return Ok(Json(page).into_response());
     }
-    Ok(Json(store.query_resources(kind, &spec)).into_response())
+    let mut page = store.query_resources(kind, &spec);
+    if unordered {
+        page.results.reverse();
+    }
+    Ok(Json(page).into_response())
 }
 
 /// `POST /{project}/{endpoint}`: 201 with the resource (customers:

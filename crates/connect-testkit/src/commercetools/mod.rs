@@ -50,6 +50,13 @@
 //! - **Faults**: [`faults`](CommercetoolsEmulator::faults) injects 429/5xx
 //!   with commercetools error bodies, delays and dropped connections, for
 //!   every request or by path prefix (e.g. `/{pk}/categories`).
+//! - **Unordered pages**: with
+//!   [`unordered_pages`](CommercetoolsEmulatorBuilder::unordered_pages) (or
+//!   [`set_unordered_pages`](CommercetoolsEmulator::set_unordered_pages) at
+//!   any time) every query page holds the resources `where`, `sort`,
+//!   `limit` and `offset` select, but in reverse order (descending when
+//!   sorted by `id asc`), as a server or proxy that ignores `sort` would:
+//!   for testing that a cursor scan refuses a page that does not ascend.
 //! - **Seeding and inspection** without HTTP: customers with
 //!   [`insert_customer`](CommercetoolsEmulator::insert_customer),
 //!   [`insert_customer_silently`](CommercetoolsEmulator::insert_customer_silently),
@@ -143,6 +150,7 @@ pub struct CommercetoolsEmulatorBuilder {
     scopes: Option<Vec<String>>,
     token_lifetime: Duration,
     max_page_size: usize,
+    unordered_pages: bool,
     region: String,
     account: String,
     resource_types: Vec<ResourceType>,
@@ -157,6 +165,7 @@ impl Default for CommercetoolsEmulatorBuilder {
             scopes: None,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             max_page_size: connect_commercetools::MAX_LIMIT as usize,
+            unordered_pages: false,
             region: "eu-west-1".to_owned(),
             account: "000000000000".to_owned(),
             resource_types: BUILT_IN
@@ -240,6 +249,17 @@ impl CommercetoolsEmulatorBuilder {
         self
     }
 
+    /// Whether query pages come in reverse order (default `false`): each
+    /// page holds what the query selects (`where`, `sort`, `limit`,
+    /// `offset` honoured) reversed, so a scan sorted by `id asc` gets each
+    /// page descending. See also
+    /// [`set_unordered_pages`](CommercetoolsEmulator::set_unordered_pages).
+    #[must_use]
+    pub fn unordered_pages(mut self, unordered: bool) -> Self {
+        self.unordered_pages = unordered;
+        self
+    }
+
     /// The AWS region and account written in EventBridge envelopes.
     #[must_use]
     pub fn eventbridge(mut self, region: impl Into<String>, account: impl Into<String>) -> Self {
@@ -278,6 +298,7 @@ impl CommercetoolsEmulatorBuilder {
             account: self.account,
             resource_types: self.resource_types,
         }));
+        shared.set_unordered_pages(self.unordered_pages);
         let faults = Arc::new(Faults::default());
         let router = http::router(Arc::clone(&shared))
             .layer(from_fn_with_state(
@@ -492,6 +513,12 @@ impl CommercetoolsEmulator {
     /// The fault plan applied to incoming requests.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Turns unordered query pages on or off for the requests that follow
+    /// (see [`unordered_pages`](CommercetoolsEmulatorBuilder::unordered_pages)).
+    pub fn set_unordered_pages(&self, unordered: bool) {
+        self.shared.set_unordered_pages(unordered);
     }
 
     /// Makes every token issued so far invalid (401 `invalid_token`).

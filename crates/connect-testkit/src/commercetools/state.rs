@@ -1,7 +1,7 @@
 //! State shared by the emulator's handle and its HTTP handlers.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -100,6 +100,8 @@ pub(super) struct Shared {
     pub(super) subscriptions: Mutex<Vec<Subscription>>,
     pub(super) next_subscription: AtomicU64,
     pub(super) counters: Counters,
+    /// Query pages are served in reverse order.
+    unordered_pages: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,7 +126,18 @@ impl Shared {
             subscriptions: Mutex::new(Vec::new()),
             next_subscription: AtomicU64::new(1),
             counters,
+            unordered_pages: AtomicBool::new(false),
         }
+    }
+
+    /// Serves query pages in reverse order from now on, or not.
+    pub(super) fn set_unordered_pages(&self, unordered: bool) {
+        self.unordered_pages.store(unordered, Ordering::SeqCst);
+    }
+
+    /// Whether query pages are served in reverse order.
+    pub(super) fn unordered_pages(&self) -> bool {
+        self.unordered_pages.load(Ordering::SeqCst)
     }
 
     pub(super) fn store(&self) -> MutexGuard<'_, Store> {
