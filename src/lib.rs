@@ -15,6 +15,8 @@
 //! | [`fluent`] | `connect-fluent` | OAuth, GraphQL, entity operations |
 //! | [`customer_sync`] | `connect-customer-sync` | the bundled `CommercetoolsCustomerUpsert` handler |
 //! | [`category_sync`] | `connect-category-sync` | the bundled `CommercetoolsCategoryUpsert` handler |
+//! | [`order_sync`] | `connect-order-sync` | the bundled `FluentOrderStatusUpdate` handler (Fluent webhooks → commercetools orders) |
+//! | `webhook` (feature `runner`) | `connect-webhook` | inbound Fluent and external webhooks |
 //! | `runner` (feature `runner`; `cli` and `testkit` enable it) | `connect-runner` | build and run a connector from its YAML, backends, backfill |
 //! | `cli` (feature `cli`, default) | `connect-cli` | the whole `connect` command, to build into your own binary, with your services and subcommands ([`cli::App`]) |
 //! | `sqs` (feature `sqs`) | `connect-sqs` | Amazon SQS queues and dead letters |
@@ -107,6 +109,20 @@ pub mod customer_sync {
 /// The bundled category sync (`connect-category-sync`).
 pub mod category_sync {
     pub use connect_category_sync::*;
+}
+
+/// The bundled order status sync, Fluent → commercetools
+/// (`connect-order-sync`).
+pub mod order_sync {
+    pub use connect_order_sync::*;
+}
+
+/// Inbound webhooks: signed Fluent webhooks and authenticated webhooks of
+/// other systems as connect messages (`connect-webhook`, feature `runner`,
+/// which starts them from `listeners.fluent-webhook`).
+#[cfg(feature = "runner")]
+pub mod webhook {
+    pub use connect_webhook::*;
 }
 
 /// Build and run a connector from its YAML file (`connect-runner`, feature
