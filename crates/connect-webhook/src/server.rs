@@ -376,8 +376,22 @@ impl Served {
             Outcome::Unavailable | Outcome::AnswerTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::Timeout => StatusCode::REQUEST_TIMEOUT,
         };
-        let body = serde_json::json!({ "status": outcome.as_str(), "message": message });
-        (status, axum::Json(body)).into_response()
+        #[derive(serde::Serialize)]
+        struct Answer<'a> {
+            status: &'a str,
+            message: &'a str,
+        }
+        let body = serde_json::to_vec(&Answer {
+            status: outcome.as_str(),
+            message,
+        })
+        .unwrap_or_default();
+        (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 
     /// Reads the body, bounded by `max_body` bytes and the body read

@@ -79,7 +79,9 @@ impl BodyError {
 /// body is kept as it arrived.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FluentWebhook {
-    fields: Map<String, Value>,
+    /// The top-level string fields, in body order (read once, straight
+    /// into owned strings: no JSON tree is built on the hot path).
+    fields: Vec<(String, String)>,
     body: String,
 }
 
@@ -104,27 +106,35 @@ impl FluentWebhook {
     pub fn parse(body: &[u8]) -> Result<Self, BodyError> {
         let text = std::str::from_utf8(body)
             .map_err(|_| BodyError::NotJson("it is not UTF-8".to_owned()))?;
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| BodyError::NotJson(e.to_string()))?;
-        let Value::Object(fields) = value else {
-            return Err(BodyError::NotObject);
-        };
+        let fields = string_fields(text)?;
         for field in REQUIRED_FIELDS {
-            match fields.get(field) {
-                None | Some(Value::Null) => return Err(BodyError::Missing(field)),
-                Some(Value::String(_)) => {}
-                Some(_) => return Err(BodyError::NotString(field)),
+            match fields.iter().rev().find(|(key, _)| key == field) {
+                None => return Err(BodyError::Missing(field)),
+                Some((_, FieldValue::Null)) => return Err(BodyError::Missing(field)),
+                Some((_, FieldValue::String(_))) => {}
+                Some((_, FieldValue::Other)) => return Err(BodyError::NotString(field)),
+            }
+        }
+        let mut strings: Vec<(String, String)> = Vec::with_capacity(fields.len());
+        for (key, value) in fields {
+            // A repeated key: the last one counts, as in any JSON reader.
+            strings.retain(|(k, _)| *k != key);
+            if let FieldValue::String(value) = value {
+                strings.push((key, value));
             }
         }
         Ok(Self {
-            fields,
+            fields: strings,
             body: text.to_owned(),
         })
     }
 
     /// The string field `key`, if it is one.
     pub fn field(&self, key: &str) -> Option<&str> {
-        self.fields.get(key).and_then(Value::as_str)
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, value)| value.as_str())
     }
 
     fn required(&self, key: &str) -> &str {
@@ -166,31 +176,41 @@ impl FluentWebhook {
     /// webhook share it), resource = `entityType`/`entityId`, event type =
     /// `entityStatus` or `name`, payload = the whole body, and the main
     /// fields as attributes (see [`attribute`]).
-    pub fn into_message(self, route: &str) -> Message {
-        let mut message = Message::identified(route, self.id())
-            .with_event_type(self.event_type().to_owned())
-            .with_resource(ResourceRef::new(
-                self.required("entityType").to_owned(),
-                self.required("entityId"),
-            ));
+    pub fn into_message(mut self, route: &str) -> Message {
+        let mut take = |key: &str| {
+            self.fields
+                .iter()
+                .position(|(k, _)| k == key)
+                .map(|at| self.fields.swap_remove(at).1)
+        };
+        let id = take("id").unwrap_or_default();
+        let name = take("name").unwrap_or_default();
+        let entity_type = take("entityType").unwrap_or_default();
+        let entity_id = take("entityId").unwrap_or_default();
+        let status = take("entityStatus");
+        let mut message = Message::identified(route, id.clone())
+            .with_event_type(status.clone().unwrap_or_else(|| name.clone()))
+            .with_resource(ResourceRef::new(entity_type, entity_id));
         let attrs = &mut message.attributes;
         attrs.insert(attributes::SOURCE, SOURCE);
-        attrs.insert(attributes::CORRELATION_ID, self.id().to_owned());
+        attrs.insert(attributes::CORRELATION_ID, id.clone());
+        attrs.insert(attribute::WEBHOOK_ID, id);
+        attrs.insert(attribute::WEBHOOK_NAME, name);
+        if let Some(status) = status {
+            attrs.insert(attribute::ENTITY_STATUS, status);
+        }
         for (key, field) in [
-            (attribute::WEBHOOK_ID, "id"),
-            (attribute::WEBHOOK_NAME, "name"),
             (attribute::WEBHOOK_TYPE, "type"),
             (attribute::ACCOUNT, "accountId"),
             (attribute::RETAILER, "retailerId"),
             (attribute::ENTITY_REF, "entityRef"),
             (attribute::ENTITY_SUBTYPE, "entitySubtype"),
-            (attribute::ENTITY_STATUS, "entityStatus"),
             (attribute::ROOT_ENTITY_ID, "rootEntityId"),
             (attribute::ROOT_ENTITY_TYPE, "rootEntityType"),
             (attribute::ROOT_ENTITY_REF, "rootEntityRef"),
         ] {
-            if let Some(value) = self.field(field) {
-                attrs.insert(key, value.to_owned());
+            if let Some(value) = take(field) {
+                attrs.insert(key, value);
             }
         }
         // The text was parsed above: it is JSON.
@@ -199,8 +219,122 @@ impl FluentWebhook {
     }
 }
 
-/// A webhook of another system: a JSON object with a string `name` (mapped
-/// to a route) and, optionally, `id`, `entityType` and `entityId`.
+/// A top-level value, as far as the checks need to know it.
+enum FieldValue {
+    String(String),
+    Null,
+    Other,
+}
+
+/// Every top-level field of a JSON object, with string values read into
+/// owned strings and other values skipped without building them.
+fn string_fields(text: &str) -> Result<Vec<(String, FieldValue)>, BodyError> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct Field(FieldValue);
+    impl<'de> serde::Deserialize<'de> for Field {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Field;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+                    Ok(Field(FieldValue::String(v.to_owned())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Field, E> {
+                    Ok(Field(FieldValue::String(v)))
+                }
+                fn visit_unit<E>(self) -> Result<Field, E> {
+                    Ok(Field(FieldValue::Null))
+                }
+                fn visit_none<E>(self) -> Result<Field, E> {
+                    Ok(Field(FieldValue::Null))
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Field, E> {
+                    Ok(Field(FieldValue::Other))
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Field, E> {
+                    Ok(Field(FieldValue::Other))
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Field, E> {
+                    Ok(Field(FieldValue::Other))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Field, E> {
+                    Ok(Field(FieldValue::Other))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Field, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Field(FieldValue::Other))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Field(FieldValue::Other))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    struct Fields(Option<Vec<(String, FieldValue)>>);
+    impl<'de> serde::Deserialize<'de> for Fields {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Fields;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                    let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                    while let Some(key) = map.next_key::<String>()? {
+                        let Field(value) = map.next_value()?;
+                        fields.push((key, value));
+                    }
+                    Ok(Fields(Some(fields)))
+                }
+                // Any other JSON value: valid JSON, but not an object.
+                fn visit_str<E>(self, _: &str) -> Result<Fields, E> {
+                    Ok(Fields(None))
+                }
+                fn visit_unit<E>(self) -> Result<Fields, E> {
+                    Ok(Fields(None))
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Fields, E> {
+                    Ok(Fields(None))
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Fields, E> {
+                    Ok(Fields(None))
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Fields, E> {
+                    Ok(Fields(None))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Fields, E> {
+                    Ok(Fields(None))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Fields, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Fields(None))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    match serde_json::from_str::<Fields>(text) {
+        Ok(Fields(Some(fields))) => Ok(fields),
+        Ok(Fields(None)) => Err(BodyError::NotObject),
+        Err(error) => Err(BodyError::NotJson(error.to_string())),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ExternalWebhook {
     fields: Map<String, Value>,
