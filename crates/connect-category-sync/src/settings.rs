@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use connect_core::config::nearest;
+use connect_core::config::check_names;
 use connect_core::{HandlerSetup, SetupError};
 use serde::Deserialize;
 
@@ -151,22 +151,7 @@ impl CategorySyncSettings {
 /// Refuses a prop name category sync does not know, naming the nearest
 /// known one and listing them all.
 fn check_prop_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
-    for name in names {
-        if PROPS.contains(&name) {
-            continue;
-        }
-        let hint = nearest(name, PROPS.iter().copied())
-            .map_or_else(String::new, |n| format!("did you mean `{n}`? "));
-        return Err(format!(
-            "unknown prop `{name}`; {hint}category sync reads: {}",
-            PROPS
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(())
+    check_names(names, PROPS, "category sync", &[])
 }
 
 /// `on-delete`: what a deleted commercetools category does in Fluent.

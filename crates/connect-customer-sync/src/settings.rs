@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use connect_core::config::nearest;
+use connect_core::config::check_names;
 use connect_core::{HandlerSetup, SetupError};
 use serde::Deserialize;
 
@@ -123,27 +123,15 @@ impl CustomerSyncSettings {
 /// Refuses a prop name customer sync does not know, naming the nearest
 /// known one and listing them all.
 fn check_prop_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
-    for name in names {
-        if PROPS.contains(&name) {
-            continue;
-        }
-        let hint = if nearest(name, ["inclusion-filter"]).is_some() {
-            "the inclusion filter is written `inclusion-filter:` (on the route, or under `props`); "
-                .to_owned()
-        } else {
-            nearest(name, PROPS.iter().copied())
-                .map_or_else(String::new, |n| format!("did you mean `{n}`? "))
-        };
-        return Err(format!(
-            "unknown prop `{name}`; {hint}customer sync reads: {}",
-            PROPS
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(())
+    check_names(
+        names,
+        PROPS,
+        "customer sync",
+        &[(
+            "inclusion-filter",
+            "the inclusion filter is written `inclusion-filter:` (on the route, or under `props`);",
+        )],
+    )
 }
 
 /// `on-delete`: what a deleted commercetools customer does in Fluent.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use connect_commercetools::{OrderState, PaymentState, ShipmentState, UnknownState};
-use connect_core::config::nearest;
+use connect_core::config::check_names;
 use connect_core::{HandlerSetup, SetupError};
 use serde_json::{Map, Value};
 
@@ -258,22 +258,7 @@ impl OrderStatusSettings {
 /// Refuses a prop name the sync does not know, naming the nearest known
 /// one and listing them all.
 fn check_prop_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
-    for name in names {
-        if PROPS.contains(&name) {
-            continue;
-        }
-        let hint = nearest(name, PROPS.iter().copied())
-            .map_or_else(String::new, |n| format!("did you mean `{n}`? "));
-        return Err(format!(
-            "unknown prop `{name}`; {hint}the order status sync reads: {}",
-            PROPS
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(())
+    check_names(names, PROPS, "the order status sync", &[])
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -59,7 +59,7 @@ pub use duration::{
 };
 pub use interpolate::{EnvSource, InterpolationError, ProcessEnv};
 pub use secret::{Secret, required_secret, required_text, text_where};
-pub use suggest::{did_you_mean, edit_distance, nearest};
+pub use suggest::{check_names, did_you_mean, edit_distance, nearest};
 
 use interpolate::{Interpolating, Resolver};
 use locate::{Problem, Step};

@@ -76,6 +76,43 @@ where
     nearest(word, candidates).map_or_else(String::new, |n| format!("; did you mean `{n}`?"))
 }
 
+/// Refuses the first of `names` that is not in `known`: the message names
+/// it, the nearest known name (or, for a name near the first of a pair of
+/// `hints`, that pair's hint instead), and every known name, read by
+/// `reader` (e.g. `customer sync`). For the props of a handler.
+///
+/// ```
+/// use connect_core::config::check_names;
+///
+/// let known = ["catalogue-ref", "locale"];
+/// assert!(check_names(["locale"], &known, "category sync", &[]).is_ok());
+/// assert_eq!(
+///     check_names(["catalog-ref"], &known, "category sync", &[]).unwrap_err(),
+///     "unknown prop `catalog-ref`; did you mean `catalogue-ref`? category sync reads: `catalogue-ref`, `locale`"
+/// );
+/// ```
+pub fn check_names<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    known: &[&str],
+    reader: &str,
+    hints: &[(&str, &str)],
+) -> Result<(), String> {
+    let Some(name) = names.into_iter().find(|name| !known.contains(name)) else {
+        return Ok(());
+    };
+    let hint = hints
+        .iter()
+        .find(|(near, _)| nearest(name, [*near]).is_some())
+        .map(|(_, hint)| format!("{hint} "))
+        .or_else(|| nearest(name, known.iter().copied()).map(|n| format!("did you mean `{n}`? ")))
+        .unwrap_or_default();
+    let listed: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    Err(format!(
+        "unknown prop `{name}`; {hint}{reader} reads: {}",
+        listed.join(", ")
+    ))
+}
+
 fn fold(word: &str) -> String {
     word.chars()
         .filter(|c| !matches!(c, '-' | '_' | ' '))
