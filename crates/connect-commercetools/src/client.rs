@@ -22,7 +22,7 @@ use crate::error::{DEPENDENCY, Error, ErrorResponse};
 mod scan_order;
 use crate::model::{
     Customer, CustomerDraft, CustomerQuery, CustomerScan, CustomerUpdateAction, MAX_LIMIT, Order,
-    OrderUpdateAction, PagedQueryResponse, Query, Resource, Scan,
+    OrderUpdateAction, PagedQueryResponse, Query, Resource, Scan, ScanKey, ScanOrder,
 };
 
 /// The longest backoff between two attempts, whatever the attempt number.
@@ -370,22 +370,28 @@ impl CommercetoolsClient {
         &self,
         scan: Scan,
     ) -> impl Stream<Item = Result<R, Error>> + Send + 'static {
-        self.scan_pages(R::ENDPOINT.to_owned(), scan, |resource: &R| {
-            Some(resource.id())
+        self.scan_pages(R::ENDPOINT.to_owned(), scan, |resource: &R, order| match order {
+            ScanOrder::Id => Ok(ScanKey::id(resource.id())),
+            ScanOrder::LastModified => Err(format!(
+                "`{}`: a scan by lastModifiedAt reads its key from JSON; use scan_json",
+                resource.id()
+            )),
         })
     }
 
     /// Like [`scan`](Self::scan), for any endpoint under the project, with
     /// the results as JSON. Each result must have a string `id` (the
-    /// cursor); one without is a decode error that ends the stream.
+    /// cursor; with [`Scan::by_last_modified`] also an RFC 3339
+    /// `lastModifiedAt`); one without is a decode error that ends the
+    /// stream. A scan by `lastModifiedAt` is checked like one by id: each
+    /// page must ascend strictly by (`lastModifiedAt`, `id`) from the
+    /// previous page's last key.
     pub fn scan_json(
         &self,
         endpoint: &str,
         scan: Scan,
     ) -> impl Stream<Item = Result<serde_json::Value, Error>> + Send + 'static {
-        self.scan_pages(endpoint.to_owned(), scan, |value: &serde_json::Value| {
-            value.get("id").and_then(serde_json::Value::as_str)
-        })
+        self.scan_pages(endpoint.to_owned(), scan, ScanKey::of_json)
     }
 
     /// `POST /{projectKey}/{endpoint}/{id}` with `{version, actions}`:
@@ -684,7 +690,7 @@ impl CommercetoolsClient {
         &self,
         endpoint: String,
         scan: Scan,
-        id_of: fn(&T) -> Option<&str>,
+        key_of: fn(&T, ScanOrder) -> Result<ScanKey, String>,
     ) -> impl Stream<Item = Result<T, Error>> + Send + 'static
     where
         T: DeserializeOwned + Send + 'static,
@@ -693,7 +699,7 @@ impl CommercetoolsClient {
             client: CommercetoolsClient,
             endpoint: String,
             scan: Scan,
-            cursor: Option<String>,
+            cursor: Option<ScanKey>,
             page: std::vec::IntoIter<T>,
             done: bool,
         }
@@ -724,7 +730,7 @@ impl CommercetoolsClient {
                     .with_operation(operation);
                     return Some((Err(error), state));
                 }
-                let query = state.scan.page_query(state.cursor.as_deref());
+                let query = state.scan.page_query_after(state.cursor.as_ref());
                 let expects = format!("paged {} query result", state.endpoint);
                 match state
                     .client
@@ -734,31 +740,46 @@ impl CommercetoolsClient {
                     Ok(page) => {
                         tracing::debug!(
                             endpoint = state.endpoint.as_str(),
-                            after = state.cursor.as_deref().unwrap_or(""),
+                            after = %state.cursor.as_ref().map(ToString::to_string).unwrap_or_default(),
                             count = page.results.len(),
                             "scan page"
                         );
                         state.done = page.results.len() < state.scan.page_size as usize;
-                        if let Some(position) = page.results.iter().position(|r| id_of(r).is_none())
+                        let order = state.scan.order;
+                        let keys = match page
+                            .results
+                            .iter()
+                            .enumerate()
+                            .map(|(i, r)| key_of(r, order).map_err(|e| (i, e)))
+                            .collect::<Result<Vec<ScanKey>, _>>()
                         {
-                            state.done = true;
-                            let error = Error::decode(
-                                format!("page of {}", state.endpoint),
-                                format!("result #{} has no string `id` to page on", position + 1),
-                            )
-                            .with_operation(operation);
-                            return Some((Err(error), state));
-                        }
-                        let ids = page.results.iter().filter_map(id_of);
+                            Ok(keys) => keys,
+                            Err((position, problem)) => {
+                                state.done = true;
+                                let error = Error::decode(
+                                    format!("page of {}", state.endpoint),
+                                    format!("result #{}: {problem}", position + 1),
+                                )
+                                .with_operation(operation);
+                                return Some((Err(error), state));
+                            }
+                        };
                         if let Some((before, seen)) =
-                            scan_order::first_out_of_order(state.cursor.as_deref(), ids)
+                            scan_order::first_out_of_order(state.cursor.as_ref(), keys.iter())
                         {
                             state.done = true;
-                            let error = Error::out_of_order(&state.endpoint, before, seen);
+                            let error = match order {
+                                ScanOrder::LastModified => Error::out_of_modified_order(
+                                    &state.endpoint,
+                                    &before.to_string(),
+                                    &seen.to_string(),
+                                ),
+                                _ => Error::out_of_order(&state.endpoint, &before.id, &seen.id),
+                            };
                             return Some((Err(error), state));
                         }
-                        match page.results.last().and_then(id_of) {
-                            Some(last) => state.cursor = Some(last.to_owned()),
+                        match keys.into_iter().last() {
+                            Some(last) => state.cursor = Some(last),
                             None => return None,
                         }
                         state.page = page.results.into_iter();

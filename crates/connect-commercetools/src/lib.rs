@@ -87,7 +87,7 @@ pub use model::{
     Address, AuthenticationMode, CustomFields, CustomFieldsDraft, Customer, CustomerDraft,
     CustomerGroupAssignment, CustomerQuery, CustomerScan, CustomerUpdate, CustomerUpdateAction,
     ErrorObject, ErrorResponse, KeyReference, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Query,
-    Reference, Resource, ResourceIdentifier, Scan, string_literal,
+    Reference, Resource, ResourceIdentifier, Scan, ScanKey, ScanOrder, string_literal,
 };
 pub use model::{
     Category, CategoryDraft, CategoryUpdateAction, LocalizedString, Order, OrderState,

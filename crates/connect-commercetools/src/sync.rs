@@ -217,6 +217,34 @@ impl ResourceSync {
         }
     }
 
+    /// Every resource changed at or after `since` (every resource when
+    /// `None`) that matches the sync's predicate, sorted by `lastModifiedAt
+    /// asc, id asc` and paged on that key (see
+    /// [`ScanOrder::LastModified`](crate::ScanOrder::LastModified)), one page
+    /// in memory at a time: the scan of a delta job. It reads the endpoint
+    /// even for a sync with a custom full-load scan ([`scan_with`](Self::scan_with)),
+    /// since only the endpoint sorts by `lastModifiedAt`. Each page is
+    /// checked to ascend by that key; one that does not ends the stream
+    /// with an error for which [`Error::is_out_of_order`] is `true`.
+    pub fn scan_modified(
+        &self,
+        client: &CommercetoolsClient,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        page_size: u32,
+    ) -> ScanStream {
+        let mut scan = Scan::all().page_size(page_size).by_last_modified();
+        if let Some(predicate) = self.predicate {
+            scan = scan.predicate(predicate);
+        }
+        if let Some(since) = since {
+            scan = scan.predicate(format!(
+                "lastModifiedAt >= {}",
+                crate::model::string_literal(&crate::model::datetime::format(&since))
+            ));
+        }
+        client.scan_json(self.endpoint, scan).boxed()
+    }
+
     /// How many resources `request` matches, when the endpoint says (a
     /// custom scan does not count).
     pub async fn count(

@@ -1,13 +1,14 @@
-//! The check behind cursor paging: every page of a scan ascends by id.
+//! The check behind cursor paging: every page of a scan ascends by its
+//! key (the id, or `lastModifiedAt` then id).
 
 /// The first id of `ids` (one page, in the order commercetools returned
 /// it) that does not come strictly after the one before it, the first one
 /// compared with `previous` (the last id of the page before, or the scan's
 /// `after`): `Some((before, seen))`, or `None` when the page ascends.
-pub(super) fn first_out_of_order<'a>(
-    previous: Option<&'a str>,
-    ids: impl IntoIterator<Item = &'a str>,
-) -> Option<(&'a str, &'a str)> {
+pub(super) fn first_out_of_order<'a, K: Ord + ?Sized>(
+    previous: Option<&'a K>,
+    ids: impl IntoIterator<Item = &'a K>,
+) -> Option<(&'a K, &'a K)> {
     let mut before = previous;
     for id in ids {
         if let Some(last) = before
@@ -28,8 +29,8 @@ mod tests {
     fn an_ascending_page_after_the_cursor_passes() {
         assert_eq!(first_out_of_order(None, ["a", "b", "c"]), None);
         assert_eq!(first_out_of_order(Some("a"), ["b", "c"]), None);
-        assert_eq!(first_out_of_order(Some("a"), []), None);
-        assert_eq!(first_out_of_order(None, []), None);
+        assert_eq!(first_out_of_order::<str>(Some("a"), []), None);
+        assert_eq!(first_out_of_order::<str>(None, []), None);
     }
 
     #[test]

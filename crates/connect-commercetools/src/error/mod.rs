@@ -174,8 +174,35 @@ impl Error {
                  the cursor scan needs ascending ids (each page sorted by `id asc`, each page \
                  starting after the previous page's last id), else {endpoint} are skipped or \
                  read twice, so the scan was refused. No resume point can be trusted: resuming \
-                 with --after any id of this scan would be unsafe. Check that api-url points at \
+                 with --after any id of this scan (or --resume) would be unsafe. Check that api-url points at \
                  the commercetools HTTP API (or a proxy that keeps `sort=id asc`)"
+            ),
+        })
+        .with_operation(format!("scanning {endpoint}"))
+    }
+
+    /// A scan of `endpoint` by `lastModifiedAt` then id (a delta scan) that
+    /// commercetools answered out of that order: the key `seen` came after
+    /// `previous` (both as [`ScanKey`](crate::ScanKey) displays them). Like
+    /// [`out_of_order`](Error::out_of_order): the scan stops, not
+    /// retryable, [`is_out_of_order`](Error::is_out_of_order).
+    ///
+    /// ```
+    /// use connect_commercetools::Error;
+    ///
+    /// let error = Error::out_of_modified_order("customers", "lastModifiedAt 2024-01-02T00:00:00.000Z, id a", "lastModifiedAt 2024-01-01T00:00:00.000Z, id b");
+    /// assert!(error.is_out_of_order());
+    /// assert!(error.to_string().contains("out of (lastModifiedAt, id) order"));
+    /// ```
+    pub fn out_of_modified_order(endpoint: &str, previous: &str, seen: &str) -> Self {
+        Self::new(Kind::OutOfOrder {
+            message: format!(
+                "commercetools returned {endpoint} out of (lastModifiedAt, id) order: `{seen}` came \
+                 after `{previous}`; the delta scan needs each page sorted by `lastModifiedAt asc, \
+                 id asc`, each page starting after the previous page's last key, else {endpoint} \
+                 are skipped or read twice, so the scan was refused and its checkpoint not \
+                 advanced past what was read in order. Check that api-url points at the \
+                 commercetools HTTP API (or a proxy that keeps both `sort` parameters)"
             ),
         })
         .with_operation(format!("scanning {endpoint}"))

@@ -20,7 +20,7 @@ pub use localized::LocalizedString;
 pub use order::{Order, OrderState, OrderUpdateAction, PaymentState, ShipmentState, UnknownState};
 pub use query::{
     CustomerQuery, CustomerScan, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Query, Scan,
-    string_literal,
+    ScanKey, ScanOrder, string_literal,
 };
 pub use resource::Resource;
 pub use update::{CustomerUpdate, CustomerUpdateAction};

@@ -141,14 +141,108 @@ impl Query {
     }
 }
 
-/// A full scan of a resource: cursor paging on `id`, one page in memory at
-/// a time (see [`CommercetoolsClient::scan`](crate::CommercetoolsClient::scan)
+/// The order a [`Scan`] pages in, which is also the key its cursor pages
+/// on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ScanOrder {
+    /// `sort=id asc`, paging on `id > "<last id>"` (a full load).
+    #[default]
+    Id,
+    /// `sort=lastModifiedAt asc` then `sort=id asc`, paging on
+    /// `lastModifiedAt > "<t>" or (lastModifiedAt = "<t>" and id > "<id>")`
+    /// (a delta scan: what changed since a point in time).
+    LastModified,
+}
+
+/// Where a scan is: the key of the last resource read, in the scan's
+/// [`ScanOrder`]. Keys compare by `lastModifiedAt` first (when set), then
+/// by `id`; every page of a scan must ascend strictly by this key.
+///
+/// ```
+/// use connect_commercetools::ScanKey;
+///
+/// let a = ScanKey::modified("2024-01-01T00:00:00.000Z".parse().unwrap(), "b");
+/// let b = ScanKey::modified("2024-01-01T00:00:00.000Z".parse().unwrap(), "c");
+/// let c = ScanKey::modified("2024-01-02T00:00:00.000Z".parse().unwrap(), "a");
+/// assert!(a < b && b < c);
+/// assert_eq!(c.to_string(), "lastModifiedAt 2024-01-02T00:00:00.000Z, id a");
+/// assert!(ScanKey::id("a") < ScanKey::id("b"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScanKey {
+    /// `lastModifiedAt`, for a scan in [`ScanOrder::LastModified`].
+    pub last_modified_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The resource id.
+    pub id: String,
+}
+
+impl ScanKey {
+    /// The key of a scan by id.
+    pub fn id(id: impl Into<String>) -> Self {
+        Self {
+            last_modified_at: None,
+            id: id.into(),
+        }
+    }
+
+    /// The key of a scan by `lastModifiedAt`, then id.
+    pub fn modified(last_modified_at: chrono::DateTime<chrono::Utc>, id: impl Into<String>) -> Self {
+        Self {
+            last_modified_at: Some(last_modified_at),
+            id: id.into(),
+        }
+    }
+
+    /// The key of `resource` (JSON with `id`, and `lastModifiedAt` for
+    /// [`ScanOrder::LastModified`]) in `order`; the error says what is
+    /// missing.
+    pub fn of_json(resource: &serde_json::Value, order: ScanOrder) -> Result<Self, String> {
+        let id = resource
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| "it has no string `id` to page on".to_owned())?;
+        match order {
+            ScanOrder::Id => Ok(Self::id(id)),
+            ScanOrder::LastModified => {
+                let text = resource
+                    .get("lastModifiedAt")
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or_else(|| format!("`{id}` has no string `lastModifiedAt` to page on"))?;
+                let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+                    format!("`{id}` has a `lastModifiedAt` that is not RFC 3339 (`{text}`: {e})")
+                })?;
+                Ok(Self::modified(at.with_timezone(&chrono::Utc), id))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ScanKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.last_modified_at {
+            None => f.write_str(&self.id),
+            Some(at) => write!(
+                f,
+                "lastModifiedAt {}, id {}",
+                crate::model::datetime::format(at),
+                self.id
+            ),
+        }
+    }
+}
+
+/// A full scan of a resource: cursor paging on `id` (or on
+/// `lastModifiedAt` and `id`, see [`by_last_modified`](Self::by_last_modified)),
+/// one page in memory at a time (see
+/// [`CommercetoolsClient::scan`](crate::CommercetoolsClient::scan)
 /// and [`scan_customers`](crate::CommercetoolsClient::scan_customers)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scan {
-    pub(crate) predicate: Option<String>,
+    pub(crate) predicates: Vec<String>,
     pub(crate) page_size: u32,
-    pub(crate) after: Option<String>,
+    pub(crate) order: ScanOrder,
+    pub(crate) after: Option<ScanKey>,
 }
 
 impl Default for Scan {
@@ -158,11 +252,12 @@ impl Default for Scan {
 }
 
 impl Scan {
-    /// Every resource, in pages of [`MAX_LIMIT`].
+    /// Every resource, in pages of [`MAX_LIMIT`], by id.
     pub fn all() -> Self {
         Self {
-            predicate: None,
+            predicates: Vec::new(),
             page_size: MAX_LIMIT,
+            order: ScanOrder::Id,
             after: None,
         }
     }
@@ -171,16 +266,43 @@ impl Scan {
     /// interrupted scan from its cursor.
     #[must_use]
     pub fn after(mut self, id: impl Into<String>) -> Self {
-        self.after = Some(id.into());
+        self.after = Some(ScanKey::id(id));
         self
     }
 
-    /// Only resources matching `predicate` (combined with the cursor by `and`),
-    /// e.g. `lastModifiedAt > "2024-01-01T00:00:00.000Z"`.
+    /// Pages by `lastModifiedAt asc`, then `id asc` (see
+    /// [`ScanOrder::LastModified`]); only `scan_json` reads the key of such a
+    /// scan. Combine with a `lastModifiedAt >= "<t>"` predicate to read what
+    /// changed since `t`.
+    #[must_use]
+    pub fn by_last_modified(mut self) -> Self {
+        self.order = ScanOrder::LastModified;
+        if let Some(after) = &self.after
+            && after.last_modified_at.is_none()
+        {
+            self.after = None;
+        }
+        self
+    }
+
+    /// Starts after `key` (exclusive), in the scan's order: a key with a
+    /// `lastModifiedAt` also switches to [`ScanOrder::LastModified`].
+    #[must_use]
+    pub fn after_key(mut self, key: ScanKey) -> Self {
+        if key.last_modified_at.is_some() {
+            self.order = ScanOrder::LastModified;
+        }
+        self.after = Some(key);
+        self
+    }
+
+    /// Only resources matching `predicate` (each predicate is its own
+    /// `where`, combined with the others and the cursor by `and`), e.g.
+    /// `lastModifiedAt > "2024-01-01T00:00:00.000Z"`.
     #[doc(alias = "where")]
     #[must_use]
     pub fn predicate(mut self, predicate: impl Into<String>) -> Self {
-        self.predicate = Some(predicate.into());
+        self.predicates.push(predicate.into());
         self
     }
 
@@ -191,18 +313,44 @@ impl Scan {
         self
     }
 
+    /// The order it pages in.
+    pub fn order(&self) -> ScanOrder {
+        self.order
+    }
+
     /// The query for the page after the resource with id `after` (the
     /// first page when `None`): `sort=id asc`, `limit`, `withTotal=false`,
-    /// `where=id > "<after>"` and the scan's predicate.
+    /// `where=id > "<after>"` and the scan's predicates.
     pub fn page_query(&self, after: Option<&str>) -> Query {
-        let mut query = Query::new()
-            .sort("id asc")
-            .limit(self.page_size)
-            .with_total(false);
-        if let Some(after) = after {
-            query = query.predicate(format!("id > {}", string_literal(after)));
+        self.page_query_after(after.map(ScanKey::id).as_ref())
+    }
+
+    /// The query for the page after `after` in the scan's order (the first
+    /// page when `None`). By id as [`page_query`](Self::page_query); by
+    /// `lastModifiedAt`: `sort=lastModifiedAt asc`, `sort=id asc` and, after
+    /// a key, `where=lastModifiedAt > "<t>" or (lastModifiedAt = "<t>" and
+    /// id > "<id>")`.
+    pub fn page_query_after(&self, after: Option<&ScanKey>) -> Query {
+        let mut query = match self.order {
+            ScanOrder::Id => Query::new().sort("id asc"),
+            ScanOrder::LastModified => Query::new().sort("lastModifiedAt asc").sort("id asc"),
         }
-        if let Some(predicate) = &self.predicate {
+        .limit(self.page_size)
+        .with_total(false);
+        match (self.order, after) {
+            (_, None) => {}
+            (ScanOrder::LastModified, Some(ScanKey { last_modified_at: Some(at), id })) => {
+                let at = string_literal(&crate::model::datetime::format(at));
+                query = query.predicate(format!(
+                    "lastModifiedAt > {at} or (lastModifiedAt = {at} and id > {})",
+                    string_literal(id)
+                ));
+            }
+            (_, Some(after)) => {
+                query = query.predicate(format!("id > {}", string_literal(&after.id)));
+            }
+        }
+        for predicate in &self.predicates {
             query = query.predicate(predicate.clone());
         }
         query

@@ -75,7 +75,8 @@
 //! Unlike the real service, auth and API share one host, queries without a
 //! `sort` come back in `id` order, and only this subset of query predicates
 //! is understood (anything else is a 400 `InvalidInput`, never silently
-//! ignored): `field op value` clauses joined by `and` with `=`, `!=`, `>`,
+//! ignored): `field op value` clauses joined by `and` and `or` (grouped with
+//! parentheses) with `=`, `!=`, `>`,
 //! `>=`, `<`, `<=`, `in (...)`, `is defined` on `id`, `key`, `email`,
 //! `customerNumber`, `externalId`, `firstName`, `lastName`,
 //! `companyName`, `version`, `isEmailVerified`, `createdAt`, `lastModifiedAt`

@@ -1,7 +1,8 @@
 //! The subset of commercetools query predicates and sort expressions the
 //! emulator understands.
 //!
-//! Predicates: `field op value` clauses joined by `and`, where `op` is one
+//! Predicates: `field op value` clauses joined by `and` and `or` (`and`
+//! binds tighter; parentheses group), where `op` is one
 //! of `=`, `!=`, `<>`, `>`, `>=`, `<`, `<=`, `in (...)`, `not in (...)`,
 //! `is defined`, `is not defined`; values are string literals (`"..."`),
 //! numbers or booleans. Customer fields: `id`, `key`, `email`, `customerNumber`,
@@ -151,6 +152,8 @@ enum Clause {
     Compare(Field, Op, Literal),
     In(Field, Vec<Literal>, bool),
     Defined(Field, bool),
+    /// `(a and b) or (c)`: any of the conjunctions holds.
+    Any(Vec<Vec<Clause>>),
 }
 
 /// A parsed `where` predicate: clauses that must all hold.
@@ -169,58 +172,24 @@ impl Predicate {
             at: 0,
             allowed,
         };
-        let mut clauses = vec![parser.clause()?];
-        while !parser.done() {
-            match parser.next() {
-                Some(Token::Word(w)) if w.eq_ignore_ascii_case("and") => {
-                    clauses.push(parser.clause()?);
-                }
-                Some(Token::Word(w)) if w.eq_ignore_ascii_case("or") => {
-                    return Err(
-                        "the emulator supports clauses joined by `and` only (no `or`)".to_owned(),
-                    );
-                }
-                other => {
-                    return Err(format!(
-                        "unexpected {} after a clause; join clauses with `and`",
-                        describe(other.as_ref())
-                    ));
-                }
-            }
+        let mut any = parser.disjunction()?;
+        if let Some(extra) = parser.tokens.get(parser.at) {
+            return Err(format!(
+                "unexpected {} after a clause; join clauses with `and` or `or`",
+                describe(Some(extra))
+            ));
         }
+        let clauses = if any.len() == 1 {
+            any.remove(0)
+        } else {
+            vec![Clause::Any(any)]
+        };
         Ok(Self { clauses })
     }
 
     /// `true` when `resource` satisfies every clause.
     pub(super) fn matches(&self, resource: &impl Fields) -> bool {
-        self.clauses.iter().all(|clause| match clause {
-            Clause::Compare(field, op, literal) => {
-                let Some(value) = field.value(resource) else {
-                    return false;
-                };
-                let Some(ordering) = literal.compare(&value) else {
-                    return false;
-                };
-                match op {
-                    Op::Eq => ordering == Ordering::Equal,
-                    Op::Ne => ordering != Ordering::Equal,
-                    Op::Gt => ordering == Ordering::Greater,
-                    Op::Ge => ordering != Ordering::Less,
-                    Op::Lt => ordering == Ordering::Less,
-                    Op::Le => ordering != Ordering::Greater,
-                }
-            }
-            Clause::In(field, literals, negated) => {
-                let Some(value) = field.value(resource) else {
-                    return false;
-                };
-                let found = literals
-                    .iter()
-                    .any(|l| l.compare(&value) == Some(Ordering::Equal));
-                found != *negated
-            }
-            Clause::Defined(field, defined) => field.value(resource).is_some() == *defined,
-        })
+        self.clauses.iter().all(|clause| clause_matches(clause, resource))
     }
 
     /// The strongest `id > "x"` / `id >= "x"` bound, for range scans:
@@ -243,6 +212,40 @@ impl Predicate {
             }
         }
         best
+    }
+}
+
+fn clause_matches(clause: &Clause, resource: &impl Fields) -> bool {
+    match clause {
+        Clause::Compare(field, op, literal) => {
+            let Some(value) = field.value(resource) else {
+                return false;
+            };
+            let Some(ordering) = literal.compare(&value) else {
+                return false;
+            };
+            match op {
+                Op::Eq => ordering == Ordering::Equal,
+                Op::Ne => ordering != Ordering::Equal,
+                Op::Gt => ordering == Ordering::Greater,
+                Op::Ge => ordering != Ordering::Less,
+                Op::Lt => ordering == Ordering::Less,
+                Op::Le => ordering != Ordering::Greater,
+            }
+        }
+        Clause::In(field, literals, negated) => {
+            let Some(value) = field.value(resource) else {
+                return false;
+            };
+            let found = literals
+                .iter()
+                .any(|l| l.compare(&value) == Some(Ordering::Equal));
+            found != *negated
+        }
+        Clause::Defined(field, defined) => field.value(resource).is_some() == *defined,
+        Clause::Any(any) => any
+            .iter()
+            .any(|all| all.iter().all(|clause| clause_matches(clause, resource))),
     }
 }
 
@@ -430,10 +433,6 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn done(&self) -> bool {
-        self.at >= self.tokens.len()
-    }
-
     fn next(&mut self) -> Option<Token> {
         let token = self.tokens.get(self.at).cloned();
         self.at += 1;
@@ -442,6 +441,49 @@ impl Parser<'_> {
 
     fn peek_word(&self, word: &str) -> bool {
         matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    /// `conjunction (or conjunction)*`, up to a `)` or the end.
+    fn disjunction(&mut self) -> Result<Vec<Vec<Clause>>, String> {
+        let mut any = vec![self.conjunction()?];
+        while self.peek_word("or") {
+            self.at += 1;
+            any.push(self.conjunction()?);
+        }
+        Ok(any)
+    }
+
+    /// `factor (and factor)*`.
+    fn conjunction(&mut self) -> Result<Vec<Clause>, String> {
+        let mut all = vec![self.factor()?];
+        while self.peek_word("and") {
+            self.at += 1;
+            all.push(self.factor()?);
+        }
+        Ok(all)
+    }
+
+    /// `( disjunction )` or a clause.
+    fn factor(&mut self) -> Result<Clause, String> {
+        if !matches!(self.tokens.get(self.at), Some(Token::Open)) {
+            return self.clause();
+        }
+        self.at += 1;
+        let mut any = self.disjunction()?;
+        match self.next() {
+            Some(Token::Close) => {}
+            other => {
+                return Err(format!(
+                    "expected `)` to close a group, found {}",
+                    describe(other.as_ref())
+                ));
+            }
+        }
+        Ok(if any.len() == 1 && any[0].len() == 1 {
+            any.remove(0).remove(0)
+        } else {
+            Clause::Any(any)
+        })
     }
 
     fn clause(&mut self) -> Result<Clause, String> {
@@ -560,6 +602,10 @@ mod tests {
             r#"lastModifiedAt > "2024-01-15T00:00:00.000Z""#,
             r#"email != "x\"y""#,
             "isEmailVerified = false",
+            r#"id = "a" or id = "b""#,
+            r#"lastModifiedAt > "2024-02-01T00:00:00.000Z" or (lastModifiedAt = "2024-02-01T00:00:00.000Z" and id > "a")"#,
+            r#"(id = "x" or email = "ada@example.com") and version = 2"#,
+            r#"id = "x" and version = 9 or key = "k1""#,
         ];
         for text in yes {
             let predicate =
@@ -570,6 +616,9 @@ mod tests {
             r#"id > "b""#,
             r#"key not in ("k1")"#,
             "externalId is defined",
+            r#"lastModifiedAt > "2024-02-01T00:00:00.000Z" or (lastModifiedAt = "2024-02-01T00:00:00.000Z" and id > "b")"#,
+            r#"(id = "x" or email = "ada@example.com") and version = 3"#,
+            r#"id = "x" and (version = 9 or key = "k1")"#,
         ];
         for text in no {
             let predicate =
@@ -582,7 +631,9 @@ mod tests {
     fn rejects_what_it_cannot_evaluate() {
         for text in [
             r#"addresses(city = "x")"#,
-            r#"id = "a" or id = "b""#,
+            r#"(id = "a" or id = "b""#,
+            r#"id = "a" or"#,
+            r#"id = "a" id = "b""#,
             r#"custom(fields(x = 1))"#,
             r#"id = "unterminated"#,
             r#"lastModifiedAt > "yesterday""#,
