@@ -20,7 +20,7 @@ use connect_core::runtime::Shutdown;
 use connect_core::{ConfigSections, HandlerRegistry};
 
 use connect_runner::sync::{SyncRegistry, outcome};
-use connect_runner::{BackfillOptions, BackfillSummary, RunnerError};
+use connect_runner::{BackfillOptions, BackfillSummary, Checkpoints, RunnerError};
 
 use crate::app::{App, Context};
 use crate::logging::LogFormat;
@@ -120,8 +120,14 @@ struct Backfill {
     #[arg(long = "where", value_name = "PREDICATE")]
     predicate: Option<String>,
     /// Start after this resource id: the cursor an interrupted backfill printed.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "resume")]
     after: Option<String>,
+    /// Continue the last backfill of these resources that did not finish (however it ended, SIGKILL included), from its checkpoint in the state store.
+    #[arg(long, conflicts_with = "restart")]
+    resume: bool,
+    /// Discard the checkpoint of an unfinished backfill and start from the beginning.
+    #[arg(long)]
+    restart: bool,
     /// Resources per commercetools page (1 to 500).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=500))]
     page_size: u32,
@@ -432,6 +438,11 @@ async fn backfill(args: Backfill, ctx: &Context) -> Result<u8, RunnerError> {
         predicate: args.predicate,
         after: args.after,
         page_size: args.page_size,
+        checkpoints: match (args.resume, args.restart) {
+            (true, _) => Checkpoints::Resume,
+            (false, true) => Checkpoints::Restart,
+            (false, false) => Checkpoints::New,
+        },
         ..BackfillOptions::default()
     };
     let mut bar = Progress::new("backfill", std::io::stderr().is_terminal());
@@ -485,6 +496,12 @@ fn print_backfill(summary: &BackfillSummary, config: &str) {
     if summary.interrupted {
         println!("  unfinished {:>8}", summary.unfinished);
         match &summary.resume_after {
+            _ if summary.checkpoint.is_some() => {
+                println!(
+                    "resume with: connect backfill {} --config {config} --resume",
+                    summary.plural
+                );
+            }
             Some(id) => {
                 println!(
                     "resume with: connect backfill {} --config {config} --after {id}",

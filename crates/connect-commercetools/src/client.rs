@@ -370,13 +370,17 @@ impl CommercetoolsClient {
         &self,
         scan: Scan,
     ) -> impl Stream<Item = Result<R, Error>> + Send + 'static {
-        self.scan_pages(R::ENDPOINT.to_owned(), scan, |resource: &R, order| match order {
-            ScanOrder::Id => Ok(ScanKey::id(resource.id())),
-            ScanOrder::LastModified => Err(format!(
-                "`{}`: a scan by lastModifiedAt reads its key from JSON; use scan_json",
-                resource.id()
-            )),
-        })
+        self.scan_pages(
+            R::ENDPOINT.to_owned(),
+            scan,
+            |resource: &R, order| match order {
+                ScanOrder::Id => Ok(ScanKey::id(resource.id())),
+                ScanOrder::LastModified => Err(format!(
+                    "`{}`: a scan by lastModifiedAt reads its key from JSON; use scan_json",
+                    resource.id()
+                )),
+            },
+        )
     }
 
     /// Like [`scan`](Self::scan), for any endpoint under the project, with

@@ -111,7 +111,12 @@ impl Plan {
     ) -> Result<Self, RunnerError> {
         let config = doc.connector()?;
         let partner = registries.sections.names();
-        let known: Vec<&str> = SECTIONS.iter().copied().chain(partner).collect();
+        let known: Vec<&str> = SECTIONS
+            .iter()
+            .chain(connect_jobs::SECTIONS)
+            .copied()
+            .chain(partner)
+            .collect();
         doc.check_sections(&config, &known)?;
         registries.sections.load(&doc, &mut services)?;
         // Blocks are checked even when a client was handed in, so that

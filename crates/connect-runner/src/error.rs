@@ -93,6 +93,28 @@ pub enum RunnerError {
         #[source]
         cause: connect_commercetools::Error,
     },
+    /// A backfill's checkpoint forbids the run as asked: an unfinished
+    /// checkpoint without `--resume` or `--restart`, a `--resume` with
+    /// another `--where`, or `--after` with `--resume`. The message says
+    /// how to choose.
+    #[error("{origin}: {message}")]
+    Checkpoint {
+        /// The configuration file.
+        origin: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The state store (`state:`) failed.
+    #[error("{origin}: checkpoint `{name}`: {source}")]
+    State {
+        /// The configuration file.
+        origin: String,
+        /// The checkpoint (or `state` for the store itself).
+        name: String,
+        /// The store's error.
+        #[source]
+        source: Box<connect_jobs::StateError>,
+    },
     /// The dead-letter store failed.
     #[error(transparent)]
     DeadLetters(#[from] DeadLetterError),
@@ -119,6 +141,7 @@ impl RunnerError {
                 | Self::Credentials { .. }
                 | Self::Listen { .. }
                 | Self::Webhooks { .. }
+                | Self::Checkpoint { .. }
         )
     }
 }

@@ -44,6 +44,7 @@
 mod backends;
 mod backfill;
 mod connector;
+mod delta;
 mod error;
 pub mod observability;
 mod webhooks;
@@ -56,13 +57,17 @@ use connect_order_sync as _;
 pub use backends::{
     Backend, Block, DeadLetterBackend, Opened, QueueBackend, QueueOptions, QueuePair, backend_kinds,
 };
-pub use backfill::{BackfillOptions, BackfillProgress, BackfillSummary};
+pub use backfill::{
+    BackfillCheckpoint, BackfillOptions, BackfillProgress, BackfillSummary, CHECKPOINT_EVERY,
+    Checkpoints, RouteFeed, checkpoint_name,
+};
 /// What syncs declare ([`ResourceSync`](sync::ResourceSync)) and the
 /// registry `backfill` reads (`connect-commercetools`).
 pub use connect_commercetools::sync;
 pub use connector::{
     CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, Registries, RunReport,
 };
+pub use delta::{CommercetoolsDeltaScan, DEFAULT_OVERLAP, DEFAULT_PAGE_SIZE, DeltaCheckpoint};
 pub use error::RunnerError;
 pub use webhooks::{WEBHOOK_LOOP, WebhookPlan};
 

@@ -19,8 +19,8 @@ pub use draft::CustomerDraft;
 pub use localized::LocalizedString;
 pub use order::{Order, OrderState, OrderUpdateAction, PaymentState, ShipmentState, UnknownState};
 pub use query::{
-    CustomerQuery, CustomerScan, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Query, Scan,
-    ScanKey, ScanOrder, string_literal,
+    CustomerQuery, CustomerScan, MAX_LIMIT, MAX_OFFSET, PagedQueryResponse, Query, Scan, ScanKey,
+    ScanOrder, string_literal,
 };
 pub use resource::Resource;
 pub use update::{CustomerUpdate, CustomerUpdateAction};

@@ -187,7 +187,10 @@ impl ScanKey {
     }
 
     /// The key of a scan by `lastModifiedAt`, then id.
-    pub fn modified(last_modified_at: chrono::DateTime<chrono::Utc>, id: impl Into<String>) -> Self {
+    pub fn modified(
+        last_modified_at: chrono::DateTime<chrono::Utc>,
+        id: impl Into<String>,
+    ) -> Self {
         Self {
             last_modified_at: Some(last_modified_at),
             id: id.into(),
@@ -339,7 +342,13 @@ impl Scan {
         .with_total(false);
         match (self.order, after) {
             (_, None) => {}
-            (ScanOrder::LastModified, Some(ScanKey { last_modified_at: Some(at), id })) => {
+            (
+                ScanOrder::LastModified,
+                Some(ScanKey {
+                    last_modified_at: Some(at),
+                    id,
+                }),
+            ) => {
                 let at = string_literal(&crate::model::datetime::format(at));
                 query = query.predicate(format!(
                     "lastModifiedAt > {at} or (lastModifiedAt = {at} and id > {})",

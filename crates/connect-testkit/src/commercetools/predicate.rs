@@ -189,7 +189,9 @@ impl Predicate {
 
     /// `true` when `resource` satisfies every clause.
     pub(super) fn matches(&self, resource: &impl Fields) -> bool {
-        self.clauses.iter().all(|clause| clause_matches(clause, resource))
+        self.clauses
+            .iter()
+            .all(|clause| clause_matches(clause, resource))
     }
 
     /// The strongest `id > "x"` / `id >= "x"` bound, for range scans:
