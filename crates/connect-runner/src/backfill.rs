@@ -402,7 +402,9 @@ impl RouteFeed {
             self.telemetry.backfill_started(Arc::clone(&gauges));
             self.telemetry.watch(runtime.heartbeat());
         }
-        let running = tokio::spawn(runtime.run(shutdown.clone()));
+        // Dropped with the feed (a job's run that is dropped stops its
+        // runtime too, as a crash would).
+        let mut running = AbortOnDrop(tokio::spawn(runtime.run(shutdown.clone())));
         let mut saver = Saver {
             cursor: Arc::clone(&cursor),
             saved: None,
@@ -518,12 +520,11 @@ impl RouteFeed {
         queue.close();
         // Keep reporting (and checkpointing) while the last messages are
         // handled.
-        let mut running = running;
         let tick = progress_every.min(CHECKPOINT_EVERY);
         let mut last_progress = Instant::now();
         let report = loop {
             tokio::select! {
-                report = &mut running => break report,
+                report = &mut running.0 => break report,
                 () = tokio::time::sleep(tick) => {
                     saver.save_if_due(advance).await;
                     if last_progress.elapsed() >= progress_every {
@@ -569,6 +570,15 @@ impl RouteFeed {
             scan_error,
             refused,
         })
+    }
+}
+
+/// A spawned task, aborted when this is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

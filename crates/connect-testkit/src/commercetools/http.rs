@@ -230,18 +230,27 @@ async fn query(
         }
     }
     let unordered = shared.unordered_pages();
+    let returned = |count: usize| {
+        if let Some(counters) = shared.counters.resources.get(&endpoint) {
+            counters
+                .query_results
+                .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     let store = shared.store();
     if kind.is_customer() {
         let mut page = store.query(&spec);
         if unordered {
             page.results.reverse();
         }
+        returned(page.results.len());
         return Ok(Json(page).into_response());
     }
     let mut page = store.query_resources(kind, &spec);
     if unordered {
         page.results.reverse();
     }
+    returned(page.results.len());
     Ok(Json(page).into_response())
 }
 

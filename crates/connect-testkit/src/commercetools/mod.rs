@@ -381,6 +381,8 @@ pub struct ResourceStats {
     pub key_gets: u64,
     /// `GET /{endpoint}` queries.
     pub queries: u64,
+    /// Resources those queries returned, in all (what a scan read).
+    pub query_results: u64,
     /// `POST /{endpoint}` requests.
     pub creates: u64,
     /// `POST /{endpoint}/{id}` requests.
@@ -396,6 +398,7 @@ impl ResourceStats {
             gets: read(&c.gets),
             key_gets: read(&c.key_gets),
             queries: read(&c.queries),
+            query_results: read(&c.query_results),
             creates: read(&c.creates),
             updates: read(&c.updates),
             deletes: read(&c.deletes),

@@ -59,6 +59,8 @@ pub(super) struct ResourceCounters {
     pub(super) gets: AtomicU64,
     pub(super) key_gets: AtomicU64,
     pub(super) queries: AtomicU64,
+    /// Resources returned by queries, in all.
+    pub(super) query_results: AtomicU64,
     pub(super) creates: AtomicU64,
     pub(super) updates: AtomicU64,
     pub(super) deletes: AtomicU64,
