@@ -222,10 +222,10 @@ impl JobHandler for CommercetoolsDeltaScan {
         let since = self.since(last.as_ref());
         match since {
             Some(since) => {
-                tracing::info!(job = %ctx.name(), resource = plural, since = %since, "delta scan starts")
+                tracing::info!(job = %ctx.name(), resource = plural, since = %since, "delta scan starts");
             }
             None => {
-                tracing::info!(job = %ctx.name(), resource = plural, "delta scan starts from the beginning: no checkpoint yet")
+                tracing::info!(job = %ctx.name(), resource = plural, "delta scan starts from the beginning: no checkpoint yet");
             }
         }
         let client = self
