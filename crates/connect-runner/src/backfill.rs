@@ -24,10 +24,15 @@ use crate::connector::Connector;
 use crate::error::RunnerError;
 use crate::observability::{BackfillGauges, Telemetry};
 
-/// How often a backfill saves its checkpoint while the done-through point
-/// advances (and once more at the end): a SIGKILL loses at most this much
-/// progress, plus what was in flight.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// How often a route-fed scan saves its checkpoint while the done-through
+/// point advances (and once more at the end): a SIGKILL loses at most this
+/// much progress, plus what was in flight. A backfill whose state store is
+/// a file saves every [`FILE_CHECKPOINT_EVERY`] instead.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// How often a backfill saves its checkpoint in a `file` state store (an
+/// atomic replace of a small local file, cheap enough to do often).
+pub const FILE_CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
 
 /// How a backfill uses its checkpoint in the state store (`state:`), kept
 /// under the name `backfill-<plural>`.
@@ -235,6 +240,8 @@ pub(crate) struct FeedSpec<'a> {
     pub(crate) progress_every: Duration,
     /// Report to the observability endpoint's backfill gauges.
     pub(crate) gauges: bool,
+    /// How often the done-through point is saved while it advances.
+    pub(crate) checkpoint_every: Duration,
 }
 
 /// Told whenever the contiguous settled prefix advances (at most every
@@ -376,12 +383,16 @@ impl RouteFeed {
             total,
             progress_every,
             gauges: with_gauges,
+            checkpoint_every,
         } = spec;
         let type_id = sync.type_id;
         let plural = sync.plural;
         let started = Instant::now();
         let runtime_config = &self.config.runtime;
-        let capacity = (runtime_config.concurrency * 4).max(64);
+        // Little read-ahead: what is read and not settled when a run dies
+        // is scanned again when it resumes.
+        let capacity = (runtime_config.concurrency * 2).max(32);
+        let batch = runtime_config.concurrency.clamp(1, 64);
         let queue = MemoryQueue::<Message>::new(source, capacity);
         let cursor = Arc::new(Mutex::new(Cursor::starting_after(after)));
         let tracked = Tracked {
@@ -395,7 +406,7 @@ impl RouteFeed {
             .with_services(Arc::clone(&self.services))
             .with_health(Arc::clone(&self.health))
             .with_heartbeat(Arc::new(Heartbeat::new(source)))
-            .with_receive(64, Duration::from_millis(50));
+            .with_receive(batch, Duration::from_millis(50));
         let metrics = runtime.metrics();
         let gauges = Arc::new(BackfillGauges::new(total, Arc::clone(&metrics)));
         if with_gauges {
@@ -409,6 +420,7 @@ impl RouteFeed {
             cursor: Arc::clone(&cursor),
             saved: None,
             last: Instant::now(),
+            every: checkpoint_every,
         };
 
         let mut scanned = 0u64;
@@ -421,7 +433,7 @@ impl RouteFeed {
             let next = tokio::select! {
                 biased;
                 () = &mut stopping => break,
-                () = tokio::time::sleep(CHECKPOINT_EVERY) => {
+                () = tokio::time::sleep(checkpoint_every) => {
                     saver.save_if_due(advance).await;
                     continue;
                 }
@@ -520,7 +532,7 @@ impl RouteFeed {
         queue.close();
         // Keep reporting (and checkpointing) while the last messages are
         // handled.
-        let tick = progress_every.min(CHECKPOINT_EVERY);
+        let tick = progress_every.min(checkpoint_every);
         let mut last_progress = Instant::now();
         let report = loop {
             tokio::select! {
@@ -583,16 +595,17 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Saves the done-through point through an [`Advance`] when it moved and
-/// [`CHECKPOINT_EVERY`] passed since the last save.
+/// its interval passed since the last save.
 struct Saver {
     cursor: Arc<Mutex<Cursor>>,
     saved: Option<ScanKey>,
     last: Instant,
+    every: Duration,
 }
 
 impl Saver {
     async fn save_if_due(&mut self, advance: &mut dyn Advance) {
-        if self.last.elapsed() < CHECKPOINT_EVERY {
+        if self.last.elapsed() < self.every {
             return;
         }
         let through = self
@@ -898,9 +911,13 @@ impl Connector {
         // The checkpoint: where to start, and what to record.
         let name = checkpoint_name(plural);
         let mut saver = None;
+        let mut checkpoint_every = CHECKPOINT_EVERY;
         if options.checkpoints != Checkpoints::Off {
             let store = self.state_store()?;
             let described = store.describe();
+            if described.starts_with("file") {
+                checkpoint_every = FILE_CHECKPOINT_EVERY;
+            }
             let state_error = |source| RunnerError::State {
                 origin: origin.clone(),
                 name: name.clone(),
@@ -990,6 +1007,7 @@ impl Connector {
             total,
             progress_every: options.progress_every,
             gauges: true,
+            checkpoint_every,
         };
         let mut ignore = Ignore;
         let advance: &mut dyn Advance = match saver.as_mut() {

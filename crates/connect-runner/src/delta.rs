@@ -243,6 +243,7 @@ impl JobHandler for CommercetoolsDeltaScan {
             total: None,
             progress_every: Duration::from_secs(5),
             gauges: false,
+            checkpoint_every: crate::CHECKPOINT_EVERY,
         };
         let mut saver = JobSaver { ctx };
         let fed = self

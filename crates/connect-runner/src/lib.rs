@@ -59,7 +59,7 @@ pub use backends::{
 };
 pub use backfill::{
     BackfillCheckpoint, BackfillOptions, BackfillProgress, BackfillSummary, CHECKPOINT_EVERY,
-    Checkpoints, RouteFeed, checkpoint_name,
+    Checkpoints, FILE_CHECKPOINT_EVERY, RouteFeed, checkpoint_name,
 };
 /// What syncs declare ([`ResourceSync`](sync::ResourceSync)) and the
 /// registry `backfill` reads (`connect-commercetools`).
