@@ -353,7 +353,7 @@ async fn category_queries_page_by_id_and_by_last_modified_at() {
     // Syntax the emulator cannot evaluate is refused, never ignored.
     for bad in [
         "name(en = \"x\")",
-        "key = \"a\" or key = \"b\"",
+        "(key = \"a\" or key = \"b\"",
         "lastModifiedAt > \"yesterday\"",
     ] {
         let (status, body) = api.query("categories", &[("where", bad)]).await;
