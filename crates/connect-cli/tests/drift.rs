@@ -555,3 +555,48 @@ async fn drift_fix_clears_missing_differing_and_stale_and_a_second_drift_exits_0
     assert_eq!(code(&second), 0, "{}", both(&second));
     assert!(stdout(&second).contains("no drift"), "{}", stdout(&second));
 }
+
+/// Wall time and peak RSS of `connect drift` over `DRIFT_CUSTOMERS`
+/// customers (default 2,000) that are all in sync, measured with
+/// `/usr/bin/time -v`. A manual measurement, not a CI test:
+/// `DRIFT_CUSTOMERS=10000 cargo test -p connect-cli --test drift -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand"]
+async fn drift_figures() {
+    let n: usize = std::env::var("DRIFT_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let sandbox = Sandbox::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (config, env) = setup(&sandbox, dir.path(), "5s");
+    let config = config.to_str().unwrap();
+    seed(&sandbox, "perf", n);
+    let load = connect(&["backfill", "customers", "--config", config], &env).await;
+    assert_eq!(code(&load), 0, "{}", both(&load));
+    let before = sandbox.fluent.mutations().len();
+    let started = Instant::now();
+    let output = tokio::process::Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(env!("CARGO_BIN_EXE_connect"))
+        .args(["drift", "customers", "--config", config])
+        .envs(&env)
+        .env("CONNECT_LOG", "warn")
+        .env_remove("CONNECT_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(code(&output), 0, "{}", both(&output));
+    assert_eq!(sandbox.fluent.mutations().len(), before);
+    let peak = stderr(&output)
+        .lines()
+        .find(|l| l.contains("Maximum resident set size"))
+        .map(|l| l.trim().to_owned())
+        .unwrap();
+    println!(
+        "drift over {n} customers: {:.2}s wall, {peak}; {}",
+        elapsed.as_secs_f64(),
+        stdout(&output).lines().next().unwrap_or_default()
+    );
+}
