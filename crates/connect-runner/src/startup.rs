@@ -192,7 +192,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_stop_at_the_window_with_the_last_failure() {
         let calls = AtomicU32::new(0);
-        let started = tokio::time::Instant::now();
+        let started = Instant::now();
         let result = login_within("fluent", Duration::from_secs(2), None, || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(Failure {
