@@ -233,3 +233,75 @@ async fn a_backfill_in_id_order_lands_every_category_under_its_parent() {
     }
     assert_eq!(fluent.mutation_count("createCategory"), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_plans_children_whose_parents_only_it_creates_and_matches_the_real_run() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use connect_fluent::dry_run::{DryRun, PlannedKind};
+
+    let sandbox = Sandbox::start().await.unwrap();
+    let ct = &sandbox.commercetools;
+    let tree = tree();
+    for (id, key, parent) in &tree {
+        ct.insert_resource_silently("category", draft(id, key, parent.as_ref()))
+            .unwrap();
+    }
+    let doc = || ConfigDocument::from_yaml("categories.yml", YAML).with_env(sandbox.env());
+    let options = || BackfillOptions {
+        page_size: 50,
+        ..BackfillOptions::default()
+    };
+    // Id order meets every child before its parent, and none is in Fluent:
+    // every parent is one the dry run itself would create.
+    let plan = Arc::new(DryRun::new());
+    let dry = Connector::builder(doc())
+        .dry_run(Arc::clone(&plan))
+        .build()
+        .await
+        .unwrap();
+    let report = dry
+        .dry_run_backfill("categories", options(), Shutdown::new(), |_| {})
+        .await
+        .unwrap();
+    assert!(sandbox.fluent.mutations().is_empty(), "0 Fluent mutations");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(report.not_dry_runnable.is_empty());
+    assert_eq!(report.count(PlannedKind::Create), 200);
+    assert_eq!(report.writes.len(), 200, "one entry per category");
+    assert!(
+        report.summary.outcomes.get("created") == Some(&200),
+        "{:?}",
+        report.summary
+    );
+    drop(dry);
+
+    let real = Connector::builder(doc()).build().await.unwrap();
+    let summary = real
+        .backfill("categories", options(), Shutdown::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.created, 200, "{summary:?}");
+    let written: BTreeMap<String, Value> = sandbox
+        .fluent
+        .mutations()
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.name, "createCategory");
+            (m.input["ref"].as_str().unwrap().to_owned(), m.input)
+        })
+        .collect();
+    let planned: BTreeMap<String, Value> = report
+        .writes
+        .iter()
+        .map(|w| {
+            assert_eq!(w.entity, "category");
+            (
+                w.reference.clone(),
+                serde_json::to_value(&w.fields).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(planned, written, "the same creates, field for field");
+}

@@ -32,7 +32,7 @@
 //! # }).unwrap();
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -133,6 +133,8 @@ pub struct RefusedMutation {
 pub struct DryRun {
     writes: Mutex<Vec<PlannedWrite>>,
     refused: Mutex<Vec<RefusedMutation>>,
+    /// (entity, ref) of every planned create, kept by [`take`](Self::take).
+    created: Mutex<HashSet<(String, String)>>,
     changes_only: bool,
 }
 
@@ -174,12 +176,19 @@ impl DryRun {
     /// `true` when this plan creates `entity` `reference` (e.g. a parent
     /// category a later write links to).
     pub fn plans_create(&self, entity: &str, reference: &str) -> bool {
-        self.lock_writes().iter().any(|w| {
-            w.kind == PlannedKind::Create && w.entity == entity && w.reference == reference
-        })
+        self.created
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&(entity.to_owned(), reference.to_owned()))
     }
 
     fn record(&self, write: PlannedWrite) {
+        if write.kind == PlannedKind::Create {
+            self.created
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert((write.entity.clone(), write.reference.clone()));
+        }
         let change = matches!(write.kind, PlannedKind::Create | PlannedKind::Update);
         if change || !self.changes_only {
             self.lock_writes().push(write);
