@@ -281,6 +281,14 @@ impl FluentUpsert for CategoryWrite<'_> {
         let Some(parent) = parent else {
             return Ok(());
         };
+        // In a dry run, a parent the same run would create counts as there:
+        // the real run creates it first (its child is retried until then).
+        if fluent
+            .dry_run()
+            .is_some_and(|plan| plan.plans_create("category", parent))
+        {
+            return Ok(());
+        }
         if fluent
             .category(parent, &self.draft.catalogue_ref)
             .await?

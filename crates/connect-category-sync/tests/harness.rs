@@ -233,3 +233,170 @@ async fn a_backfill_in_id_order_lands_every_category_under_its_parent() {
     }
     assert_eq!(fluent.mutation_count("createCategory"), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_plans_children_whose_parents_only_it_creates_and_matches_the_real_run() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use connect_fluent::dry_run::{DryRun, PlannedKind};
+
+    let sandbox = Sandbox::start().await.unwrap();
+    let ct = &sandbox.commercetools;
+    let tree = tree();
+    for (id, key, parent) in &tree {
+        ct.insert_resource_silently("category", draft(id, key, parent.as_ref()))
+            .unwrap();
+    }
+    let doc = || ConfigDocument::from_yaml("categories.yml", YAML).with_env(sandbox.env());
+    let options = || BackfillOptions {
+        page_size: 50,
+        ..BackfillOptions::default()
+    };
+    // Id order meets every child before its parent, and none is in Fluent:
+    // every parent is one the dry run itself would create.
+    let plan = Arc::new(DryRun::new());
+    let dry = Connector::builder(doc())
+        .dry_run(Arc::clone(&plan))
+        .build()
+        .await
+        .unwrap();
+    let report = dry
+        .dry_run_backfill("categories", options(), Shutdown::new(), |_| {})
+        .await
+        .unwrap();
+    assert!(sandbox.fluent.mutations().is_empty(), "0 Fluent mutations");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(report.not_dry_runnable.is_empty());
+    assert_eq!(report.count(PlannedKind::Create), 200);
+    assert_eq!(report.writes.len(), 200, "one entry per category");
+    assert!(
+        report.summary.outcomes.get("created") == Some(&200),
+        "{:?}",
+        report.summary
+    );
+    drop(dry);
+
+    let real = Connector::builder(doc()).build().await.unwrap();
+    let summary = real
+        .backfill("categories", options(), Shutdown::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.created, 200, "{summary:?}");
+    let written: BTreeMap<String, Value> = sandbox
+        .fluent
+        .mutations()
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.name, "createCategory");
+            (m.input["ref"].as_str().unwrap().to_owned(), m.input)
+        })
+        .collect();
+    let planned: BTreeMap<String, Value> = report
+        .writes
+        .iter()
+        .map(|w| {
+            assert_eq!(w.entity, "category");
+            (
+                w.reference.clone(),
+                serde_json::to_value(&w.fields).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(planned, written, "the same creates, field for field");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_of_categories_names_missing_differing_and_stale_ones_and_fix_clears_them() {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use connect_fluent::dry_run::DryRun;
+    use connect_fluent::{FluentClient, UpdateCategoryInput};
+    use connect_runner::DriftKind;
+
+    let sandbox = Sandbox::start().await.unwrap();
+    let ct = &sandbox.commercetools;
+    for n in 0..4 {
+        ct.insert_resource_silently(
+            "category",
+            draft(&format!("k-{n}"), &format!("cat-{n}"), None),
+        )
+        .unwrap();
+    }
+    let doc = || ConfigDocument::from_yaml("categories.yml", YAML).with_env(sandbox.env());
+    let real = Connector::builder(doc()).build().await.unwrap();
+    let load = real
+        .backfill(
+            "categories",
+            BackfillOptions::default(),
+            Shutdown::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(load.created, 4);
+    let drift = || async {
+        Connector::builder(doc())
+            .dry_run(Arc::new(DryRun::changes_only()))
+            .build()
+            .await
+            .unwrap()
+            .drift("categories", BackfillOptions::default(), Shutdown::new())
+            .await
+            .unwrap()
+    };
+    assert!(drift().await.is_clean());
+
+    // Missing: new in commercetools. Stale: renamed in commercetools, no
+    // event. Differs: renamed in Fluent by hand.
+    ct.insert_resource_silently("category", draft("k-9", "cat-9", None))
+        .unwrap();
+    ct.modify_resource("category", "k-1", |c| c["name"]["en"] = json!("Renamed"))
+        .await
+        .unwrap();
+    let fluent = FluentClient::new(sandbox.fluent.config()).unwrap();
+    let mut edit = UpdateCategoryInput::new("cat-2", sandbox.fluent.default_catalogue());
+    edit.name = Some("Edited in Fluent".into());
+    fluent.update_category(&edit).await.unwrap();
+    let before = sandbox.fluent.mutations().len();
+
+    let report = drift().await;
+    assert_eq!(
+        sandbox.fluent.mutations().len(),
+        before,
+        "drift writes nothing"
+    );
+    let found: BTreeSet<(DriftKind, String)> = report
+        .entries
+        .iter()
+        .map(|e| (e.kind, e.resource_id.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        BTreeSet::from([
+            (DriftKind::Missing, "k-9".to_owned()),
+            (DriftKind::Stale, "k-1".to_owned()),
+            (DriftKind::Differs, "k-2".to_owned()),
+        ])
+    );
+    assert_eq!(
+        report.fluent_scanned, None,
+        "only-in-Fluent: customers only"
+    );
+    let differs = report
+        .entries
+        .iter()
+        .find(|e| e.kind == DriftKind::Differs)
+        .unwrap();
+    assert_eq!(differs.changes[0].field, "name");
+    assert_eq!(differs.changes[0].old, "Edited in Fluent");
+    assert_eq!(differs.changes[0].new, "Category cat-2");
+
+    let fix = real.fix_drift(&report, Shutdown::new()).await.unwrap();
+    assert_eq!(
+        (fix.sent, fix.created, fix.updated, fix.failed),
+        (3, 1, 2, 0)
+    );
+    assert!(drift().await.is_clean());
+}

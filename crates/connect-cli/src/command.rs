@@ -44,7 +44,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
     arg_required_else_help = true,
     version,
     about = "Run and operate a commercetools → Fluent OMS connector",
-    after_help = "Exit codes: 0 success, 1 failure while running, 2 invalid command line, configuration or credentials, 3 finished with failed items, 130 backfill or replay interrupted by a signal.\nSignals: the first SIGINT/SIGTERM stops intake and finishes or returns in-flight work within runtime.shutdown-timeout; a second one returns everything to its queue at once.\nDocs: docs/operations.md and docs/configuration.md."
+    after_help = "Exit codes: 0 success, 1 failure while running, 2 invalid command line, configuration or credentials, 3 finished with failed items, 4 drift found and not fixed, 130 backfill or replay interrupted by a signal.\nSignals: the first SIGINT/SIGTERM stops intake and finishes or returns in-flight work within runtime.shutdown-timeout; a second one returns everything to its queue at once.\nDocs: docs/operations.md and docs/configuration.md."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -104,6 +104,8 @@ enum Command {
     Handlers,
     /// Stream every commercetools resource of one type through its route (initial load, recovery).
     Backfill(Backfill),
+    /// Compare commercetools with Fluent under the route's mapping: missing, differing, stale and only-in-Fluent resources (exit 4 when any); --fix sends the drifted ones through their route.
+    Drift(crate::drift::Drift),
     /// Show and replay messages that failed for good.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetters),
@@ -131,11 +133,17 @@ struct Backfill {
     /// Resources per commercetools page (1 to 500).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=500))]
     page_size: u32,
+    /// Write nothing: report what would be created, updated (field by field, old → new) or left unchanged. Reads and writes no checkpoint.
+    #[arg(long, conflicts_with_all = ["resume", "restart"])]
+    dry_run: bool,
+    /// With --dry-run: print one JSON object per line instead of text.
+    #[arg(long, requires = "dry_run")]
+    json: bool,
 }
 
 /// The registered syncs' plurals, each with its type id as an alias: an
 /// unknown name is refused by clap with the list (exit code 2).
-fn resources() -> PossibleValuesParser {
+pub(crate) fn resources() -> PossibleValuesParser {
     let values: Vec<PossibleValue> = SyncRegistry::linked()
         .syncs()
         .iter()
@@ -216,6 +224,7 @@ pub(crate) async fn dispatch(cli: Cli, ctx: &Context) -> u8 {
             Ok(EXIT_OK)
         }
         Command::Backfill(args) => backfill(args, ctx).await,
+        Command::Drift(args) => crate::drift::drift(args, ctx).await,
         Command::DeadLetters(DeadLetters::List { config, json }) => {
             list_dead_letters(&config, json, ctx).await
         }
@@ -262,7 +271,7 @@ async fn run(args: &ConfigArg, ctx: &Context) -> Result<u8, RunnerError> {
     // startup stops the connector cleanly too.
     let shutdown = Shutdown::on_signals();
     let mut connector = ctx.connector(args)?.build().await?;
-    connector.check().await?;
+    connector.check_until(&shutdown).await?;
     if let Some(addr) = connector.serve_webhooks().await?
         && let Some(webhooks) = connector.plan().webhooks()
     {
@@ -430,9 +439,24 @@ fn handlers() {
 }
 
 async fn backfill(args: Backfill, ctx: &Context) -> Result<u8, RunnerError> {
+    if args.dry_run {
+        let options = BackfillOptions {
+            predicate: args.predicate,
+            after: args.after,
+            page_size: args.page_size,
+            ..BackfillOptions::default()
+        };
+        let dry_run = crate::drift::DryRunArgs {
+            resource: &args.resource,
+            config: &args.config,
+            options,
+            json: args.json,
+        };
+        return crate::drift::dry_run_backfill(dry_run, ctx).await;
+    }
     let shutdown = Shutdown::on_signals();
     let connector = ctx.connector(&args.config)?.build().await?;
-    connector.check().await?;
+    connector.check_until(&shutdown).await?;
     let endpoint = connector.serve_observability().await?;
     let options = BackfillOptions {
         predicate: args.predicate,
@@ -592,7 +616,7 @@ async fn replay(
     }
     let shutdown = Shutdown::on_signals();
     let connector = ctx.connector(args)?.build().await?;
-    connector.check().await?;
+    connector.check_until(&shutdown).await?;
     let connector_handled = connector.is_end_to_end();
     if connector_handled {
         println!("the event queue is in-memory: handling the replayed messages here");

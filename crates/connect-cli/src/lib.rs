@@ -41,6 +41,7 @@
 
 mod app;
 mod command;
+mod drift;
 mod logging;
 mod progress;
 
@@ -50,4 +51,5 @@ pub use clap;
 pub use command::{
     ConfigArg, EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, main,
 };
+pub use drift::EXIT_DRIFT;
 pub use logging::{LogFormat, init as init_logging, subscriber as log_subscriber};

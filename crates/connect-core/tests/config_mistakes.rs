@@ -135,7 +135,7 @@ const CASES: &[Case] = &[
         name: "an unknown key in runtime",
         edit: ("  concurrency: 8", "  concurency: 8"),
         reader: Reader::Connector,
-        expected: "app.yml:18:3: runtime: unknown field `concurency`, expected one of `concurrency`, `prefetch`, `max-attempts`, `backoff`, `circuit-breaker`, `shutdown-timeout`, `dead-letter`",
+        expected: "app.yml:18:3: runtime: unknown field `concurency`, expected one of `concurrency`, `prefetch`, `max-attempts`, `backoff`, `circuit-breaker`, `shutdown-timeout`, `startup-timeout`, `dead-letter`",
     },
     Case {
         name: "an unknown event type in the inclusion filter",

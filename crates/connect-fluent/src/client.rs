@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::{Credentials, PasswordGrant};
 use crate::config::FluentConfig;
+use crate::dry_run::{self, DryRun, MutationInput};
 use crate::error::Error;
 use crate::graphql::{self, Exchange, RequestBody};
 
@@ -51,6 +52,7 @@ const SERVICE: &str = "Fluent";
 #[derive(Clone)]
 pub struct FluentClient {
     inner: Arc<Inner>,
+    dry_run: Option<Arc<DryRun>>,
 }
 
 struct Inner {
@@ -72,6 +74,7 @@ impl fmt::Debug for FluentClient {
             .field("account", &self.inner.account)
             .field("retailer_id", &self.inner.retailer_id)
             .field("username", &self.inner.tokens.grant().username())
+            .field("dry_run", &self.dry_run.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -128,7 +131,27 @@ impl FluentClient {
                 retry,
                 requests,
             }),
+            dry_run: None,
         })
+    }
+
+    /// A clone of this client for a dry run: reads are sent as usual, but
+    /// no mutation is: each one is refused with [`Error::DryRun`], and
+    /// [`upsert`](crate::upsert::upsert) records in `plan` what it would
+    /// have written instead (see [`dry_run`](crate::dry_run)). The clone
+    /// shares the connection pool and the token.
+    #[must_use]
+    pub fn with_dry_run(&self, plan: Arc<DryRun>) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            dry_run: Some(plan),
+        }
+    }
+
+    /// The plan of a dry-run client ([`with_dry_run`](Self::with_dry_run)),
+    /// `None` for a client that writes.
+    pub fn dry_run(&self) -> Option<&Arc<DryRun>> {
+        self.dry_run.as_ref()
     }
 
     /// Every HTTP request this client (and its clones) sent, GraphQL and
@@ -232,14 +255,35 @@ impl FluentClient {
             message: format!("the variables cannot be serialized as JSON: {error}"),
         })?;
         let label = operation_name.map_or_else(|| graphql::operation_label(query), str::to_owned);
+        if let Some(plan) = &self.dry_run
+            && dry_run::is_mutation(query)
+        {
+            // Never sent: the input goes back to the upsert that planned it.
+            let label = graphql::operation_label(query);
+            if !dry_run::planning() {
+                plan.refuse(&label);
+            }
+            let input = serde_json::to_value(variables).map_err(|error| Error::Decode {
+                message: format!("the variables cannot be serialized as JSON: {error}"),
+            })?;
+            tracing::debug!(operation = %label, "dry run: mutation not sent to Fluent");
+            return Err(Error::DryRun {
+                operation: label,
+                input: MutationInput(Arc::new(dry_run::mutation_input(&input))),
+            });
+        }
         let inner = &self.inner;
-        inner
+        let data = inner
             .retry
             .run(&label, true, || {
                 inner.tokens.with_token(|token| self.send(token, &body))
             })
             .await
-            .map_err(|failed| failed.error)
+            .map_err(|failed| failed.error)?;
+        if self.dry_run.is_some() {
+            dry_run::capture_read(&data);
+        }
+        Ok(data)
     }
 
     /// One request with `token`. A 401 is [`Error::Unauthorized`]: the

@@ -133,6 +133,18 @@ pub enum Error {
         message: String,
     },
 
+    /// A dry-run client ([`FluentClient::with_dry_run`](crate::FluentClient::with_dry_run))
+    /// refused to send a mutation: a dry run writes nothing.
+    #[error(
+        "dry run: `{operation}` was not sent to Fluent (a dry run writes nothing); a handler that writes without connect_fluent::upsert cannot be dry-run"
+    )]
+    DryRun {
+        /// The operation, e.g. `mutation CreateCustomer`.
+        operation: String,
+        /// Its input, as it would have been sent.
+        input: crate::dry_run::MutationInput,
+    },
+
     /// `data` (or the requested field) was null and no error explained why.
     #[error(
         "Fluent returned no data for `{field}` and no error; check the query and that the object exists"
@@ -201,6 +213,11 @@ impl Error {
         )
     }
 
+    /// `true` for a mutation a dry run refused ([`Error::DryRun`]).
+    pub fn is_dry_run(&self) -> bool {
+        matches!(self, Self::DryRun { .. })
+    }
+
     /// `true` for credential problems ([`Error::Auth`], [`Error::Unauthorized`]).
     pub fn is_auth(&self) -> bool {
         matches!(self, Self::Auth { .. } | Self::Unauthorized { .. })
@@ -251,6 +268,7 @@ impl Retryability for Error {
             | Self::Unauthorized { .. }
             | Self::PayloadTooLarge { .. }
             | Self::Decode { .. }
+            | Self::DryRun { .. }
             | Self::MissingData { .. } => false,
         }
     }
@@ -276,6 +294,7 @@ impl Retryability for Error {
             | Self::PayloadTooLarge { .. }
             | Self::RateLimited { .. }
             | Self::Decode { .. }
+            | Self::DryRun { .. }
             | Self::MissingData { .. } => false,
         };
         systemic.then_some(DEPENDENCY)

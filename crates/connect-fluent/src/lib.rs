@@ -73,6 +73,7 @@ mod category;
 mod client;
 mod config;
 mod customer;
+pub mod dry_run;
 mod error;
 mod graphql;
 mod order;

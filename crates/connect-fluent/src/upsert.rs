@@ -168,10 +168,18 @@ pub trait FluentUpsert: Send + Sync {
 ///    [`UpsertOutcome::Stale`], no write.
 /// 4. When nothing changed: [`UpsertOutcome::Unchanged`], no write.
 /// 5. Otherwise writes only the changes: [`UpsertOutcome::Updated`].
+///
+/// With a dry-run client ([`FluentClient::with_dry_run`]) the same steps
+/// run, reads included, but the create or update is recorded in the
+/// client's [`DryRun`](crate::dry_run::DryRun) plan instead of being sent;
+/// the outcome is the one a real write would have had.
 pub async fn upsert<U: FluentUpsert>(
     fluent: &FluentClient,
     draft: &U,
 ) -> Result<UpsertOutcome, U::Error> {
+    if let Some(plan) = fluent.dry_run() {
+        return crate::dry_run::plan_upsert(fluent, plan, draft).await;
+    }
     let current = match draft.read(fluent).await? {
         Some(current) => current,
         None => {

@@ -15,6 +15,7 @@ use connect_core::listener::{Listener, ListenerMetrics, ListenerReport, Translat
 use connect_core::queue::RawPayload;
 use connect_core::runtime::{Health, Metrics, Runtime, Shutdown};
 use connect_core::{ConfigSections, HandlerRegistry, Message, Router, Services};
+use connect_fluent::dry_run::DryRun;
 use connect_fluent::{FluentClient, FluentConfig};
 
 use crate::backends::{self, QueuePair};
@@ -107,7 +108,18 @@ impl Plan {
     pub fn with_registries(
         doc: ConfigDocument,
         registries: &Registries,
+        services: Services,
+    ) -> Result<Self, RunnerError> {
+        Self::checked(doc, registries, services, None)
+    }
+
+    /// [`with_registries`](Self::with_registries); with `dry_run`, every
+    /// handler gets a dry-run Fluent client recording into it.
+    fn checked(
+        doc: ConfigDocument,
+        registries: &Registries,
         mut services: Services,
+        dry_run: Option<Arc<DryRun>>,
     ) -> Result<Self, RunnerError> {
         let config = doc.connector()?;
         let partner = registries.sections.names();
@@ -141,6 +153,12 @@ impl Plan {
         {
             let http = shared_http(&mut http, &doc)?;
             services.insert(FluentClient::with_http_client(fluent, http)?);
+        }
+        // Before any handler is built: each one gets the dry-run client.
+        if let Some(plan) = dry_run
+            && let Some(client) = services.get::<FluentClient>()
+        {
+            services.insert(client.with_dry_run(plan));
         }
         backends::check_queue(&doc, &config.ct_queue)?;
         backends::check_queue(&doc, &config.event_queue)?;
@@ -277,6 +295,7 @@ pub struct ConnectorBuilder {
     event_queue: Option<QueuePair<Message>>,
     dead_letters: Option<Arc<dyn DeadLetterStore>>,
     receive: Option<(usize, Duration)>,
+    dry_run: Option<Arc<DryRun>>,
 }
 
 impl std::fmt::Debug for ConnectorBuilder {
@@ -355,6 +374,17 @@ impl ConnectorBuilder {
         self
     }
 
+    /// Builds a dry run: every handler gets a Fluent client that sends no
+    /// mutation and records in `plan` what [`connect_fluent::upsert`]
+    /// would write (see [`connect_fluent::dry_run`]), and dead letters go
+    /// to memory, not to `runtime.dead-letter` (unless
+    /// [`dead_letters`](Self::dead_letters) names a store).
+    #[must_use]
+    pub fn dry_run(mut self, plan: Arc<DryRun>) -> Self {
+        self.dry_run = Some(plan);
+        self
+    }
+
     /// Checks the configuration and opens the queues and the store.
     pub async fn build(self) -> Result<Connector, RunnerError> {
         let registries = Registries {
@@ -362,7 +392,8 @@ impl ConnectorBuilder {
             sections: self.sections.unwrap_or_else(ConfigSections::linked),
             syncs: self.syncs.unwrap_or_else(SyncRegistry::linked),
         };
-        let plan = Plan::with_registries(self.doc, &registries, self.services)?;
+        let dry_run = self.dry_run.is_some();
+        let plan = Plan::checked(self.doc, &registries, self.services, self.dry_run)?;
         let max_attempts = Some(plan.config.runtime.max_attempts);
         let (ct_queue, ct_receive) = match self.ct_queue {
             Some(queue) => (queue, None),
@@ -392,6 +423,7 @@ impl ConnectorBuilder {
         };
         let dead_letters = match self.dead_letters {
             Some(store) => store,
+            None if dry_run => Arc::new(connect_core::dead_letter::MemoryDeadLetters::new()),
             None => {
                 backends::open_dead_letters(&plan.doc, &plan.config.runtime.dead_letter).await?
             }
@@ -569,6 +601,7 @@ impl Connector {
             event_queue: None,
             dead_letters: None,
             receive: None,
+            dry_run: None,
         }
     }
 
@@ -717,57 +750,6 @@ impl Connector {
     /// queue): payloads are settled end to end.
     pub fn is_end_to_end(&self) -> bool {
         matches!(self.intake, Intake::EndToEnd(_))
-    }
-
-    /// Startup checks that need the network: the dead-letter store can be
-    /// written, and the commercetools and Fluent credentials are accepted.
-    /// Refused credentials and an unusable store are errors (the message
-    /// names the setting); a dependency that cannot be reached is only
-    /// logged: it is reported down and the connector waits for it.
-    pub async fn check(&self) -> Result<(), RunnerError> {
-        let origin = self.plan.doc.origin().to_owned();
-        self.dead_letters
-            .check()
-            .await
-            .map_err(|error| RunnerError::Backend {
-                origin: origin.clone(),
-                message: format!("runtime.dead-letter: {error}"),
-            })?;
-        if let Some(commercetools) = self.commercetools() {
-            match commercetools.authenticate().await {
-                Ok(()) => {}
-                Err(error) if error.is_auth() => {
-                    return Err(RunnerError::Credentials {
-                        origin,
-                        dependency: connect_commercetools::DEPENDENCY,
-                        message: error.to_string(),
-                    });
-                }
-                Err(error) => {
-                    self.health
-                        .down(connect_commercetools::DEPENDENCY, &error.to_string());
-                    tracing::warn!(%error, "commercetools cannot be reached now; starting anyway, messages wait until it answers");
-                }
-            }
-        }
-        if let Some(fluent) = self.fluent() {
-            match fluent.authenticate().await {
-                Ok(()) => {}
-                Err(error) if error.is_auth() => {
-                    return Err(RunnerError::Credentials {
-                        origin,
-                        dependency: connect_fluent::DEPENDENCY,
-                        message: error.to_string(),
-                    });
-                }
-                Err(error) => {
-                    self.health
-                        .down(connect_fluent::DEPENDENCY, &error.to_string());
-                    tracing::warn!(%error, "Fluent cannot be reached now; starting anyway, messages wait until it answers");
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Runs until `shutdown` fires (or, for closed in-memory queues, until

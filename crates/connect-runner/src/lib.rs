@@ -39,14 +39,25 @@
 //!   `listeners.external-webhook`, `webhook-mapping`; connect-webhook),
 //!   checked by the [`Plan`] ([`WebhookPlan`]) and served by `run`
 //!   ([`Connector::serve_webhooks`]).
+//! - `dry_backfill`: a backfill that writes nothing and reports what it would
+//!   write ([`Connector::dry_run_backfill`], [`DryRunReport`]; built with
+//!   [`ConnectorBuilder::dry_run`]).
+//! - `drift`: where Fluent no longer matches commercetools
+//!   ([`Connector::drift`], [`DriftReport`]) and its fix through the route
+//!   ([`Connector::fix_drift`]).
+//! - `startup`: the startup checks, retried within
+//!   `runtime.startup-timeout` ([`Connector::check`]).
 //! - `error`: [`RunnerError`].
 
 mod backends;
 mod backfill;
 mod connector;
 mod delta;
+mod drift;
+mod dry_backfill;
 mod error;
 pub mod observability;
+mod startup;
 mod webhooks;
 
 // Link the bundled syncs into every binary that uses the runner.
@@ -64,10 +75,14 @@ pub use backfill::{
 /// What syncs declare ([`ResourceSync`](sync::ResourceSync)) and the
 /// registry `backfill` reads (`connect-commercetools`).
 pub use connect_commercetools::sync;
+/// Dry-run Fluent clients and their plans (`connect-fluent`).
+pub use connect_fluent::dry_run;
 pub use connector::{
     CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, Registries, RunReport,
 };
 pub use delta::{CommercetoolsDeltaScan, DEFAULT_OVERLAP, DEFAULT_PAGE_SIZE, DeltaCheckpoint};
+pub use drift::{DriftEntry, DriftFix, DriftKind, DriftReport};
+pub use dry_backfill::DryRunReport;
 pub use error::RunnerError;
 pub use webhooks::{WEBHOOK_LOOP, WebhookPlan};
 

@@ -942,6 +942,12 @@ fn default_capacity() -> usize {
     10_000
 }
 
+/// The default `runtime.startup-timeout`.
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest `runtime.startup-timeout` accepted.
+pub const MAX_STARTUP_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The `runtime` block.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -961,6 +967,11 @@ pub struct RuntimeConfig {
     /// to their queue.
     #[serde(deserialize_with = "duration::deserialize")]
     pub shutdown_timeout: Duration,
+    /// How long an unattended start (`connect run`, `connect backfill`, a
+    /// job) keeps retrying a refused login or an unreachable dependency,
+    /// with backoff, before it gives up (`0s`: try once).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub startup_timeout: Duration,
     /// Where failed messages go (`type: in-memory`, `type: file` with `path`).
     #[serde(deserialize_with = "deserialize_dead_letter")]
     pub dead_letter: BackendRef,
@@ -975,6 +986,7 @@ impl Default for RuntimeConfig {
             backoff: BackoffConfig::default(),
             circuit_breaker: BreakerConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             dead_letter: BackendRef::in_memory(),
         }
     }
@@ -1004,6 +1016,16 @@ impl RuntimeConfig {
             return Err(Problem::at(
                 path(&["prefetch"]),
                 "`prefetch` must be at least 1; leave it out for four times `concurrency`",
+            ));
+        }
+        if self.startup_timeout > MAX_STARTUP_TIMEOUT {
+            return Err(Problem::at(
+                path(&["startup-timeout"]),
+                format!(
+                    "`startup-timeout` is {}, but it must be at most {}: it bounds how long a start retries a refused login or an unreachable dependency before it exits; e.g. startup-timeout: 30s (0s tries once)",
+                    written(self.startup_timeout),
+                    written(MAX_STARTUP_TIMEOUT)
+                ),
             ));
         }
         let backoff = &self.backoff;

@@ -53,6 +53,20 @@ pub use crate::metrics::{
 };
 pub use backoff::Backoff;
 
+tokio::task_local! {
+    /// The resource of the message whose handler runs on this task.
+    static CURRENT_RESOURCE: Option<crate::ResourceRef>;
+}
+
+/// The resource (type id, id, version) of the message whose handler is
+/// running, when called from inside a handler the [`Runtime`] runs (and
+/// anything it awaits); `None` elsewhere or for a message without one.
+/// Lets a shared client say which message a call was made for, e.g. in a
+/// dry run's report.
+pub fn current_resource() -> Option<crate::ResourceRef> {
+    CURRENT_RESOURCE.try_with(Clone::clone).ok().flatten()
+}
+
 use breaker::Breakers;
 use intake::Intake;
 use process::{Finished, Shared, process};

@@ -123,14 +123,17 @@ pub(crate) async fn process(shared: Arc<Shared>, work: Work) -> Finished {
             Some(publisher) => ctx.with_publisher(publisher.as_ref()),
             None => ctx,
         };
-        Interruptible {
+        let handling = Interruptible {
             handling: AssertUnwindSafe(route.handler().handle(&ctx, work.lead.delivery.item()))
                 .catch_unwind()
                 .instrument(span.clone()),
             interrupt: &shared.interrupt,
             watching: None,
-        }
-        .await
+        };
+        // `connect_core::runtime::current_resource()` inside the handler.
+        super::CURRENT_RESOURCE
+            .scope(work.lead.delivery.item().resource.clone(), handling)
+            .await
     };
     let Some(result) = result else {
         tracing::warn!(parent: &span, "shutdown interrupted the handler; returning the message to its queue");
