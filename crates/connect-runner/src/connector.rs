@@ -30,6 +30,7 @@ const SECTIONS: &[&str] = &[
     "observability",
 ];
 use crate::error::RunnerError;
+use crate::jobs::JobsPlan;
 use crate::observability::{
     DEFAULT_LIVENESS_TIMEOUT, ObservabilityConfig, ObservabilityServer, Sources, Telemetry,
 };
@@ -71,6 +72,7 @@ pub struct Plan {
     observability: Option<ObservabilityConfig>,
     webhooks: Option<WebhookPlan>,
     syncs: SyncRegistry,
+    jobs: JobsPlan,
 }
 
 impl std::fmt::Debug for Plan {
@@ -109,9 +111,14 @@ impl Plan {
         registries: &Registries,
         mut services: Services,
     ) -> Result<Self, RunnerError> {
-        let config = doc.connector()?;
+        let mut config = doc.connector()?;
         let partner = registries.sections.names();
-        let known: Vec<&str> = SECTIONS.iter().copied().chain(partner).collect();
+        let known: Vec<&str> = SECTIONS
+            .iter()
+            .chain(connect_jobs::SECTIONS)
+            .copied()
+            .chain(partner)
+            .collect();
         doc.check_sections(&config, &known)?;
         registries.sections.load(&doc, &mut services)?;
         // Blocks are checked even when a client was handed in, so that
@@ -140,12 +147,14 @@ impl Plan {
         backends::check_queue(&doc, &config.ct_queue)?;
         backends::check_queue(&doc, &config.event_queue)?;
         backends::check_dead_letters(&doc, &config.runtime.dead_letter)?;
-        let router = Router::build(&config, &registries.handlers, &services).map_err(|source| {
-            RunnerError::Routes {
+        let mut handlers = registries.handlers.clone();
+        let jobs = JobsPlan::read(&doc, &mut config, &mut handlers)?;
+        jobs.check(&doc, &services)?;
+        let router =
+            Router::build(&config, &handlers, &services).map_err(|source| RunnerError::Routes {
                 origin: doc.origin().to_owned(),
                 source,
-            }
-        })?;
+            })?;
         // Payloads of another commercetools project are ignored, not
         // handled against this one.
         let mut translator = SubscriptionTranslator::from_document(&doc, &config)?;
@@ -161,7 +170,13 @@ impl Plan {
             observability,
             webhooks,
             syncs: registries.syncs.clone(),
+            jobs,
         })
+    }
+
+    /// The jobs (`jobs:`) and where their state lives (`state:`).
+    pub fn jobs(&self) -> &JobsPlan {
+        &self.jobs
     }
 
     /// The syncs this connector can backfill.
@@ -468,7 +483,7 @@ impl ConnectorBuilder {
                 .as_ref()
                 .map_or(DEFAULT_LIVENESS_TIMEOUT, |o| o.liveness_timeout),
         }));
-        Ok(Connector {
+        let mut connector = Connector {
             metrics: runtime.metrics(),
             listener_metrics: intake.metrics(),
             telemetry,
@@ -480,7 +495,10 @@ impl ConnectorBuilder {
             intake,
             runtime,
             webhooks: None,
-        })
+            jobs: None,
+        };
+        connector.jobs = crate::jobs::connector_scheduler(&connector)?;
+        Ok(connector)
     }
 }
 
@@ -525,6 +543,7 @@ pub struct Connector {
     health: Arc<Health>,
     telemetry: Arc<Telemetry>,
     webhooks: Option<Serving>,
+    jobs: Option<Arc<connect_jobs::Scheduler>>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -600,6 +619,15 @@ impl Connector {
     /// The dead-letter store.
     pub fn dead_letters(&self) -> &Arc<dyn DeadLetterStore> {
         &self.dead_letters
+    }
+
+    /// The job scheduler `run` starts, when the file has jobs.
+    pub fn job_scheduler(&self) -> Option<&Arc<connect_jobs::Scheduler>> {
+        self.jobs.as_ref()
+    }
+
+    pub(crate) fn take_job_scheduler(&mut self) -> Option<Arc<connect_jobs::Scheduler>> {
+        self.jobs.take()
     }
 
     /// The commercetools client, when the file has a `commercetools:` block.
@@ -812,6 +840,8 @@ impl Connector {
             None => None,
         };
         self.telemetry.watch(runtime.heartbeat());
+        // Jobs run beside the runtime and stop on the same shutdown.
+        let jobs = crate::jobs::start(self.jobs.as_ref(), &self.plan, &shutdown);
         let listening = match self.intake {
             Intake::Forwarding(listener) => {
                 self.telemetry.watch(listener.heartbeat());
@@ -820,6 +850,11 @@ impl Connector {
             Intake::EndToEnd(_) => None,
         };
         let runtime = runtime.run(shutdown.clone()).await;
+        if let Some(jobs) = jobs
+            && let Err(error) = jobs.await
+        {
+            tracing::error!(%error, "the job scheduler failed");
+        }
         // The runtime has let go of the in-process source: webhooks still
         // waiting for it are answered 503 now; then the listener ends.
         let _ = done.send(true);

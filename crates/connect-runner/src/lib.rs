@@ -39,12 +39,16 @@
 //!   `listeners.external-webhook`, `webhook-mapping`; connect-webhook),
 //!   checked by the [`Plan`] ([`WebhookPlan`]) and served by `run`
 //!   ([`Connector::serve_webhooks`]).
+//! - `jobs`: scheduled jobs (connect-jobs: `jobs:`, `state:`) run beside
+//!   the runtime, and the trigger route [`JOB_ROUTE`] ([`JobsPlan`],
+//!   [`JobTrigger`], [`job_trigger`]).
 //! - `error`: [`RunnerError`].
 
 mod backends;
 mod backfill;
 mod connector;
 mod error;
+mod jobs;
 pub mod observability;
 mod webhooks;
 
@@ -64,6 +68,7 @@ pub use connector::{
     CT_QUEUE, Connector, ConnectorBuilder, EVENT_QUEUE, Plan, Registries, RunReport,
 };
 pub use error::RunnerError;
+pub use jobs::{JOB_ATTRIBUTE, JOB_ROUTE, JOB_TRIGGER_HANDLER, JobTrigger, JobsPlan, job_trigger};
 pub use webhooks::{WEBHOOK_LOOP, WebhookPlan};
 
 /// Items used by the code [`register_backend!`] generates. Not a public

@@ -284,6 +284,8 @@ impl Collector for Exporter {
             }
         }
 
+        encode_jobs(&mut encoder, &t.jobs())?;
+
         if let Some(backfill) = t.backfill() {
             gauge(
                 &mut encoder,
@@ -315,6 +317,87 @@ impl Collector for Exporter {
         }
         Ok(())
     }
+}
+
+/// The job families (described always; a series per job of the file).
+fn encode_jobs(
+    encoder: &mut DescriptorEncoder<'_>,
+    jobs: &[connect_jobs::JobMetricsSnapshot],
+) -> fmt::Result {
+    {
+        let mut family = encoder.encode_descriptor(
+            "connect_job_runs",
+            "Job runs this process made, by job and outcome: succeeded, failed, stopped (shutdown or lease lost), skipped (another run held the job's lease).",
+            None,
+            MetricType::Counter,
+        )?;
+        for job in jobs {
+            let succeeded = job.runs.saturating_sub(job.failures + job.stopped);
+            for (outcome, value) in [
+                ("succeeded", succeeded),
+                ("failed", job.failures),
+                ("stopped", job.stopped),
+                ("skipped", job.skipped),
+            ] {
+                ConstCounter::new(value).encode(
+                    family.encode_family(&[("job", job.job.as_str()), ("outcome", outcome)])?,
+                )?;
+            }
+        }
+    }
+    {
+        let mut family = encoder.encode_descriptor(
+            "connect_job_last_success_timestamp",
+            "When the last successful run of the job in this process started (Unix time); absent until one succeeded. Alert on `time() - max by (job) (...) > 2 * interval`.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for job in jobs {
+            if let Some(at) = job.last_success {
+                #[allow(clippy::cast_precision_loss)]
+                let seconds = at.timestamp_millis() as f64 / 1000.0;
+                ConstGauge::new(seconds)
+                    .encode(family.encode_family(&[("job", job.job.as_str())])?)?;
+            }
+        }
+    }
+    {
+        let mut family = encoder.encode_descriptor(
+            "connect_job_last_duration",
+            "How long the last run of the job in this process took; absent until one ran.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for job in jobs {
+            if let Some(duration) = job.last_duration {
+                ConstGauge::new(duration.as_secs_f64())
+                    .encode(family.encode_family(&[("job", job.job.as_str())])?)?;
+            }
+        }
+    }
+    {
+        let mut family = encoder.encode_descriptor(
+            "connect_job_interval",
+            "The job's schedule interval (`every`), or for a cron expression the time between its next two runs.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for job in jobs {
+            ConstGauge::new(job.interval.as_secs_f64())
+                .encode(family.encode_family(&[("job", job.job.as_str())])?)?;
+        }
+    }
+    let mut family = encoder.encode_descriptor(
+        "connect_job_running",
+        "1 while a run of the job is in progress in this process.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for job in jobs {
+        ConstGauge::new(i64::from(job.running))
+            .encode(family.encode_family(&[("job", job.job.as_str())])?)?;
+    }
+    Ok(())
 }
 
 /// Gauges summed over the connector's runtime and a backfill's.
