@@ -191,7 +191,8 @@ impl FluentUpsert for LocationDraft<'_> {
 /// A job that records each of its runs in a file: a `start` line when it
 /// begins and an `end` line when it ends, each with the lease holder and
 /// the time (Unix microseconds), and holds the lease for `hold-ms` in
-/// between (or until it is asked to stop). Registered as
+/// between (or until it is asked to stop: it then checkpoints, records
+/// its end and reports that it stopped). Registered as
 /// `PartnerRecordRuns`, with `props: { file: runs.log, hold-ms: 400 }`.
 #[derive(Debug)]
 pub struct RecordRuns {
@@ -214,7 +215,8 @@ impl RecordRuns {
             .open(&self.file)
             .map_err(connect_sdk::jobs::JobError::failed)?;
         writeln!(file, "{line}").map_err(connect_sdk::jobs::JobError::failed)?;
-        file.sync_data().map_err(connect_sdk::jobs::JobError::failed)
+        file.sync_data()
+            .map_err(connect_sdk::jobs::JobError::failed)
     }
 }
 
@@ -237,6 +239,9 @@ impl connect_sdk::jobs::JobHandler for RecordRuns {
         ctx.checkpoint(json!({ "runs": runs + 1, "holder": ctx.holder() }))
             .await?;
         self.append(&format!("end {} {start} {}", ctx.holder(), micros_now()))?;
+        if ctx.is_stopping() {
+            return Err(connect_sdk::jobs::JobError::Stopped);
+        }
         Ok(connect_sdk::jobs::JobOutcome::summary(format!(
             "run {} recorded",
             runs + 1
