@@ -527,7 +527,7 @@ async fn metrics_show_the_job_gauges_after_a_run() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let metrics = loop {
         let metrics = scrape(port).await;
-        if metrics.contains("connect_job_last_success_timestamp_seconds{job=\"record\"}") {
+        if metrics.contains("connect_job_last_success_timestamp_seconds{job_name=\"record\"}") {
             break metrics;
         }
         assert!(Instant::now() < deadline, "no job gauges:\n{metrics}");
@@ -545,19 +545,19 @@ async fn metrics_show_the_job_gauges_after_a_run() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    let success = value("connect_job_last_success_timestamp_seconds{job=\"record\"}");
+    let success = value("connect_job_last_success_timestamp_seconds{job_name=\"record\"}");
     assert!(
         (now - 30.0..=now + 1.0).contains(&success),
         "{success} vs {now}"
     );
-    let duration = value("connect_job_last_duration_seconds{job=\"record\"}");
+    let duration = value("connect_job_last_duration_seconds{job_name=\"record\"}");
     assert!((0.1..5.0).contains(&duration), "{duration}");
-    assert!(value("connect_job_runs_total{job=\"record\",outcome=\"succeeded\"}") >= 1.0);
+    assert!(value("connect_job_runs_total{job_name=\"record\",outcome=\"succeeded\"}") >= 1.0);
     assert_eq!(
-        value("connect_job_runs_total{job=\"record\",outcome=\"failed\"}"),
+        value("connect_job_runs_total{job_name=\"record\",outcome=\"failed\"}"),
         0.0
     );
-    assert_eq!(value("connect_job_interval_seconds{job=\"record\"}"), 1.0);
+    assert_eq!(value("connect_job_interval_seconds{job_name=\"record\"}"), 1.0);
     replica.signal("TERM");
     let (status, _, stderr) = replica.wait(Duration::from_secs(20)).await;
     assert!(status.success(), "{stderr}");

@@ -19,7 +19,7 @@ use super::Telemetry;
 /// Every metric family the connector exports, as a scraper sees it (the
 /// histogram as its base name; its series end in `_bucket`, `_sum` and
 /// `_count`). The `connect_backfill_*` gauges appear once a backfill ran in
-/// the process.
+/// the process, the `connect_job_*` families when the file has jobs.
 pub const METRIC_NAMES: &[&str] = &[
     "connect_build_info",
     "connect_messages_total",
@@ -319,7 +319,7 @@ impl Collector for Exporter {
     }
 }
 
-/// The job families (described always; a series per job of the file).
+/// The job families: a series per job of the file (none without jobs).
 fn encode_jobs(
     encoder: &mut DescriptorEncoder<'_>,
     jobs: &[connect_jobs::JobMetricsSnapshot],
@@ -327,7 +327,7 @@ fn encode_jobs(
     {
         let mut family = encoder.encode_descriptor(
             "connect_job_runs",
-            "Job runs this process made, by job and outcome: succeeded, failed, stopped (shutdown or lease lost), skipped (another run held the job's lease).",
+            "Job runs this process made, by job (`job_name`, as `job` is the scrape job's label) and outcome: succeeded, failed, stopped (shutdown or lease lost), skipped (another run held the job's lease).",
             None,
             MetricType::Counter,
         )?;
@@ -340,7 +340,8 @@ fn encode_jobs(
                 ("skipped", job.skipped),
             ] {
                 ConstCounter::new(value).encode(
-                    family.encode_family(&[("job", job.job.as_str()), ("outcome", outcome)])?,
+                    family
+                        .encode_family(&[("job_name", job.job.as_str()), ("outcome", outcome)])?,
                 )?;
             }
         }
@@ -348,7 +349,7 @@ fn encode_jobs(
     {
         let mut family = encoder.encode_descriptor(
             "connect_job_last_success_timestamp",
-            "When the last successful run of the job in this process started (Unix time); absent until one succeeded. Alert on `time() - max by (job) (...) > 2 * interval`.",
+            "When the last successful run of the job in this process started (Unix time); absent until one succeeded. Alert on `time() - max by (job_name) (...) > 2 * connect_job_interval_seconds`.",
             Some(&Unit::Seconds),
             MetricType::Gauge,
         )?;
@@ -357,7 +358,7 @@ fn encode_jobs(
                 #[allow(clippy::cast_precision_loss)]
                 let seconds = at.timestamp_millis() as f64 / 1000.0;
                 ConstGauge::new(seconds)
-                    .encode(family.encode_family(&[("job", job.job.as_str())])?)?;
+                    .encode(family.encode_family(&[("job_name", job.job.as_str())])?)?;
             }
         }
     }
@@ -371,7 +372,7 @@ fn encode_jobs(
         for job in jobs {
             if let Some(duration) = job.last_duration {
                 ConstGauge::new(duration.as_secs_f64())
-                    .encode(family.encode_family(&[("job", job.job.as_str())])?)?;
+                    .encode(family.encode_family(&[("job_name", job.job.as_str())])?)?;
             }
         }
     }
@@ -384,7 +385,7 @@ fn encode_jobs(
         )?;
         for job in jobs {
             ConstGauge::new(job.interval.as_secs_f64())
-                .encode(family.encode_family(&[("job", job.job.as_str())])?)?;
+                .encode(family.encode_family(&[("job_name", job.job.as_str())])?)?;
         }
     }
     let mut family = encoder.encode_descriptor(
@@ -395,7 +396,7 @@ fn encode_jobs(
     )?;
     for job in jobs {
         ConstGauge::new(i64::from(job.running))
-            .encode(family.encode_family(&[("job", job.job.as_str())])?)?;
+            .encode(family.encode_family(&[("job_name", job.job.as_str())])?)?;
     }
     Ok(())
 }
