@@ -19,7 +19,8 @@ use super::Telemetry;
 /// Every metric family the connector exports, as a scraper sees it (the
 /// histogram as its base name; its series end in `_bucket`, `_sum` and
 /// `_count`). The `connect_backfill_*` gauges appear once a backfill ran in
-/// the process, the `connect_job_*` families when the file has jobs.
+/// the process; the `connect_job_*` families are always described, with a
+/// series per job of the file.
 pub const METRIC_NAMES: &[&str] = &[
     "connect_build_info",
     "connect_messages_total",
@@ -39,6 +40,11 @@ pub const METRIC_NAMES: &[&str] = &[
     "connect_backfill_handled",
     "connect_webhook_requests_total",
     "connect_webhook_header_timeouts_total",
+    "connect_job_runs_total",
+    "connect_job_last_success_timestamp_seconds",
+    "connect_job_last_duration_seconds",
+    "connect_job_interval_seconds",
+    "connect_job_running",
 ];
 
 /// The `route` label of messages no route has a name for.
@@ -319,7 +325,7 @@ impl Collector for Exporter {
     }
 }
 
-/// The job families: a series per job of the file (none without jobs).
+/// The job families (described always; a series per job of the file).
 fn encode_jobs(
     encoder: &mut DescriptorEncoder<'_>,
     jobs: &[connect_jobs::JobMetricsSnapshot],
