@@ -214,7 +214,9 @@ impl RecordRuns {
             .append(true)
             .open(&self.file)
             .map_err(connect_sdk::jobs::JobError::failed)?;
-        writeln!(file, "{line}").map_err(connect_sdk::jobs::JobError::failed)?;
+        // One write per line: replicas append to the same file at once.
+        file.write_all(format!("{line}\n").as_bytes())
+            .map_err(connect_sdk::jobs::JobError::failed)?;
         file.sync_data()
             .map_err(connect_sdk::jobs::JobError::failed)
     }

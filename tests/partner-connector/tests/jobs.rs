@@ -557,7 +557,10 @@ async fn metrics_show_the_job_gauges_after_a_run() {
         value("connect_job_runs_total{job_name=\"record\",outcome=\"failed\"}"),
         0.0
     );
-    assert_eq!(value("connect_job_interval_seconds{job_name=\"record\"}"), 1.0);
+    assert_eq!(
+        value("connect_job_interval_seconds{job_name=\"record\"}"),
+        1.0
+    );
     replica.signal("TERM");
     let (status, _, stderr) = replica.wait(Duration::from_secs(20)).await;
     assert!(status.success(), "{stderr}");
