@@ -111,6 +111,15 @@ pub mod category_sync {
     pub use connect_category_sync::*;
 }
 
+/// Scheduled jobs (`connect-jobs`): a [`JobHandler`](jobs::JobHandler)
+/// registered with [`register_job!`](jobs::register_job) and named in a
+/// `jobs:` entry runs on its schedule beside the runtime (feature `runner`
+/// runs it), with durable checkpoints and a lease so that runs never
+/// overlap, across replicas too.
+pub mod jobs {
+    pub use connect_jobs::*;
+}
+
 /// The bundled order status sync, Fluent → commercetools
 /// (`connect-order-sync`).
 pub mod order_sync {

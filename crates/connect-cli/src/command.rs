@@ -4,8 +4,9 @@
 //! `1` failure while running (a service or queue cannot be reached); `2`
 //! invalid command line, configuration or credentials (the message says what
 //! to fix); `3` finished, but some items failed (see the dead-letter store);
-//! `130` a backfill or replay interrupted by a signal before it finished (the
-//! summary says where to resume).
+//! `5` a job's lease is held by another run (`connect job run`); `130` a
+//! backfill, replay or job run interrupted by a signal before it finished
+//! (the summary says where to resume).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::IsTerminal;
@@ -34,7 +35,9 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 /// Finished, but some items failed.
 pub const EXIT_PARTIAL: u8 = 3;
-/// A backfill or replay stopped by a signal before it finished.
+/// A job could not run: another run holds its lease.
+pub const EXIT_BUSY: u8 = 5;
+/// A backfill, replay or job run stopped by a signal before it finished.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
@@ -44,7 +47,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
     arg_required_else_help = true,
     version,
     about = "Run and operate a commercetools → Fluent OMS connector",
-    after_help = "Exit codes: 0 success, 1 failure while running, 2 invalid command line, configuration or credentials, 3 finished with failed items, 4 drift found and not fixed, 130 backfill or replay interrupted by a signal.\nSignals: the first SIGINT/SIGTERM stops intake and finishes or returns in-flight work within runtime.shutdown-timeout; a second one returns everything to its queue at once.\nDocs: docs/operations.md and docs/configuration.md."
+    after_help = "Exit codes: 0 success, 1 failure while running, 2 invalid command line, configuration or credentials, 3 finished with failed items, 4 drift found and not fixed, 5 a job's lease is held by another run, 130 backfill, replay or job run interrupted by a signal.\nSignals: the first SIGINT/SIGTERM stops intake and finishes or returns in-flight work within runtime.shutdown-timeout; a second one returns everything to its queue at once.\nDocs: docs/operations.md and docs/configuration.md."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -109,6 +112,11 @@ enum Command {
     /// Show and replay messages that failed for good.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetters),
+    /// List the jobs: schedule, last run and its outcome, next run, checkpoint.
+    Jobs(crate::jobs::JobsArgs),
+    /// Run a job now, or set its checkpoint.
+    #[command(subcommand)]
+    Job(crate::jobs::JobCommand),
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +242,8 @@ pub(crate) async fn dispatch(cli: Cli, ctx: &Context) -> u8 {
             kind,
             all,
         }) => replay(&config, ids, kind, all, ctx).await,
+        Command::Jobs(args) => crate::jobs::list(&args, ctx).await,
+        Command::Job(command) => crate::jobs::job(command, ctx).await,
     };
     report(result)
 }
@@ -363,6 +373,7 @@ async fn validate(args: &ConfigArg, ctx: &Context) -> Result<u8, RunnerError> {
             println!("  {name} webhooks → {route}");
         }
     }
+    crate::jobs::print_plan(&plan);
     if let Some(observability) = plan.observability() {
         println!(
             "  observability: /metrics, /health and /ready on {}",

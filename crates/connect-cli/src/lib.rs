@@ -27,7 +27,8 @@
 //! Modules:
 //!
 //! - `command`: parsing (`clap`) and the subcommands `run`, `validate`,
-//!   `handlers`, `backfill <resource>`, `dead-letters list|replay`; exit
+//!   `handlers`, `backfill <resource>`, `dead-letters list|replay`, `jobs`,
+//!   `job run|reset <name>` (in `jobs`); exit
 //!   codes ([`EXIT_OK`], ...).
 //! - `app`: [`App`] (the command with a partner's services and
 //!   subcommands) and [`Context`].
@@ -42,6 +43,7 @@
 mod app;
 mod command;
 mod drift;
+mod jobs;
 mod logging;
 mod progress;
 
@@ -49,7 +51,7 @@ pub use app::{App, CommandResult, Context};
 /// clap, whose `Subcommand` derive a partner's subcommands use.
 pub use clap;
 pub use command::{
-    ConfigArg, EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, main,
+    ConfigArg, EXIT_BUSY, EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, main,
 };
 pub use drift::EXIT_DRIFT;
 pub use logging::{LogFormat, init as init_logging, subscriber as log_subscriber};

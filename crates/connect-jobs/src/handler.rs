@@ -176,6 +176,11 @@ impl JobContext<'_> {
         self.last.as_ref()
     }
 
+    /// Who runs it: the holder of the job's lease (a replica's name).
+    pub fn holder(&self) -> &str {
+        &self.lease.holder
+    }
+
     /// When this run started.
     pub fn started(&self) -> DateTime<Utc> {
         self.started

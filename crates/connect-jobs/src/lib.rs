@@ -29,8 +29,8 @@
 //! | one process, in-process scheduler | the scheduler never starts a job while this process runs it, and takes the store's lease anyway |
 //! | replicas sharing a `file` store | a lease record with an expiry, changed only under an exclusive OS lock on `<path>.lock`: a true compare-and-set (see [`FileStateStore`]) |
 //! | replicas on a `fluent-setting` store | a lease Setting written after a read and verified after a settle delay: no compare-and-set exists in Fluent, so this holds while replicas are not stalled for longer than the delay (see [`FluentSettingStore`]) |
-//! | triggered by SQS (EventBridge Scheduler → queue) | the message's visibility timeout, extended by the runner's heartbeat while the run lasts, with a FIFO message group per job; the store's lease still applies on top |
-//! | `connect job run <name>` | the same store lease: refused with [`RunError::Busy`] while a run holds it |
+//! | triggered by SQS (EventBridge Scheduler → event queue, route `connect.job`, attribute `job`) | the runner holds the delivery while the job runs, so the SQS heartbeat extends the message's visibility timeout and no other replica receives it (on a FIFO queue, one message group per job: the runner's `job_trigger` sets it, an EventBridge target takes `MessageGroupId`); the store's lease still applies on top, and a trigger that finds it held is acknowledged as skipped |
+//! | `connect job run <name>` | the same store lease: refused with [`RunError::Busy`] (exit 5, naming the holder and the expiry) while a run holds it |
 //!
 //! A lease is renewed every third of its ttl while the run lasts and
 //! released at the end; a crashed holder's lease expires after its ttl.

@@ -186,8 +186,13 @@ pub struct JobMetricsSnapshot {
     pub runs: u64,
     /// Of those, the ones that failed.
     pub failures: u64,
+    /// Of those, the ones that stopped early (shutdown, lease lost).
+    pub stopped: u64,
     /// Triggers skipped because another run held the lease.
     pub skipped: u64,
+    /// The schedule's interval: an `every` schedule's, or for a cron
+    /// expression the time between its next two runs.
+    pub interval: Duration,
     /// When the last successful run (of this process) started.
     pub last_success: Option<DateTime<Utc>>,
     /// How long the last run took.
@@ -200,6 +205,7 @@ pub struct JobMetricsSnapshot {
 struct JobMetrics {
     runs: u64,
     failures: u64,
+    stopped: u64,
     skipped: u64,
     last_success: Option<DateTime<Utc>>,
     last_duration: Option<Duration>,
@@ -375,7 +381,9 @@ impl Scheduler {
                     job: job.config.job.clone(),
                     runs: metrics.runs,
                     failures: metrics.failures,
+                    stopped: metrics.stopped,
                     skipped: metrics.skipped,
+                    interval: interval_of(&job.config.schedule, self.clock.now()),
                     last_success: metrics.last_success,
                     last_duration: metrics.last_duration,
                     running: job.running.try_lock().is_err(),
@@ -553,9 +561,20 @@ impl Scheduler {
         match report.outcome {
             RunOutcome::Succeeded(_) => metrics.last_success = Some(report.started),
             RunOutcome::Failed(_) => metrics.failures += 1,
-            RunOutcome::Stopped => {}
+            RunOutcome::Stopped => metrics.stopped += 1,
         }
     }
+}
+
+/// The interval of `schedule`: an `every` schedule's, or the time between
+/// a cron expression's next two runs after `now`.
+fn interval_of(schedule: &crate::schedule::Schedule, now: DateTime<Utc>) -> Duration {
+    schedule.interval().unwrap_or_else(|| {
+        let next = schedule.next_after(now);
+        (schedule.next_after(next) - next)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    })
 }
 
 /// A run without a due time is never skipped as already run.

@@ -1,10 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The Fluent Setting store against the Fluent emulator of connect-testkit,
-//! extended with the Setting subset of Fluent's schema
-//! (`fixtures/schema-setting.graphql`): every document the store sends is
-//! validated against it, and resolvers keep settings with Fluent's rules
-//! (unique name per context and contextId, update by id, the documented
-//! value types and contexts).
+//! which serves the Setting subset of Fluent's schema
+//! (`connect_testkit::fixtures::fluent::SCHEMA_SETTING`): every document
+//! the store sends is validated against it, and the emulator keeps
+//! settings with Fluent's rules (unique name per context and contextId,
+//! update by id, the documented value types and contexts, contextId 0 for
+//! ACCOUNT).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,119 +18,14 @@ use connect_jobs::{
     Clock, FluentSettingStore, JobConfig, JobContext, JobError, JobHandler, JobOutcome,
     JobRegistry, JobState, JobsConfig, Schedule, Scheduler, SettingContext, StateError, StateStore,
 };
-use connect_testkit::fluent::{FluentEmulator, ResolverError, SchemaExtension};
-use serde_json::{Map, Value, json};
+use connect_testkit::fluent::FluentEmulator;
+use serde_json::{Value, json};
 
-const SCHEMA: &str = include_str!("fixtures/schema-setting.graphql");
 const TTL: Duration = Duration::from_secs(30);
-
-/// The Settings part of Fluent, over the emulator's extension state.
-fn settings_extension() -> SchemaExtension {
-    SchemaExtension::new(SCHEMA)
-        .query("settings", |args, state| {
-            let wanted = |key: &str| -> Option<Vec<Value>> {
-                args.get(key).and_then(Value::as_array).cloned()
-            };
-            let (names, contexts, ids) = (wanted("name"), wanted("context"), wanted("contextId"));
-            let edges: Vec<Value> = settings(state)
-                .iter()
-                .filter(|s| names.as_ref().is_none_or(|n| n.contains(&s["name"])))
-                .filter(|s| contexts.as_ref().is_none_or(|c| c.contains(&s["context"])))
-                .filter(|s| ids.as_ref().is_none_or(|i| i.contains(&s["contextId"])))
-                .map(|s| json!({ "node": s, "cursor": s["id"] }))
-                .collect();
-            Ok(json!({ "edges": edges, "pageInfo": { "hasNextPage": false } }))
-        })
-        .mutation("createSetting", |args, state| {
-            let input = args["input"].clone();
-            check_input(&input)?;
-            let taken = settings(state).iter().any(|s| {
-                s["name"] == input["name"]
-                    && s["context"] == input["context"]
-                    && s["contextId"] == input["contextId"]
-            });
-            if taken {
-                return Err(ResolverError::new(
-                    "C0409E",
-                    format!(
-                        "ConstraintViolationException: setting {} exists in this context",
-                        input["name"]
-                    ),
-                ));
-            }
-            let id = state.get("next-id").and_then(Value::as_u64).unwrap_or(1);
-            state.insert("next-id".to_owned(), json!(id + 1));
-            let mut setting = input.as_object().cloned().unwrap_or_default();
-            setting.insert("id".to_owned(), json!(id.to_string()));
-            let setting = Value::Object(setting);
-            settings_mut(state).push(setting.clone());
-            Ok(setting)
-        })
-        .mutation("updateSetting", |args, state| {
-            let input = args["input"].clone();
-            check_input(&input)?;
-            let Some(setting) = settings_mut(state)
-                .iter_mut()
-                .find(|s| s["id"] == input["id"])
-            else {
-                return Err(ResolverError::new(
-                    "C0404E",
-                    format!("no setting has id {}", input["id"]),
-                ));
-            };
-            for (key, value) in input.as_object().unwrap() {
-                if !value.is_null() {
-                    setting[key] = value.clone();
-                }
-            }
-            Ok(setting.clone())
-        })
-}
-
-fn check_input(input: &Value) -> Result<(), ResolverError> {
-    let value_type = input["valueType"].as_str().unwrap_or_default();
-    if !["LOB", "STRING", "INTEGER", "BOOLEAN", "JSON"].contains(&value_type) {
-        return Err(ResolverError::new(
-            "C0400E",
-            format!("valueType {value_type} is not supported"),
-        ));
-    }
-    let context = input["context"].as_str().unwrap_or_default();
-    if !["ACCOUNT", "RETAILER", "AGENT", "CUSTOMER"].contains(&context) {
-        return Err(ResolverError::new(
-            "C0400E",
-            format!("context {context} is not supported"),
-        ));
-    }
-    if value_type == "JSON" && input["lobValue"].is_null() && input["value"].is_null() {
-        return Err(ResolverError::new(
-            "C0400E",
-            "a JSON setting needs lobValue or value",
-        ));
-    }
-    Ok(())
-}
-
-fn settings(state: &Map<String, Value>) -> Vec<Value> {
-    state
-        .get("settings")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn settings_mut(state: &mut Map<String, Value>) -> &mut Vec<Value> {
-    let entry = state.entry("settings").or_insert_with(|| json!([]));
-    if !entry.is_array() {
-        *entry = json!([]);
-    }
-    entry.as_array_mut().unwrap()
-}
 
 async fn emulator() -> FluentEmulator {
     FluentEmulator::builder()
         .retailer_id("42")
-        .extension(settings_extension())
         .start()
         .await
         .unwrap()
@@ -142,18 +38,7 @@ fn store(emulator: &FluentEmulator, context: SettingContext) -> FluentSettingSto
 }
 
 fn stored(emulator: &FluentEmulator, name: &str) -> Vec<Value> {
-    settings(
-        &emulator
-            .extension_value("settings")
-            .map_or_else(Map::new, |v| {
-                let mut m = Map::new();
-                m.insert("settings".to_owned(), v);
-                m
-            }),
-    )
-    .into_iter()
-    .filter(|s| s["name"] == name)
-    .collect()
+    emulator.settings_named(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,4 +308,41 @@ async fn the_scheduler_keeps_its_run_records_in_fluent() {
     assert_eq!(state.runs, 2);
     assert!(state.last_success.is_some());
     assert_eq!(store.holder("watermark").await.unwrap(), None, "released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_refuses_setting_documents_that_fluent_refuses() {
+    let emulator = emulator().await;
+    let client = FluentClient::new(emulator.config()).unwrap();
+    let create =
+        "mutation($input: CreateSettingInput) { createSetting(input: $input) { id name } }";
+    let input = |context: &str, context_id: i64, value_type: &str| {
+        json!({ "input": {
+            "name": "connect.job.x", "valueType": value_type, "lobValue": { "a": 1 },
+            "context": context, "contextId": context_id,
+        } })
+    };
+    client
+        .graphql_value(create, &input("ACCOUNT", 0, "JSON"))
+        .await
+        .unwrap();
+    for (variables, code) in [
+        (input("ACCOUNT", 0, "JSON"), "C0409E"),
+        (input("ACCOUNT", 7, "JSON"), "C0400E"),
+        (input("PLANET", 0, "JSON"), "C0400E"),
+        (input("ACCOUNT", 0, "XML"), "C0400E"),
+    ] {
+        let error = client.graphql_value(create, &variables).await.unwrap_err();
+        assert!(error.to_string().contains(code), "{variables}: {error}");
+    }
+    // A field the Setting subset does not have fails validation.
+    let error = client
+        .graphql_value(
+            "query { settings(name: [\"connect.job.x\"]) { edges { node { id colour } } } }",
+            &json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("colour"), "{error}");
+    assert_eq!(emulator.settings().len(), 1);
 }

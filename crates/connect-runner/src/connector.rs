@@ -31,6 +31,7 @@ const SECTIONS: &[&str] = &[
     "observability",
 ];
 use crate::error::RunnerError;
+use crate::jobs::JobsPlan;
 use crate::observability::{
     DEFAULT_LIVENESS_TIMEOUT, ObservabilityConfig, ObservabilityServer, Sources, Telemetry,
 };
@@ -72,6 +73,7 @@ pub struct Plan {
     observability: Option<ObservabilityConfig>,
     webhooks: Option<WebhookPlan>,
     syncs: SyncRegistry,
+    jobs: JobsPlan,
 }
 
 impl std::fmt::Debug for Plan {
@@ -121,7 +123,7 @@ impl Plan {
         mut services: Services,
         dry_run: Option<Arc<DryRun>>,
     ) -> Result<Self, RunnerError> {
-        let config = doc.connector()?;
+        let mut config = doc.connector()?;
         let partner = registries.sections.names();
         let known: Vec<&str> = SECTIONS
             .iter()
@@ -163,12 +165,14 @@ impl Plan {
         backends::check_queue(&doc, &config.ct_queue)?;
         backends::check_queue(&doc, &config.event_queue)?;
         backends::check_dead_letters(&doc, &config.runtime.dead_letter)?;
-        let router = Router::build(&config, &registries.handlers, &services).map_err(|source| {
-            RunnerError::Routes {
+        let mut handlers = registries.handlers.clone();
+        let jobs = JobsPlan::read(&doc, &mut config, &mut handlers)?;
+        jobs.check(&doc, &services)?;
+        let router =
+            Router::build(&config, &handlers, &services).map_err(|source| RunnerError::Routes {
                 origin: doc.origin().to_owned(),
                 source,
-            }
-        })?;
+            })?;
         // Payloads of another commercetools project are ignored, not
         // handled against this one.
         let mut translator = SubscriptionTranslator::from_document(&doc, &config)?;
@@ -184,7 +188,13 @@ impl Plan {
             observability,
             webhooks,
             syncs: registries.syncs.clone(),
+            jobs,
         })
+    }
+
+    /// The jobs (`jobs:`) and where their state lives (`state:`).
+    pub fn jobs(&self) -> &JobsPlan {
+        &self.jobs
     }
 
     /// The syncs this connector can backfill.
@@ -505,7 +515,7 @@ impl ConnectorBuilder {
                 .as_ref()
                 .map_or(DEFAULT_LIVENESS_TIMEOUT, |o| o.liveness_timeout),
         }));
-        Ok(Connector {
+        let mut connector = Connector {
             metrics: runtime.metrics(),
             listener_metrics: intake.metrics(),
             telemetry,
@@ -517,7 +527,10 @@ impl ConnectorBuilder {
             intake,
             runtime,
             webhooks: None,
-        })
+            jobs: None,
+        };
+        connector.jobs = crate::jobs::connector_scheduler(&connector)?;
+        Ok(connector)
     }
 }
 
@@ -562,6 +575,7 @@ pub struct Connector {
     health: Arc<Health>,
     telemetry: Arc<Telemetry>,
     webhooks: Option<Serving>,
+    jobs: Option<Arc<connect_jobs::Scheduler>>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -638,6 +652,15 @@ impl Connector {
     /// The dead-letter store.
     pub fn dead_letters(&self) -> &Arc<dyn DeadLetterStore> {
         &self.dead_letters
+    }
+
+    /// The job scheduler `run` starts, when the file has jobs.
+    pub fn job_scheduler(&self) -> Option<&Arc<connect_jobs::Scheduler>> {
+        self.jobs.as_ref()
+    }
+
+    pub(crate) fn take_job_scheduler(&mut self) -> Option<Arc<connect_jobs::Scheduler>> {
+        self.jobs.take()
     }
 
     /// The commercetools client, when the file has a `commercetools:` block.
@@ -799,6 +822,8 @@ impl Connector {
             None => None,
         };
         self.telemetry.watch(runtime.heartbeat());
+        // Jobs run beside the runtime and stop on the same shutdown.
+        let jobs = crate::jobs::start(self.jobs.as_ref(), &self.plan, &shutdown);
         let listening = match self.intake {
             Intake::Forwarding(listener) => {
                 self.telemetry.watch(listener.heartbeat());
@@ -807,6 +832,11 @@ impl Connector {
             Intake::EndToEnd(_) => None,
         };
         let runtime = runtime.run(shutdown.clone()).await;
+        if let Some(jobs) = jobs
+            && let Err(error) = jobs.await
+        {
+            tracing::error!(%error, "the job scheduler failed");
+        }
         // The runtime has let go of the in-process source: webhooks still
         // waiting for it are answered 503 now; then the listener ends.
         let _ = done.send(true);

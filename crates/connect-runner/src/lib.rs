@@ -47,6 +47,9 @@
 //!   ([`Connector::fix_drift`]).
 //! - `startup`: the startup checks, retried within
 //!   `runtime.startup-timeout` ([`Connector::check`]).
+//! - `jobs`: scheduled jobs (connect-jobs: `jobs:`, `state:`) run beside
+//!   the runtime, and the trigger route [`JOB_ROUTE`] ([`JobsPlan`],
+//!   [`JobTrigger`], [`job_trigger`]).
 //! - `error`: [`RunnerError`].
 
 mod backends;
@@ -56,6 +59,7 @@ mod delta;
 mod drift;
 mod dry_backfill;
 mod error;
+mod jobs;
 pub mod observability;
 mod startup;
 mod webhooks;
@@ -84,6 +88,7 @@ pub use delta::{CommercetoolsDeltaScan, DEFAULT_OVERLAP, DEFAULT_PAGE_SIZE, Delt
 pub use drift::{DriftEntry, DriftFix, DriftKind, DriftReport};
 pub use dry_backfill::DryRunReport;
 pub use error::RunnerError;
+pub use jobs::{JOB_ATTRIBUTE, JOB_ROUTE, JOB_TRIGGER_HANDLER, JobTrigger, JobsPlan, job_trigger};
 pub use webhooks::{WEBHOOK_LOOP, WebhookPlan};
 
 /// Items used by the code [`register_backend!`] generates. Not a public

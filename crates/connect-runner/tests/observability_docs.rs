@@ -34,7 +34,8 @@ fn family(name: &str) -> String {
 /// Every `connect_...` metric name in `text` (Rust paths such as
 /// `connect_runner::...` and crate names are not metric names).
 fn metric_names(text: &str) -> BTreeSet<String> {
-    const CRATES: [&str; 9] = [
+    const CRATES: [&str; 10] = [
+        "connect_jobs",
         "connect_core",
         "connect_runner",
         "connect_sdk",

@@ -71,6 +71,11 @@ pub mod fluent {
     /// `order(ref:)`, `Order` with its fulfilments), served by the emulator
     /// after [`SCHEMA_CUSTOMER`], whose types it uses.
     pub const SCHEMA_ORDER: &str = include_str!("../fixtures/fluent/schema-order.graphql");
+    /// The Setting subset of Fluent's GraphQL schema (`settings`,
+    /// `createSetting`, `updateSetting`; job state in Fluent Settings),
+    /// served by the emulator after [`SCHEMA_CUSTOMER`], whose `Json` and
+    /// `PageInfo` it uses.
+    pub const SCHEMA_SETTING: &str = include_str!("../fixtures/fluent/schema-setting.graphql");
     /// A GraphQL error response (max-length violation).
     pub const GRAPHQL_ERROR: &str = include_str!("../fixtures/fluent/graphql-error.json");
     /// A password-grant token response.

@@ -187,3 +187,77 @@ impl FluentUpsert for LocationDraft<'_> {
         Ok(())
     }
 }
+
+/// A job that records each of its runs in a file: a `start` line when it
+/// begins and an `end` line when it ends, each with the lease holder and
+/// the time (Unix microseconds), and holds the lease for `hold-ms` in
+/// between (or until it is asked to stop: it then checkpoints, records
+/// its end and reports that it stopped). Registered as
+/// `PartnerRecordRuns`, with `props: { file: runs.log, hold-ms: 400 }`.
+#[derive(Debug)]
+pub struct RecordRuns {
+    file: std::path::PathBuf,
+    hold: std::time::Duration,
+}
+
+fn micros_now() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}
+
+impl RecordRuns {
+    fn append(&self, line: &str) -> Result<(), connect_sdk::jobs::JobError> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.file)
+            .map_err(connect_sdk::jobs::JobError::failed)?;
+        // One write per line: replicas append to the same file at once.
+        file.write_all(format!("{line}\n").as_bytes())
+            .map_err(connect_sdk::jobs::JobError::failed)?;
+        file.sync_data()
+            .map_err(connect_sdk::jobs::JobError::failed)
+    }
+}
+
+#[async_trait]
+impl connect_sdk::jobs::JobHandler for RecordRuns {
+    async fn run(
+        &self,
+        ctx: &connect_sdk::jobs::JobContext<'_>,
+    ) -> Result<connect_sdk::jobs::JobOutcome, connect_sdk::jobs::JobError> {
+        let start = micros_now();
+        self.append(&format!("start {} {start}", ctx.holder()))?;
+        tokio::select! {
+            () = tokio::time::sleep(self.hold) => {}
+            () = ctx.stop().triggered() => {}
+        }
+        let runs = ctx
+            .last_checkpoint()
+            .and_then(|c| c.value["runs"].as_u64())
+            .unwrap_or(0);
+        ctx.checkpoint(json!({ "runs": runs + 1, "holder": ctx.holder() }))
+            .await?;
+        self.append(&format!("end {} {start} {}", ctx.holder(), micros_now()))?;
+        if ctx.is_stopping() {
+            return Err(connect_sdk::jobs::JobError::Stopped);
+        }
+        Ok(connect_sdk::jobs::JobOutcome::summary(format!(
+            "run {} recorded",
+            runs + 1
+        )))
+    }
+}
+
+connect_sdk::jobs::register_job!("PartnerRecordRuns", |setup| {
+    let file: Option<std::path::PathBuf> = setup.prop("file")?;
+    let file = file.ok_or_else(|| {
+        setup.error("`props.file` is required: the file the runs are recorded in")
+    })?;
+    Ok(RecordRuns {
+        file,
+        hold: std::time::Duration::from_millis(setup.prop("hold-ms")?.unwrap_or(400)),
+    })
+});

@@ -128,6 +128,7 @@ pub struct Telemetry {
     loops: Mutex<Vec<Arc<Heartbeat>>>,
     backfill: Mutex<Option<Arc<BackfillGauges>>>,
     webhooks: Mutex<Option<WebhookCounters>>,
+    jobs: Mutex<Option<Arc<connect_jobs::Scheduler>>>,
     liveness_timeout: Duration,
 }
 
@@ -191,6 +192,7 @@ impl Telemetry {
             loops: Mutex::new(Vec::new()),
             backfill: Mutex::new(None),
             webhooks: Mutex::new(None),
+            jobs: Mutex::new(None),
             liveness_timeout: sources.liveness_timeout,
         }
     }
@@ -212,6 +214,20 @@ impl Telemetry {
     pub(crate) fn webhooks_serving(&self, metrics: Arc<WebhookMetrics>, external: bool) {
         *self.webhooks.lock().unwrap_or_else(PoisonError::into_inner) =
             Some(WebhookCounters { metrics, external });
+    }
+
+    /// The connector has jobs: `/metrics` exports their gauges.
+    pub(crate) fn jobs_scheduled(&self, scheduler: Arc<connect_jobs::Scheduler>) {
+        *self.jobs.lock().unwrap_or_else(PoisonError::into_inner) = Some(scheduler);
+    }
+
+    pub(crate) fn jobs(&self) -> Vec<connect_jobs::JobMetricsSnapshot> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|s| s.metrics())
+            .unwrap_or_default()
     }
 
     pub(crate) fn webhooks(&self) -> Option<WebhookCounters> {

@@ -19,7 +19,8 @@ use super::Telemetry;
 /// Every metric family the connector exports, as a scraper sees it (the
 /// histogram as its base name; its series end in `_bucket`, `_sum` and
 /// `_count`). The `connect_backfill_*` gauges appear once a backfill ran in
-/// the process.
+/// the process; the `connect_job_*` families are always described, with a
+/// series per job of the file.
 pub const METRIC_NAMES: &[&str] = &[
     "connect_build_info",
     "connect_messages_total",
@@ -39,6 +40,11 @@ pub const METRIC_NAMES: &[&str] = &[
     "connect_backfill_handled",
     "connect_webhook_requests_total",
     "connect_webhook_header_timeouts_total",
+    "connect_job_runs_total",
+    "connect_job_last_success_timestamp_seconds",
+    "connect_job_last_duration_seconds",
+    "connect_job_interval_seconds",
+    "connect_job_running",
 ];
 
 /// The `route` label of messages no route has a name for.
@@ -284,6 +290,8 @@ impl Collector for Exporter {
             }
         }
 
+        encode_jobs(&mut encoder, &t.jobs())?;
+
         if let Some(backfill) = t.backfill() {
             gauge(
                 &mut encoder,
@@ -315,6 +323,88 @@ impl Collector for Exporter {
         }
         Ok(())
     }
+}
+
+/// The job families (described always; a series per job of the file).
+fn encode_jobs(
+    encoder: &mut DescriptorEncoder<'_>,
+    jobs: &[connect_jobs::JobMetricsSnapshot],
+) -> fmt::Result {
+    {
+        let mut family = encoder.encode_descriptor(
+            "connect_job_runs",
+            "Job runs this process made, by job (`job_name`, as `job` is the scrape job's label) and outcome: succeeded, failed, stopped (shutdown or lease lost), skipped (another run held the job's lease).",
+            None,
+            MetricType::Counter,
+        )?;
+        for job in jobs {
+            let succeeded = job.runs.saturating_sub(job.failures + job.stopped);
+            for (outcome, value) in [
+                ("succeeded", succeeded),
+                ("failed", job.failures),
+                ("stopped", job.stopped),
+                ("skipped", job.skipped),
+            ] {
+                ConstCounter::new(value).encode(
+                    family
+                        .encode_family(&[("job_name", job.job.as_str()), ("outcome", outcome)])?,
+                )?;
+            }
+        }
+    }
+    {
+        let mut family = encoder.encode_descriptor(
+            "connect_job_last_success_timestamp",
+            "When the last successful run of the job in this process started (Unix time); absent until one succeeded. Alert on `time() - max by (job_name) (...) > 2 * connect_job_interval_seconds`.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for job in jobs {
+            if let Some(at) = job.last_success {
+                #[allow(clippy::cast_precision_loss)]
+                let seconds = at.timestamp_millis() as f64 / 1000.0;
+                ConstGauge::new(seconds)
+                    .encode(family.encode_family(&[("job_name", job.job.as_str())])?)?;
+            }
+        }
+    }
+    {
+        let mut family = encoder.encode_descriptor(
+            "connect_job_last_duration",
+            "How long the last run of the job in this process took; absent until one ran.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for job in jobs {
+            if let Some(duration) = job.last_duration {
+                ConstGauge::new(duration.as_secs_f64())
+                    .encode(family.encode_family(&[("job_name", job.job.as_str())])?)?;
+            }
+        }
+    }
+    {
+        let mut family = encoder.encode_descriptor(
+            "connect_job_interval",
+            "The job's schedule interval (`every`), or for a cron expression the time between its next two runs.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for job in jobs {
+            ConstGauge::new(job.interval.as_secs_f64())
+                .encode(family.encode_family(&[("job_name", job.job.as_str())])?)?;
+        }
+    }
+    let mut family = encoder.encode_descriptor(
+        "connect_job_running",
+        "1 while a run of the job is in progress in this process.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for job in jobs {
+        ConstGauge::new(i64::from(job.running))
+            .encode(family.encode_family(&[("job_name", job.job.as_str())])?)?;
+    }
+    Ok(())
 }
 
 /// Gauges summed over the connector's runtime and a backfill's.

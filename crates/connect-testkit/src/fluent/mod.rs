@@ -67,6 +67,15 @@
 //! an unknown id or ref answers `null` or `C0120E` as
 //! [`unknown_ref`](FluentEmulatorBuilder::unknown_ref) says.
 //!
+//! Settings (`settings(name:, context:, contextId:)`, `createSetting`,
+//! `updateSetting`, from [`fixtures::fluent::SCHEMA_SETTING`]; where
+//! connect-jobs' `FluentSettingStore` keeps job state) are kept with
+//! Fluent's rules: the documented value types and contexts, contextId 0
+//! for ACCOUNT, a JSON setting has a value, a name unique per context and
+//! contextId (`C0409E`), update by id (`C0404E`). Read them with
+//! [`settings`](FluentEmulator::settings) and
+//! [`settings_named`](FluentEmulator::settings_named).
+//!
 //! Webhooks: the emulator has a 1024-bit RSA key pair of its own
 //! ([`public_key_base64`](FluentEmulator::public_key_base64), for
 //! `listeners.fluent-webhook.public-keys`), signs bodies as Fluent does
@@ -116,6 +125,7 @@ mod extension;
 mod http;
 mod orders;
 mod schema;
+mod settings;
 mod state;
 mod store;
 #[cfg(test)]
@@ -135,6 +145,7 @@ use crate::fixtures;
 use crate::server::ServerHandle;
 pub use extension::{Resolver, ResolverError, SchemaExtension};
 pub use orders::NewOrder;
+pub use settings::SETTINGS_STATE;
 pub use state::UnknownRef;
 use state::{Settings, Shared};
 use webhooks::Webhooks;
@@ -192,10 +203,11 @@ impl Default for FluentEmulatorBuilder {
                 unknown_ref: UnknownRef::Null,
             },
             schema: format!(
-                "{}\n{}\n{}",
+                "{}\n{}\n{}\n{}",
                 fixtures::fluent::SCHEMA_CUSTOMER,
                 fixtures::fluent::SCHEMA_CATEGORY,
-                fixtures::fluent::SCHEMA_ORDER
+                fixtures::fluent::SCHEMA_ORDER,
+                fixtures::fluent::SCHEMA_SETTING
             ),
             extensions: Vec::new(),
             catalogues: Vec::new(),
@@ -264,12 +276,13 @@ impl FluentEmulatorBuilder {
         self
     }
 
-    /// Serves another base SDL instead of the customer, category and order
-    /// subsets (e.g. the customer subset alone, or extended with the types a
+    /// Serves another base SDL instead of the customer, category, order and
+    /// setting subsets (e.g. the customer subset alone, or extended with the types a
     /// partner handler uses). Root fields the emulator does not implement
     /// (`customer`, `customers`, `createCustomer`, `updateCustomer`,
     /// `category`, `createCategory`, `updateCategory`, `orderById`,
-    /// `order`) and no extension
+    /// `order`; `settings`, `createSetting` and `updateSetting` when the SDL
+    /// declares `createSetting`) and no extension
     /// resolves answer `S0501E`.
     #[must_use]
     pub fn schema(mut self, sdl: impl Into<String>) -> Self {
@@ -322,8 +335,15 @@ impl FluentEmulatorBuilder {
                 categories.add_catalogue(reference, &now);
             }
         }
-        let schema = schema::build(&self.schema, &self.extensions, &shared)
-            .map_err(std::io::Error::other)?;
+        // Settings are served whenever the schema declares them; a
+        // partner extension resolving the same fields wins.
+        let mut extensions = Vec::with_capacity(self.extensions.len() + 1);
+        if self.schema.contains("createSetting") {
+            extensions.push(settings::resolvers());
+        }
+        extensions.extend(self.extensions);
+        let schema =
+            schema::build(&self.schema, &extensions, &shared).map_err(std::io::Error::other)?;
         let faults = Arc::new(Faults::default());
         let router = http::router(Arc::clone(&shared), schema, Arc::clone(&faults));
         let server = ServerHandle::serve(router).await?;
@@ -692,6 +712,20 @@ impl FluentEmulator {
     /// The value partner resolvers keep under `name`.
     pub fn extension_value(&self, name: &str) -> Option<Value> {
         self.shared.extension_state().get(name).cloned()
+    }
+
+    /// Every Fluent Setting (`createSetting` / `updateSetting`), in
+    /// creation order.
+    pub fn settings(&self) -> Vec<Value> {
+        settings::all(&self.shared.extension_state())
+    }
+
+    /// The settings named `name` (one per context and contextId).
+    pub fn settings_named(&self, name: &str) -> Vec<Value> {
+        self.settings()
+            .into_iter()
+            .filter(|s| s["name"] == name)
+            .collect()
     }
 
     /// Sets what partner resolvers find under `name` (seeding).
