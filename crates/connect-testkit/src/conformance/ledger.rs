@@ -145,12 +145,14 @@ impl Ledger {
     }
 
     pub(crate) fn finding(&self, check: Check, resource: Option<String>, message: String) {
+        let operation = self.op();
         let mut ledger = self.lock();
         if ledger.findings.iter().filter(|f| f.check == check).count() < MAX_FINDINGS {
             ledger.findings.push(Finding {
                 check,
                 resource,
                 message,
+                operation,
             });
         }
     }

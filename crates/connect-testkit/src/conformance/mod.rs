@@ -147,6 +147,9 @@ pub struct Finding {
     pub resource: Option<String>,
     /// What happened.
     pub message: String,
+    /// The storm's operation when it was found (the number of operations
+    /// once the storm was over).
+    pub operation: u64,
 }
 
 /// The counts of a passing run.
