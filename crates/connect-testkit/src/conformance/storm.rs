@@ -22,6 +22,8 @@ use crate::{Fault, Sandbox};
 
 /// How long a graceful stop may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a restart waits for the stopped connector's last requests.
+const DRAIN: Duration = Duration::from_secs(3);
 /// How long the emulators must stay quiet after a graceful stop.
 const QUIET: Duration = Duration::from_millis(200);
 /// How long the pipeline must stay idle, unconverged, before the checks are
@@ -298,6 +300,7 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
                     pipeline.crash().await;
                     tally.restart("abrupt");
                 }
+                drain(&sandbox).await;
                 if let Err(e) = pipeline.start().await {
                     return Err(setup(format!("the connector could not restart: {e}")));
                 }
@@ -628,6 +631,20 @@ async fn check_stopped(
                 QUIET.as_millis()
             ),
         );
+    }
+}
+
+/// Waits (at most [`DRAIN`]) until neither emulator is still answering a
+/// request of the stopped connector: a request it sent before it stopped
+/// (or crashed) is still carried out by the server, and a write landing
+/// after its successor's writes is not the handler's doing.
+async fn drain(sandbox: &Sandbox) {
+    let deadline = Instant::now() + DRAIN;
+    while Instant::now() < deadline
+        && (sandbox.fluent.faults().requests("").active > 0
+            || sandbox.commercetools.faults().requests("").active > 0)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
