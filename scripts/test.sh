@@ -4,8 +4,9 @@
 #   2. starts it on 127.0.0.1 and points the SQS tests at it,
 #   3. runs every test of the workspace, including the ones that need the
 #      server (they are #[ignore]d in a plain `cargo test`),
-#   4. builds tests/partner-crate (the README's handler example, depending on
-#      connect-sdk as a partner crate would), and builds and tests
+#   4. builds and tests tests/partner-crate (the README's handler example,
+#      depending on connect-sdk as a partner crate would, proved by the
+#      conformance kit), and builds and tests
 #      tests/partner-connector (a partner's whole connector: its own sync,
 #      configuration block, dead-letter backend, subcommand and binary).
 #      Both are crates outside the workspace, with their own committed
@@ -37,7 +38,7 @@ cargo test --locked "$@" -- --include-ignored
 
 if [ "$whole_suite" = true ]; then
     CARGO_TARGET_DIR="$PWD/target" \
-        cargo build --locked --manifest-path tests/partner-crate/Cargo.toml
+        cargo test --locked --manifest-path tests/partner-crate/Cargo.toml
     CARGO_TARGET_DIR="$PWD/target" \
         cargo test --locked --manifest-path tests/partner-connector/Cargo.toml
 fi

@@ -65,10 +65,23 @@ struct Planned {
     remaining: usize,
 }
 
-/// A plan of faults, consumed by matching requests in order.
+/// Requests an emulator is answering and has answered, for one path
+/// prefix ([`Faults::requests`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCount {
+    /// Requests received and not answered yet.
+    pub active: usize,
+    /// Requests answered (fault-injected answers included).
+    pub served: u64,
+}
+
+/// A plan of faults, consumed by matching requests in order; it also counts
+/// the requests going through (see [`requests`](Self::requests)).
 #[derive(Debug, Default)]
 pub struct Faults {
     plan: Mutex<VecDeque<Planned>>,
+    /// `(path, active, served)` of every path requested.
+    counts: Mutex<Vec<(String, usize, u64)>>,
 }
 
 impl Faults {
@@ -91,6 +104,38 @@ impl Faults {
     /// Faults still planned (sum of remaining repetitions).
     pub fn pending(&self) -> usize {
         self.lock().iter().map(|p| p.remaining).sum()
+    }
+
+    /// The requests to paths starting with `path_prefix` (`""`: all)
+    /// being answered now and answered so far: a test can tell that a
+    /// client stopped calling (nothing active, nothing more served).
+    pub fn requests(&self, path_prefix: &str) -> RequestCount {
+        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts
+            .iter()
+            .filter(|(path, _, _)| path.starts_with(path_prefix))
+            .fold(RequestCount::default(), |total, (_, active, served)| {
+                RequestCount {
+                    active: total.active + active,
+                    served: total.served + served,
+                }
+            })
+    }
+
+    fn started(&self, path: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        match counts.iter_mut().find(|(p, _, _)| p == path) {
+            Some(entry) => entry.1 += 1,
+            None => counts.push((path.to_owned(), 1, 0)),
+        }
+    }
+
+    fn finished(&self, path: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = counts.iter_mut().find(|(p, _, _)| p == path) {
+            entry.1 = entry.1.saturating_sub(1);
+            entry.2 += 1;
+        }
     }
 
     fn push(&self, path_prefix: Option<String>, fault: Fault, times: usize) {
@@ -135,6 +180,19 @@ pub(crate) struct FaultLayer {
     pub(crate) render: ErrorRenderer,
 }
 
+/// Counts a request as active until it is answered, or dropped unanswered
+/// (the client went away).
+struct Counting<'a> {
+    faults: &'a Faults,
+    path: String,
+}
+
+impl Drop for Counting<'_> {
+    fn drop(&mut self) {
+        self.faults.finished(&self.path);
+    }
+}
+
 /// axum middleware applying planned faults; install with
 /// `axum::middleware::from_fn_with_state(FaultLayer { .. }, apply)`.
 pub(crate) async fn apply(
@@ -142,6 +200,12 @@ pub(crate) async fn apply(
     request: Request,
     next: Next,
 ) -> Response {
+    let path = request.uri().path().to_owned();
+    layer.faults.started(&path);
+    let _counting = Counting {
+        faults: &layer.faults,
+        path,
+    };
     match layer.faults.take(request.uri().path()) {
         None => next.run(request).await,
         Some(Fault::Delay(delay)) => {

@@ -25,6 +25,9 @@
 //!   needs to reach them.
 //! - `pipeline`: [`wait_idle`], until queues and runtime are quiet.
 //! - `harness` (feature `harness`): `Harness`, a running connector from YAML.
+//! - `conformance` (feature `harness`): the conformance kit, a connector
+//!   through a seeded storm of faults, restarts and redeliveries, then six
+//!   named checks.
 //! - [`baseline`]: customer sync written by hand with reqwest, the
 //!   baseline of the benchmarks.
 //! - [`chaos`]: seeded duplicates, delays and reordering of deliveries.
@@ -35,6 +38,8 @@
 pub mod baseline;
 pub mod chaos;
 pub mod commercetools;
+#[cfg(feature = "harness")]
+pub mod conformance;
 mod faults;
 pub mod fixtures;
 pub mod fluent;
@@ -46,7 +51,7 @@ mod server;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 
-pub use faults::{Fault, Faults};
+pub use faults::{Fault, Faults, RequestCount};
 #[cfg(feature = "harness")]
 pub use harness::{DEFAULT_IDLE_TIMEOUT, Harness, HarnessBuilder, HarnessError};
 pub use pipeline::wait_idle;
