@@ -23,10 +23,10 @@ const EXAMPLE: &str = concat!(
 const CUSTOMERS: usize = 1_000;
 const PAGE: usize = 100;
 /// What can be read and not settled when a run dies: the backfill queue
-/// (2 × `runtime.concurrency`, 32) and what the runtime received and has
+/// (4 × `runtime.concurrency`, at least 64) and what the runtime received and has
 /// not settled (its prefetch window, 4 × concurrency, the messages being
 /// handled included).
-const IN_FLIGHT: usize = 64 + 128;
+const IN_FLIGHT: usize = 128 + 128;
 
 fn command(dir: &Path, env: &BTreeMap<String, String>, args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_connect"));

@@ -389,9 +389,11 @@ impl RouteFeed {
         let plural = sync.plural;
         let started = Instant::now();
         let runtime_config = &self.config.runtime;
-        // Little read-ahead: what is read and not settled when a run dies
-        // is scanned again when it resumes.
-        let capacity = (runtime_config.concurrency * 2).max(32);
+        // Read-ahead: what is read and not settled when a run dies is
+        // scanned again when it resumes, so it is bounded; but it must hold
+        // the messages that wait for others (a category retried until its
+        // parent, read later, lands), so it is not small either.
+        let capacity = (runtime_config.concurrency * 4).max(64);
         let batch = runtime_config.concurrency.clamp(1, 64);
         let queue = MemoryQueue::<Message>::new(source, capacity);
         let cursor = Arc::new(Mutex::new(Cursor::starting_after(after)));
