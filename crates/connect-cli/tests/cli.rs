@@ -51,6 +51,10 @@ fn env_for(sandbox: &Sandbox, dir: &Path) -> BTreeMap<String, String> {
         "DEAD_LETTER_FILE".to_owned(),
         dir.join("dead-letters.jsonl").display().to_string(),
     );
+    env.insert(
+        "STATE_FILE".to_owned(),
+        dir.join("connect-state.json").display().to_string(),
+    );
     env
 }
 

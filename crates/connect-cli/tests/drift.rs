@@ -65,6 +65,10 @@ fn setup(sandbox: &Sandbox, dir: &Path, startup: &str) -> (PathBuf, BTreeMap<Str
         "DEAD_LETTER_FILE".to_owned(),
         dir.join("dead-letters.jsonl").display().to_string(),
     );
+    env.insert(
+        "STATE_FILE".to_owned(),
+        dir.join("connect-state.json").display().to_string(),
+    );
     (path, env)
 }
 

@@ -37,6 +37,10 @@ async fn backfill_of_an_unordered_scan_exits_1_with_the_reason_not_130() {
         "DEAD_LETTER_FILE".to_owned(),
         dir.path().join("dead-letters.jsonl").display().to_string(),
     );
+    env.insert(
+        "STATE_FILE".to_owned(),
+        dir.path().join("connect-state.json").display().to_string(),
+    );
     for i in 0..77 {
         sandbox
             .commercetools
