@@ -209,6 +209,81 @@ pub struct RouteFeed {
     telemetry: Arc<Telemetry>,
 }
 
+/// The route of `sync`'s resources and the event type their messages
+/// carry: the one `route-mapping` gives the type, else the sync's default
+/// route if the file defines it.
+pub(crate) fn route_of(
+    origin: &str,
+    config: &ConnectorConfig,
+    translator: &SubscriptionTranslator,
+    sync: &ResourceSync,
+) -> Result<FeedRoute, RunnerError> {
+    let type_id = sync.type_id;
+    let plural = sync.plural;
+    let route_name = match translator.route_for(type_id) {
+        Some(route) => route.to_owned(),
+        None if config.route(sync.route).is_some() => sync.route.to_owned(),
+        None => {
+            return Err(backend(
+                origin,
+                format!(
+                    "scanning {plural} needs `route-mapping: {{ {type_id}: <route> }}` or a route named `{}`",
+                    sync.route
+                ),
+            ));
+        }
+    };
+    let route = config.route(&route_name).ok_or_else(|| {
+        backend(
+            origin,
+            format!("route-mapping points `{type_id}` at `{route_name}`, which is not a route"),
+        )
+    })?;
+    // The event type every message carries: one the route's inclusion
+    // filter lets through.
+    let event_type = match &route.inclusion_filter {
+        None => "ResourceUpdated".to_owned(),
+        Some(filter) => filter
+            .iter()
+            .find(|t| *t == "ResourceUpdated")
+            .or_else(|| filter.iter().find(|t| !t.contains("Deleted")))
+            .cloned()
+            .ok_or_else(|| {
+                backend(origin, format!(
+                    "route `{route_name}`'s inclusion-filter lets no create or update event through, so a scan of {plural} would send nothing"
+                ))
+            })?,
+    };
+    Ok(FeedRoute {
+        route: route_name,
+        event_type,
+    })
+}
+
+fn backend(origin: &str, message: String) -> RunnerError {
+    RunnerError::Backend {
+        origin: origin.to_owned(),
+        message,
+    }
+}
+
+/// What a job's setup checks against when the connector is not built yet
+/// (`connect validate`, `connect jobs`): the file's routes and the
+/// registered syncs, without the runtime a [`RouteFeed`] feeds.
+#[derive(Debug, Clone)]
+pub(crate) struct FeedCheck {
+    pub(crate) origin: String,
+    pub(crate) config: ConnectorConfig,
+    pub(crate) translator: Arc<SubscriptionTranslator>,
+    pub(crate) syncs: SyncRegistry,
+}
+
+impl FeedCheck {
+    pub(crate) fn route_of(&self, sync: &ResourceSync) -> Result<FeedRoute, RunnerError> {
+        route_of(&self.origin, &self.config, &self.translator, sync)
+    }
+}
+
 impl std::fmt::Debug for RouteFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RouteFeed")
@@ -290,6 +365,16 @@ impl RouteFeed {
         }
     }
 
+    /// What a job's setup checks its props against.
+    pub(crate) fn check(&self) -> FeedCheck {
+        FeedCheck {
+            origin: self.origin.clone(),
+            config: self.config.clone(),
+            translator: Arc::clone(&self.translator),
+            syncs: self.syncs.clone(),
+        }
+    }
+
     /// The syncs a scan can feed (the connector's registered syncs).
     pub fn syncs(&self) -> &SyncRegistry {
         &self.syncs
@@ -327,42 +412,7 @@ impl RouteFeed {
     /// carry: the one `route-mapping` gives the type, else the sync's
     /// default route if the file defines it.
     pub(crate) fn route_of(&self, sync: &ResourceSync) -> Result<FeedRoute, RunnerError> {
-        let type_id = sync.type_id;
-        let plural = sync.plural;
-        let route_name = match self.translator.route_for(type_id) {
-            Some(route) => route.to_owned(),
-            None if self.config.route(sync.route).is_some() => sync.route.to_owned(),
-            None => {
-                return Err(self.backend(format!(
-                    "scanning {plural} needs `route-mapping: {{ {type_id}: <route> }}` or a route named `{}`",
-                    sync.route
-                )));
-            }
-        };
-        let route = self.config.route(&route_name).ok_or_else(|| {
-            self.backend(format!(
-                "route-mapping points `{type_id}` at `{route_name}`, which is not a route"
-            ))
-        })?;
-        // The event type every message carries: one the route's inclusion
-        // filter lets through.
-        let event_type = match &route.inclusion_filter {
-            None => "ResourceUpdated".to_owned(),
-            Some(filter) => filter
-                .iter()
-                .find(|t| *t == "ResourceUpdated")
-                .or_else(|| filter.iter().find(|t| !t.contains("Deleted")))
-                .cloned()
-                .ok_or_else(|| {
-                    self.backend(format!(
-                        "route `{route_name}`'s inclusion-filter lets no create or update event through, so a scan of {plural} would send nothing"
-                    ))
-                })?,
-        };
-        Ok(FeedRoute {
-            route: route_name,
-            event_type,
-        })
+        route_of(&self.origin, &self.config, &self.translator, sync)
     }
 
     /// Streams `spec.scan` through its route; see [`Connector::backfill`].

@@ -19,6 +19,7 @@ use connect_fluent::dry_run::DryRun;
 use connect_fluent::{FluentClient, FluentConfig};
 
 use crate::backends::{self, QueuePair};
+use crate::backfill::FeedCheck;
 
 /// The top-level blocks read above connect-core: by the clients, the
 /// translator (`route-mapping`), the webhook listener (`webhook-mapping`)
@@ -167,7 +168,6 @@ impl Plan {
         backends::check_dead_letters(&doc, &config.runtime.dead_letter)?;
         let mut handlers = registries.handlers.clone();
         let jobs = JobsPlan::read(&doc, &mut config, &mut handlers)?;
-        jobs.check(&doc, &services)?;
         let router =
             Router::build(&config, &handlers, &services).map_err(|source| RunnerError::Routes {
                 origin: doc.origin().to_owned(),
@@ -179,12 +179,20 @@ impl Plan {
         if let Some(client) = services.get::<CommercetoolsClient>() {
             translator = translator.with_project_key(client.project_key());
         }
+        let translator = Arc::new(translator);
+        let check = FeedCheck {
+            origin: doc.origin().to_owned(),
+            config: config.clone(),
+            translator: Arc::clone(&translator),
+            syncs: registries.syncs.clone(),
+        };
+        jobs.check(&doc, &Services::clone(&services).with(check))?;
         Ok(Self {
             doc,
             config,
             services: Arc::new(services),
             router: Arc::new(router),
-            translator: Arc::new(translator),
+            translator,
             observability,
             webhooks,
             syncs: registries.syncs.clone(),

@@ -42,13 +42,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use connect_commercetools::sync::{ResourceSync, outcome};
+use connect_commercetools::sync::{ResourceSync, SyncRegistry, outcome};
 use connect_commercetools::{ScanKey, ScanOrder};
 use connect_core::async_trait;
 use connect_jobs::{JobContext, JobError, JobHandler, JobOutcome, JobSetup, JobSetupError};
 use serde::{Deserialize, Serialize};
 
-use crate::backfill::{Advance, FeedSpec, RouteFeed};
+use crate::backfill::{Advance, FeedCheck, FeedSpec, RouteFeed};
 
 /// The default `overlap` prop.
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(120);
@@ -107,7 +107,8 @@ pub struct CommercetoolsDeltaScan {
     sync: ResourceSync,
     overlap: Duration,
     page_size: u32,
-    feed: Arc<RouteFeed>,
+    /// `None` when built only to check the props (no connector yet).
+    feed: Option<Arc<RouteFeed>>,
 }
 
 impl CommercetoolsDeltaScan {
@@ -125,22 +126,29 @@ impl CommercetoolsDeltaScan {
                     .join(", ")
             )));
         }
-        let feed = setup.services().get::<RouteFeed>().ok_or_else(|| {
-            setup.error(
-                "no route feed among the job services: build the scheduler with `Connector::job_services()`",
-            )
-        })?;
+        let feed = setup.services().get::<RouteFeed>();
+        let check = match &feed {
+            Some(feed) => feed.check(),
+            None => {
+                let check = setup.services().get::<FeedCheck>().ok_or_else(|| {
+                    setup.error(
+                        "no route feed among the job services: build the scheduler with `Connector::job_services()`",
+                    )
+                })?;
+                FeedCheck::clone(&check)
+            }
+        };
         let resource: String = setup.prop("resource")?.ok_or_else(|| {
             setup.error(format!(
                 "props.resource is missing; name the resources to scan: {}",
-                names(&feed)
+                names(&check.syncs)
             ))
         })?;
-        let sync = *feed.syncs().find(&resource).ok_or_else(|| {
+        let sync = *check.syncs.find(&resource).ok_or_else(|| {
             setup.error(format!(
                 "props.resource `{resource}` is not a registered sync{}; the registered ones are {}",
-                connect_core::config::did_you_mean(&resource, feed.syncs().names()),
-                names(&feed)
+                connect_core::config::did_you_mean(&resource, check.syncs.names()),
+                names(&check.syncs)
             ))
         })?;
         let overlap = match setup.prop::<String>("overlap")? {
@@ -156,7 +164,8 @@ impl CommercetoolsDeltaScan {
             )));
         }
         // The route must exist now, not at the first run.
-        feed.route_of(&sync)
+        check
+            .route_of(&sync)
             .map_err(|e| setup.error(e.to_string()))?;
         Ok(Self {
             sync,
@@ -178,8 +187,8 @@ impl CommercetoolsDeltaScan {
     }
 }
 
-fn names(feed: &RouteFeed) -> String {
-    feed.syncs()
+fn names(syncs: &SyncRegistry) -> String {
+    syncs
         .syncs()
         .iter()
         .map(|s| format!("`{}` (`{}`)", s.type_id, s.plural))
@@ -228,11 +237,15 @@ impl JobHandler for CommercetoolsDeltaScan {
                 tracing::info!(job = %ctx.name(), resource = plural, "delta scan starts from the beginning: no checkpoint yet");
             }
         }
-        let client = self
-            .feed
+        let feed = self.feed.as_ref().ok_or_else(|| {
+            JobError::failed(
+                "this delta scan was built only to check its props; build the scheduler with `Connector::job_services()` to run it",
+            )
+        })?;
+        let client = feed
             .require_commercetools(plural)
             .map_err(JobError::failed)?;
-        let route = self.feed.route_of(&self.sync).map_err(JobError::failed)?;
+        let route = feed.route_of(&self.sync).map_err(JobError::failed)?;
         let spec = FeedSpec {
             sync: &self.sync,
             route,
@@ -246,8 +259,7 @@ impl JobHandler for CommercetoolsDeltaScan {
             checkpoint_every: crate::CHECKPOINT_EVERY,
         };
         let mut saver = JobSaver { ctx };
-        let fed = self
-            .feed
+        let fed = feed
             .feed(spec, ctx.stop().clone(), &mut |_| {}, &mut saver)
             .await
             .map_err(JobError::failed)?;

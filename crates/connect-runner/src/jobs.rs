@@ -223,9 +223,15 @@ impl Plan {
     /// for `connect jobs` (status) and `connect job reset`.
     pub fn job_status_scheduler(&self) -> Result<Scheduler, RunnerError> {
         let store = self.open_job_state()?;
+        let check = crate::backfill::FeedCheck {
+            origin: self.document().origin().to_owned(),
+            config: self.config().clone(),
+            translator: Arc::clone(self.translator()),
+            syncs: self.syncs().clone(),
+        };
         build_scheduler(
             self,
-            Arc::clone(self.services()),
+            Arc::new(Services::clone(self.services()).with(check)),
             store,
             Arc::new(NoPublish),
         )

@@ -350,27 +350,33 @@ async fn the_delta_scan_of_an_unchanged_project_costs_a_request_per_page_a_read_
 async fn a_delta_job_names_the_registered_syncs_for_an_unknown_resource() {
     let ct = CommercetoolsEmulator::start().await.unwrap();
     let fluent = FluentEmulator::start().await.unwrap();
-    let yaml = format!(
-        "{}jobs:\n  - job: {JOB}\n    handler: CommercetoolsDeltaScan\n    schedule: every 15m\n    props: {{ resource: custmer, overlap: 2m }}\n",
-        common::yaml("")
-    );
-    let (connector, _) =
-        Harness::connector_yaml(&ct, &fluent, yaml, MemoryQueue::new("ct", 10)).await;
-    let doc = connector.plan().document();
-    let config = JobsConfig::from_document(doc).unwrap();
-    let error = Scheduler::build(
-        &config,
-        &JobRegistry::linked(),
-        connector.job_services(),
-        Arc::new(connect_jobs::MemoryStateStore::new()),
-        Arc::new(MemoryQueue::new("events", 10)),
-    )
+    let yaml = |resource: &str| {
+        format!(
+            "{}jobs:\n  - job: {JOB}\n    handler: CommercetoolsDeltaScan\n    schedule: every 15m\n    props: {{ resource: {resource}, overlap: 2m }}\n",
+            common::yaml("")
+        )
+    };
+    // Refused when the file is read (as `connect validate` does), at the
+    // job's line, with the registered syncs.
+    let error = Connector::builder(connect_core::config::ConfigDocument::from_yaml(
+        "test.yml",
+        yaml("custmer"),
+    ))
+    .service(ct.client().unwrap())
+    .service(connect_fluent::FluentClient::new(fluent.config()).unwrap())
+    .build()
+    .await
     .expect_err("an unknown resource");
     let text = error.to_string();
+    assert!(text.contains("test.yml:"), "{text}");
+    assert!(text.contains("jobs[0].props"), "{text}");
     assert!(text.contains("`custmer`"), "{text}");
     assert!(text.contains("`customer` (`customers`)"), "{text}");
     assert!(text.contains("`category` (`categories`)"), "{text}");
     // Without the route feed among its services, the job says how to get it.
+    let (connector, _) =
+        Harness::connector_yaml(&ct, &fluent, yaml("customer"), MemoryQueue::new("ct", 10)).await;
+    let config = JobsConfig::from_document(connector.plan().document()).unwrap();
     let error = Scheduler::build(
         &config,
         &JobRegistry::linked(),
