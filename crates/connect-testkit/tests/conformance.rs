@@ -17,6 +17,7 @@ use connect_core::prelude::*;
 use connect_core::{HandlerRegistry, Message};
 use connect_customer_sync::{CustomerMapper, CustomerSync, CustomerSyncSettings, attribute};
 use connect_fluent::{AttributeInput, FluentClient};
+use connect_order_sync::{MAX_UPDATE_ATTEMPTS, OrderStatusSettings, actions};
 use connect_testkit::conformance::{Check, Conformance, Failure, expect};
 
 const RUNTIME: &str = "runtime:
@@ -342,4 +343,111 @@ async fn a_handler_that_acknowledges_before_writing_fails_check_5() {
         Check::AckAfterWrite,
         "before Fluent held that version",
     );
+}
+
+// Fluent webhooks: the order status sync under a webhook storm.
+
+/// The order status route's props, shared by the connector and the
+/// expectation so both map Fluent statuses alike.
+const ORDER_PROPS: &str = r#"{
+  "order-lookup": "order-number",
+  "order-state-mapping": { "RECEIVED": "Open", "BOOKED": "Confirmed", "COMPLETE": "Complete", "CANCELLED": "Cancelled" },
+  "shipment-state-mapping": { "PICK_PACK": "Pending", "SHIPPED": "Shipped", "COMPLETE": "Delivered" }
+}"#;
+
+/// A connector whose only input is signed Fluent webhooks, routed to
+/// `handler`.
+fn order_yaml(handler: &str) -> String {
+    format!(
+        "connector-name: conformance\n{CLIENTS}listeners:
+  ct-queue:
+    type: in-memory
+  fluent-webhook:
+    listen: 127.0.0.1:0
+    public-keys: [\"${{FLUENT_WEBHOOK_PUBLIC_KEY}}\"]
+    answer-timeout: 5s
+{RUNTIME}webhook-mapping:
+  OrderStatus: fluent.connect.order.status
+routes:
+  - route: fluent.connect.order.status
+    handler: {handler}
+    props: {props}
+",
+        props = ORDER_PROPS.replace('\n', " ")
+    )
+}
+
+fn order_expectation() -> connect_testkit::conformance::OrderStatusExpectation {
+    expect::OrderStatusExpectation::from_props(&serde_json::from_str(ORDER_PROPS).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_status_sync_conforms_under_a_webhook_storm() {
+    passes(
+        Conformance::new(order_yaml("FluentOrderStatusUpdate"))
+            .expect_webhooks(order_expectation()),
+    )
+    .await;
+}
+
+/// Writes the status the webhook carries instead of reading the order
+/// from Fluent: a late or duplicated webhook of an older status
+/// overwrites a newer one.
+#[derive(Debug)]
+struct TrustsTheWebhook {
+    commercetools: Arc<CommercetoolsClient>,
+    settings: OrderStatusSettings,
+}
+
+#[async_trait]
+impl MessageHandler for TrustsTheWebhook {
+    async fn handle(
+        &self,
+        _: &HandlerContext<'_>,
+        message: &Message,
+    ) -> Result<Outcome, HandlerError> {
+        let body = message
+            .payload
+            .json()
+            .map_err(|e| HandlerError::unprocessable(e.to_string()))?;
+        let field = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+        let target = self.settings.target(&field("entityStatus"));
+        let reference = field("entityRef");
+        match self
+            .commercetools
+            .update_order_with_by_number(&reference, MAX_UPDATE_ATTEMPTS, |order| {
+                actions(&target, order)
+            })
+            .await
+        {
+            Ok(_) => Ok(Outcome::labeled("updated")),
+            Err(e) if e.is_not_found() => Err(HandlerError::unprocessable(e.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_handler_that_trusts_the_webhook_status_fails_check_4() {
+    let conformance = Conformance::new(order_yaml("Broken"))
+        .expect_webhooks(order_expectation())
+        .seeds([0xbad_0005])
+        .ops(200)
+        .converge_within(std::time::Duration::from_secs(30))
+        .registry(|| {
+            let mut registry = HandlerRegistry::new();
+            registry.register_fn("Broken", 0, |setup| {
+                Ok(TrustsTheWebhook {
+                    commercetools: setup.service::<CommercetoolsClient>()?,
+                    settings: OrderStatusSettings::from_setup(setup)?,
+                })
+            });
+            registry
+        });
+    let failure = match conformance.run().await {
+        Ok(reports) => panic!("a broken handler passed: {reports:?}"),
+        Err(failure) => failure,
+    };
+    println!("{failure}");
+    tripped(&failure, Check::NoRegression, "went back");
 }

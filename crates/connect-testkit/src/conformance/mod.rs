@@ -37,6 +37,14 @@
 //! deliveries, acknowledgements and faults, and the command that replays
 //! the run; a pass returns a [`Report`] of the counts.
 //!
+//! Webhook routes (Fluent → commercetools) run through a storm of their
+//! own ([`Conformance::expect_webhooks`], a [`WebhookExpectation`]; ready:
+//! [`expect::order_statuses`]): the kit moves Fluent entities through their
+//! workflow and POSTs each change's webhook, signed with the emulator's
+//! key, to the connector's listener, duplicated, held back and resent until
+//! answered 2xx, with the same faults and restarts, and reads the six
+//! checks on the commercetools counterparts.
+//!
 //! `CONFORMANCE_SEED=<seed>` (decimal or `0x` hex) replays one seed and
 //! `CONFORMANCE_OPS=<n>` sets the number of operations: the same workload,
 //! faults and restarts (thread timing still varies).
@@ -44,6 +52,8 @@
 mod expect_impl;
 mod ledger;
 mod storm;
+mod webhook_expect;
+mod webhook_storm;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -55,12 +65,18 @@ use connect_core::HandlerRegistry;
 pub use self::expect_impl::{
     CategoryExpectation, CustomerExpectation, Divergence, Expectation, Systems,
 };
+pub use self::webhook_expect::{
+    CANCELLED, Fields, ORDER_WORKFLOW, OrderStatusExpectation, WebhookExpectation,
+};
 
 /// The ready expectations of the bundled syncs.
 pub mod expect {
     pub use super::expect_impl::{
         CategoryExpectation, CustomerExpectation, Divergence, Expectation, Systems, categories,
         customers,
+    };
+    pub use super::webhook_expect::{
+        Fields, OrderStatusExpectation, WebhookExpectation, order_statuses,
     };
 }
 
@@ -75,6 +91,10 @@ pub const SEED_VAR: &str = "CONFORMANCE_SEED";
 
 /// The variable that sets the number of operations.
 pub const OPS_VAR: &str = "CONFORMANCE_OPS";
+
+/// The variable the kit sets to the Fluent emulator's webhook public key,
+/// for the YAML's `listeners.fluent-webhook.public-keys`.
+pub const PUBLIC_KEY_VAR: &str = "FLUENT_WEBHOOK_PUBLIC_KEY";
 
 /// The six named checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -289,6 +309,7 @@ type MakeRegistry = Arc<dyn Fn() -> HandlerRegistry + Send + Sync>;
 pub struct Conformance {
     pub(crate) yaml: String,
     pub(crate) expectations: Vec<Arc<dyn Expectation>>,
+    pub(crate) webhook_expectations: Vec<Arc<dyn WebhookExpectation>>,
     pub(crate) seeds: Vec<u64>,
     pub(crate) ops: usize,
     pub(crate) env: BTreeMap<String, String>,
@@ -308,6 +329,14 @@ impl fmt::Debug for Conformance {
                     .map(|e| e.type_id())
                     .collect::<Vec<_>>(),
             )
+            .field(
+                "webhooks",
+                &self
+                    .webhook_expectations
+                    .iter()
+                    .map(|e| e.kind())
+                    .collect::<Vec<_>>(),
+            )
             .field("seeds", &self.seeds)
             .field("ops", &self.ops)
             .finish_non_exhaustive()
@@ -324,6 +353,7 @@ impl Conformance {
         Self {
             yaml: yaml.into(),
             expectations: Vec::new(),
+            webhook_expectations: Vec::new(),
             seeds: CI_SEEDS.to_vec(),
             ops: DEFAULT_OPS,
             env: BTreeMap::new(),
@@ -338,6 +368,18 @@ impl Conformance {
     #[must_use]
     pub fn expect(mut self, expectation: impl Expectation) -> Self {
         self.expectations.push(Arc::new(expectation));
+        self
+    }
+
+    /// What a webhook route (Fluent → commercetools) must make of one kind
+    /// of Fluent entity; call it once per kind. The connector's YAML needs
+    /// `listeners.fluent-webhook` (`listen: 127.0.0.1:0`, `public-keys:
+    /// ["${FLUENT_WEBHOOK_PUBLIC_KEY}"]`, which the kit fills) and a
+    /// `webhook-mapping` to the route. Webhook routes run through their
+    /// own storm, after the subscription routes' one.
+    #[must_use]
+    pub fn expect_webhooks(mut self, expectation: impl WebhookExpectation) -> Self {
+        self.webhook_expectations.push(Arc::new(expectation));
         self
     }
 
@@ -397,9 +439,16 @@ impl Conformance {
         let seeds = seed_from_env().map_or_else(|| self.seeds.clone(), |seed| vec![seed]);
         let mut reports = Vec::with_capacity(seeds.len());
         for seed in seeds {
-            let report = storm::run(self, seed, ops).await?;
-            tracing::info!(%report, "conformance run passed");
-            reports.push(report);
+            if !self.expectations.is_empty() || self.webhook_expectations.is_empty() {
+                let report = storm::run(self, seed, ops).await?;
+                tracing::info!(%report, "conformance run passed");
+                reports.push(report);
+            }
+            if !self.webhook_expectations.is_empty() {
+                let report = webhook_storm::run(self, seed, ops).await?;
+                tracing::info!(%report, "conformance webhook run passed");
+                reports.push(report);
+            }
         }
         Ok(reports)
     }

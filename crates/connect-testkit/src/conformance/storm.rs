@@ -21,50 +21,107 @@ use crate::commercetools::NotificationFormat;
 use crate::{Fault, Sandbox};
 
 /// How long a graceful stop may take.
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a restart waits for the stopped connector's last requests.
-const DRAIN: Duration = Duration::from_secs(3);
+pub(super) const DRAIN: Duration = Duration::from_secs(3);
 /// How long the emulators must stay quiet after a graceful stop.
-const QUIET: Duration = Duration::from_millis(200);
+pub(super) const QUIET: Duration = Duration::from_millis(200);
 /// How long the pipeline must stay idle, unconverged, before the checks are
 /// made anyway (nothing is left to happen).
-const SETTLED: Duration = Duration::from_secs(3);
+pub(super) const SETTLED: Duration = Duration::from_secs(3);
 /// The most lines of history a failure prints.
-const HISTORY_LINES: usize = 40;
+pub(super) const HISTORY_LINES: usize = 40;
 
 /// The connector under test, restarted at will.
-struct Pipeline<'a> {
-    conf: &'a Conformance,
-    env: BTreeMap<String, String>,
-    ct_queue: QueuePair<RawPayload>,
-    dead_letters: Arc<MemoryDeadLetters>,
-    commercetools: CommercetoolsClient,
-    fluent: FluentClient,
-    running: Option<(Shutdown, tokio::task::JoinHandle<RunReport>)>,
+pub(super) struct Pipeline<'a> {
+    pub(super) conf: &'a Conformance,
+    pub(super) env: BTreeMap<String, String>,
+    /// The CT queue, for subscription routes.
+    pub(super) ct_queue: Option<QueuePair<RawPayload>>,
+    pub(super) dead_letters: Arc<MemoryDeadLetters>,
+    pub(super) commercetools: CommercetoolsClient,
+    pub(super) fluent: FluentClient,
+    pub(super) running: Option<(Shutdown, tokio::task::JoinHandle<RunReport>)>,
 }
 
-impl Pipeline<'_> {
-    async fn start(&mut self) -> Result<(), String> {
+impl<'a> Pipeline<'a> {
+    /// A pipeline of `conf`'s connector against `sandbox`, with the kit's
+    /// clients (short timeouts, so that faults bite) and no CT queue.
+    pub(super) fn new(
+        conf: &'a Conformance,
+        sandbox: &Sandbox,
+        dead_letters: &Arc<MemoryDeadLetters>,
+    ) -> Result<Self, String> {
+        let commercetools = CommercetoolsClient::new(
+            sandbox
+                .commercetools
+                .config()
+                .with_request_timeout(Duration::from_millis(500))
+                .with_max_retries(2)
+                .with_retry_initial_backoff(Duration::from_millis(10)),
+        )
+        .map_err(|e| format!("cannot build the commercetools client: {e}"))?;
+        let fluent = FluentClient::new(
+            sandbox
+                .fluent
+                .config()
+                .with_request_timeout(Duration::from_secs(2))
+                .with_max_retries(2),
+        )
+        .map_err(|e| format!("cannot build the Fluent client: {e}"))?;
+        let mut env = sandbox.env();
+        if let Ok(key) = sandbox.fluent.public_key_base64() {
+            env.insert(super::PUBLIC_KEY_VAR.to_owned(), key);
+        }
+        env.extend(conf.env.clone());
+        Ok(Self {
+            conf,
+            env,
+            ct_queue: None,
+            dead_letters: Arc::clone(dead_letters),
+            commercetools,
+            fluent,
+            running: None,
+        })
+    }
+
+    /// Builds and starts the connector; returns the URL of its Fluent
+    /// webhook listener when the YAML has one.
+    pub(super) async fn start(&mut self) -> Result<Option<String>, String> {
         let doc = ConfigDocument::from_yaml("application-connector.yml", self.conf.yaml.clone())
             .with_env(self.env.clone());
         let mut builder = Connector::builder(doc)
             .service(self.commercetools.clone())
             .service(self.fluent.clone())
-            .ct_queue(self.ct_queue.clone())
             .dead_letters(Arc::clone(&self.dead_letters) as _)
             .receive(32, Duration::from_millis(20));
+        if let Some(queue) = &self.ct_queue {
+            builder = builder.ct_queue(queue.clone());
+        }
         if let Some(registry) = &self.conf.registry {
             builder = builder.registry(registry());
         }
-        let connector = builder.build().await.map_err(|e| format!("{e:?}"))?;
+        let mut connector = builder.build().await.map_err(|e| format!("{e:?}"))?;
+        let url = match connector.serve_webhooks().await {
+            Ok(Some(addr)) => {
+                let path = connector
+                    .plan()
+                    .webhooks()
+                    .map(|w| w.fluent().path.clone())
+                    .unwrap_or_default();
+                Some(format!("http://{addr}{path}"))
+            }
+            Ok(None) => None,
+            Err(e) => return Err(format!("cannot serve webhooks: {e}")),
+        };
         let shutdown = Shutdown::new();
         let running = tokio::spawn(connector.run(shutdown.clone()));
         self.running = Some((shutdown, running));
-        Ok(())
+        Ok(url)
     }
 
     /// Stops gracefully: in-flight work finishes or goes back to the queue.
-    async fn stop(&mut self) -> Result<Option<RunReport>, String> {
+    pub(super) async fn stop(&mut self) -> Result<Option<RunReport>, String> {
         let Some((shutdown, running)) = self.running.take() else {
             return Ok(None);
         };
@@ -80,7 +137,7 @@ impl Pipeline<'_> {
     }
 
     /// Drops everything mid-flight, settling nothing (a crash).
-    async fn crash(&mut self) {
+    pub(super) async fn crash(&mut self) {
         if let Some((_, running)) = self.running.take() {
             running.abort();
             let _ = running.await;
@@ -89,17 +146,17 @@ impl Pipeline<'_> {
 }
 
 #[derive(Default)]
-struct Tally {
-    ops: BTreeMap<String, u64>,
-    faults: BTreeMap<String, u64>,
-    restarts: BTreeMap<String, u64>,
+pub(super) struct Tally {
+    pub(super) ops: BTreeMap<String, u64>,
+    pub(super) faults: BTreeMap<String, u64>,
+    pub(super) restarts: BTreeMap<String, u64>,
 }
 
 impl Tally {
-    fn op(&mut self, what: String) {
+    pub(super) fn op(&mut self, what: String) {
         *self.ops.entry(what).or_default() += 1;
     }
-    fn restart(&mut self, what: &str) {
+    pub(super) fn restart(&mut self, what: &str) {
         *self.restarts.entry(what.to_owned()).or_default() += 1;
     }
 }
@@ -122,7 +179,7 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
     };
     if conf.expectations.is_empty() {
         return Err(setup(
-            "no expectation: add one per resource type the connector syncs, e.g. `.expect(expect::customers())`".to_owned(),
+            "no expectation: add one per resource type the connector syncs, e.g. `.expect(expect::customers())`, or one per webhook route, e.g. `.expect_webhooks(expect::order_statuses(settings))`".to_owned(),
         ));
     }
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -163,34 +220,11 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
         inner: Arc::new(queue.clone()),
         ledger: Arc::clone(&ledger),
     };
-    let commercetools = CommercetoolsClient::new(
-        ct.config()
-            .with_request_timeout(Duration::from_millis(500))
-            .with_max_retries(2)
-            .with_retry_initial_backoff(Duration::from_millis(10)),
-    )
-    .map_err(|e| setup(format!("cannot build the commercetools client: {e}")))?;
-    let fluent_client = FluentClient::new(
-        fluent
-            .config()
-            .with_request_timeout(Duration::from_secs(2))
-            .with_max_retries(2),
-    )
-    .map_err(|e| setup(format!("cannot build the Fluent client: {e}")))?;
-    let mut env = sandbox.env();
-    env.extend(conf.env.clone());
-    let mut pipeline = Pipeline {
-        conf,
-        env,
-        ct_queue: QueuePair {
-            source: Arc::new(source),
-            sink: Arc::new(queue.clone()),
-        },
-        dead_letters: Arc::clone(&dead_letters),
-        commercetools,
-        fluent: fluent_client,
-        running: None,
-    };
+    let mut pipeline = Pipeline::new(conf, &sandbox, &dead_letters).map_err(setup)?;
+    pipeline.ct_queue = Some(QueuePair {
+        source: Arc::new(source),
+        sink: Arc::new(queue.clone()),
+    });
     pipeline
         .start()
         .await
@@ -362,7 +396,12 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
         .find_map(|f| {
             let name = f.resource.as_ref()?;
             let (key, track) = state.tracks.iter().find(|(k, _)| ledger.name(k) == *name)?;
-            Some(history(&ledger, key, track, &state.faults, f.operation))
+            Some(history(
+                &ledger.name(key),
+                &track.events,
+                &state.faults,
+                f.operation,
+            ))
         })
         .unwrap_or_default();
     Err(Failure {
@@ -378,16 +417,15 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
 /// The history of the first diverging resource up to the operation of its
 /// finding, with the faults of the operations just before each of its
 /// events.
-fn history(
-    ledger: &Ledger,
-    key: &Key,
-    track: &super::ledger::Track,
+pub(super) fn history(
+    name: &str,
+    events: &[(u64, String)],
     faults: &[(u64, String)],
     until: u64,
 ) -> Vec<String> {
     /// Faults this many operations before an event are shown with it.
     const NEAR: u64 = 3;
-    let events: Vec<&(u64, String)> = track.events.iter().filter(|(op, _)| *op <= until).collect();
+    let events: Vec<&(u64, String)> = events.iter().filter(|(op, _)| *op <= until).collect();
     let mut lines: Vec<(u64, String)> = events.iter().map(|e| (e.0, e.1.clone())).collect();
     lines.extend(
         faults
@@ -404,8 +442,7 @@ fn history(
     let total = lines.len();
     let first = lines.first().map_or(0, |(op, _)| *op);
     let mut out = vec![format!(
-        "first diverging resource: {} (operations {first} to {until}; its events, and faults up to {NEAR} operations before each):",
-        ledger.name(key),
+        "first diverging resource: {name} (operations {first} to {until}; its events, and faults up to {NEAR} operations before each):",
     )];
     if total > HISTORY_LINES {
         out.push(format!("  … {} earlier lines", total - HISTORY_LINES));
@@ -638,7 +675,7 @@ async fn check_stopped(
 /// request of the stopped connector: a request it sent before it stopped
 /// (or crashed) is still carried out by the server, and a write landing
 /// after its successor's writes is not the handler's doing.
-async fn drain(sandbox: &Sandbox) {
+pub(super) async fn drain(sandbox: &Sandbox) {
     let deadline = Instant::now() + DRAIN;
     while Instant::now() < deadline
         && (sandbox.fluent.faults().requests("").active > 0
@@ -649,7 +686,7 @@ async fn drain(sandbox: &Sandbox) {
 }
 
 /// Injects one fault, and returns its name.
-fn inject(
+pub(super) fn inject(
     sandbox: &Sandbox,
     rng: &mut fastrand::Rng,
     outages: &mut Vec<(Instant, &'static str)>,
