@@ -257,6 +257,22 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A run of `seed` that could not start: `problem` says why.
+    pub(crate) fn setup(seed: u64, operations: usize, replay: String, problem: String) -> Self {
+        Self {
+            seed,
+            operations,
+            findings: Vec::new(),
+            history: vec![problem],
+            replay,
+            report: Report {
+                seed,
+                operations,
+                ..Report::default()
+            },
+        }
+    }
+
     /// The checks broken.
     pub fn tripped(&self) -> BTreeSet<Check> {
         self.findings.iter().map(|f| f.check).collect()

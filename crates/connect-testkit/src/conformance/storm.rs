@@ -165,18 +165,7 @@ impl Tally {
 pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Report, Failure> {
     let started = Instant::now();
     let replay = conf.replay_command(seed, ops);
-    let setup = |problem: String| Failure {
-        seed,
-        operations: ops,
-        findings: Vec::new(),
-        history: vec![problem],
-        replay: replay.clone(),
-        report: Report {
-            seed,
-            operations: ops,
-            ..Report::default()
-        },
-    };
+    let setup = |problem: String| Failure::setup(seed, ops, replay.clone(), problem);
     if conf.expectations.is_empty() {
         return Err(setup(
             "no expectation: add one per resource type the connector syncs, e.g. `.expect(expect::customers())`, or one per webhook route, e.g. `.expect_webhooks(expect::order_statuses(settings))`".to_owned(),

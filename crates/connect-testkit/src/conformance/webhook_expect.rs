@@ -60,7 +60,10 @@ pub trait WebhookExpectation: Send + Sync + 'static {
 
     /// The commercetools fields state `state` calls for (many states may
     /// call for the same; a state absent from every mapping calls for
-    /// nothing).
+    /// nothing). A field a state does not name is left as it was: the
+    /// checks then accept the value of any earlier state there, since a
+    /// handler that reads the current entity may skip states that passed
+    /// meanwhile.
     fn target(&self, state: &str) -> Fields;
 
     /// What commercetools holds now in the fields of [`target`](Self::target)

@@ -114,6 +114,20 @@ impl Ledger {
         });
     }
 
+    /// Counts a webhook of entity `id` as no longer open (noting `event`,
+    /// if any); the entity's name.
+    fn close(&self, state: &mut State, id: &str, event: Option<String>) -> String {
+        let op = state.op;
+        let Some(entity) = state.entities.get_mut(id) else {
+            return String::new();
+        };
+        entity.open = entity.open.saturating_sub(1);
+        if let Some(event) = event {
+            entity.events.push((op, event));
+        }
+        self.name(id, entity.kind)
+    }
+
     fn event(&self, id: &str, what: String) {
         let mut state = self.lock();
         let op = state.op;
@@ -316,15 +330,7 @@ impl Sender {
                     Ok((status, text)) if status.is_client_error() => {
                         let mut guard = ledger.lock();
                         let state = &mut *guard;
-                        let name = state
-                            .entities
-                            .get_mut(&id)
-                            .map(|entity| {
-                                entity.open = entity.open.saturating_sub(1);
-                                entity.events.push((state.op, format!("refused {status}")));
-                                ledger.name(&id, entity.kind)
-                            })
-                            .unwrap_or_default();
+                        let name = ledger.close(state, &id, Some(format!("refused {status}")));
                         Ledger::finding(
                             state,
                             Check::DeadLetters,
@@ -351,14 +357,7 @@ impl Sender {
             }
             let mut guard = ledger.lock();
             let state = &mut *guard;
-            let name = state
-                .entities
-                .get_mut(&id)
-                .map(|entity| {
-                    entity.open = entity.open.saturating_sub(1);
-                    ledger.name(&id, entity.kind)
-                })
-                .unwrap_or_default();
+            let name = ledger.close(state, &id, None);
             Ledger::finding(
                 state,
                 Check::Converges,
@@ -393,18 +392,7 @@ struct Held {
 pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Report, Failure> {
     let started = Instant::now();
     let replay = conf.replay_command(seed, ops);
-    let setup = |problem: String| Failure {
-        seed,
-        operations: ops,
-        findings: Vec::new(),
-        history: vec![problem],
-        replay: replay.clone(),
-        report: Report {
-            seed,
-            operations: ops,
-            ..Report::default()
-        },
-    };
+    let setup = |problem: String| Failure::setup(seed, ops, replay.clone(), problem);
     // Another stream than the subscription storm's of the same seed.
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x0f1e_e7b0_0c5e_ed00);
     let sandbox = Arc::new(
