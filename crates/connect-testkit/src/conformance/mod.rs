@@ -273,6 +273,35 @@ impl Failure {
         }
     }
 
+    /// The end of a run: `Ok(report)` without findings, else the failure
+    /// with the findings by check and the history of the first finding's
+    /// resource that `history_of` can tell.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the storms return this Result from `run`, once per seed"
+    )]
+    pub(crate) fn conclude(
+        report: Report,
+        findings: &[Finding],
+        replay: String,
+        history_of: impl Fn(&Finding) -> Option<Vec<String>>,
+    ) -> Result<Report, Self> {
+        if findings.is_empty() {
+            return Ok(report);
+        }
+        let mut findings = findings.to_vec();
+        findings.sort_by_key(|f| f.check);
+        let history = findings.iter().find_map(history_of).unwrap_or_default();
+        Err(Self {
+            seed: report.seed,
+            operations: report.operations,
+            findings,
+            history,
+            replay,
+            report,
+        })
+    }
+
     /// The checks broken.
     pub fn tripped(&self) -> BTreeSet<Check> {
         self.findings.iter().map(|f| f.check).collect()

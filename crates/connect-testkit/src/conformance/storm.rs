@@ -375,31 +375,15 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
         dead_letters: dead_letters.snapshot().len(),
         elapsed: started.elapsed(),
     };
-    if state.findings.is_empty() {
-        return Ok(report);
-    }
-    let mut findings = state.findings.clone();
-    findings.sort_by_key(|f| f.check);
-    let history = findings
-        .iter()
-        .find_map(|f| {
-            let name = f.resource.as_ref()?;
-            let (key, track) = state.tracks.iter().find(|(k, _)| ledger.name(k) == *name)?;
-            Some(history(
-                &ledger.name(key),
-                &track.events,
-                &state.faults,
-                f.operation,
-            ))
-        })
-        .unwrap_or_default();
-    Err(Failure {
-        seed,
-        operations: ops,
-        findings,
-        history,
-        replay,
-        report,
+    Failure::conclude(report, &state.findings, replay, |f| {
+        let name = f.resource.as_ref()?;
+        let (key, track) = state.tracks.iter().find(|(k, _)| ledger.name(k) == *name)?;
+        Some(history(
+            &ledger.name(key),
+            &track.events,
+            &state.faults,
+            f.operation,
+        ))
     })
 }
 

@@ -612,32 +612,16 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
         dead_letters: dead_letters.snapshot().len(),
         elapsed: started.elapsed(),
     };
-    if state.findings.is_empty() {
-        return Ok(report);
-    }
-    let mut findings = state.findings.clone();
-    findings.sort_by_key(|f| f.check);
-    let history = findings
-        .iter()
-        .find_map(|f| {
-            let name = f.resource.as_ref()?;
-            let (id, entity) = state
-                .entities
-                .iter()
-                .find(|(id, e)| ledger.name(id, e.kind) == *name)?;
-            let _ = id;
-            let mut lines = history(name, &entity.events, &state.faults, f.operation);
-            lines.truncate(HISTORY_LINES + 2);
-            Some(lines)
-        })
-        .unwrap_or_default();
-    Err(Failure {
-        seed,
-        operations: ops,
-        findings,
-        history,
-        replay,
-        report,
+    Failure::conclude(report, &state.findings, replay, |f| {
+        let name = f.resource.as_ref()?;
+        let entity = state
+            .entities
+            .iter()
+            .find(|(id, e)| ledger.name(id, e.kind) == *name)?
+            .1;
+        let mut lines = history(name, &entity.events, &state.faults, f.operation);
+        lines.truncate(HISTORY_LINES + 2);
+        Some(lines)
     })
 }
 
