@@ -496,7 +496,7 @@ fn divergences(ledger: &Ledger, limit: usize) -> Vec<(Key, String)> {
 
 /// Live unprocessable resources without a dead letter.
 fn missing_dead_letters(ledger: &Ledger) -> Vec<Key> {
-    let dead: BTreeSet<String> = dead_letter_ids(ledger).into_keys().collect();
+    let dead: BTreeSet<String> = dead_letter_ids(&ledger.dead_letters).into_keys().collect();
     let state = ledger.lock();
     let mut missing: Vec<Key> = state
         .tracks
@@ -509,9 +509,8 @@ fn missing_dead_letters(ledger: &Ledger) -> Vec<Key> {
 }
 
 /// The resource ids of the dead letters, with the error of one.
-fn dead_letter_ids(ledger: &Ledger) -> BTreeMap<String, String> {
-    ledger
-        .dead_letters
+pub(super) fn dead_letter_ids(dead_letters: &MemoryDeadLetters) -> BTreeMap<String, String> {
+    dead_letters
         .snapshot()
         .into_iter()
         .filter_map(|letter| {
@@ -563,7 +562,7 @@ fn check_created_once(ledger: &Ledger) {
 }
 
 async fn check_dead_letters(ledger: &Ledger) {
-    let dead = dead_letter_ids(ledger);
+    let dead = dead_letter_ids(&ledger.dead_letters);
     let wrong: Vec<(Key, String)> = {
         let state = ledger.lock();
         let mut wrong: Vec<(Key, String)> = state

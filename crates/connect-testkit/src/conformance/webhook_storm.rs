@@ -689,20 +689,8 @@ fn divergences(ledger: &Ledger, limit: usize) -> Vec<(String, String)> {
     found
 }
 
-fn dead_letter_ids(ledger: &Ledger) -> BTreeMap<String, String> {
-    ledger
-        .dead_letters
-        .snapshot()
-        .into_iter()
-        .filter_map(|letter| {
-            let id = letter.message.as_ref()?.resource_id()?.to_owned();
-            Some((id, letter.error))
-        })
-        .collect()
-}
-
 fn missing_dead_letters(ledger: &Ledger) -> Vec<String> {
-    let dead = dead_letter_ids(ledger);
+    let dead = super::storm::dead_letter_ids(&ledger.dead_letters);
     let state = ledger.lock();
     state
         .entities
@@ -750,7 +738,7 @@ fn check_created_once(ledger: &Ledger) {
 }
 
 fn check_dead_letters(ledger: &Ledger) {
-    let dead = dead_letter_ids(ledger);
+    let dead = super::storm::dead_letter_ids(&ledger.dead_letters);
     let missing = missing_dead_letters(ledger);
     let mut state = ledger.lock();
     let wrong: Vec<(String, String)> = state
