@@ -33,7 +33,9 @@ use connect_runner::RunReport;
 use tokio::sync::watch;
 
 use super::expect_impl::Systems;
-use super::storm::{HISTORY_LINES, Pipeline, QUIET, SETTLED, Tally, drain, history, inject};
+use super::storm::{
+    FaultDeck, HISTORY_LINES, Pipeline, QUIET, SETTLED, Tally, drain, history, inject,
+};
 use super::webhook_expect::{Fields, WebhookExpectation};
 use super::{Check, Conformance, Failure, Finding, Report};
 use crate::Sandbox;
@@ -435,6 +437,7 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
     let mut held: Vec<Held> = Vec::new();
     let mut tally = Tally::default();
     let mut outages: Vec<(Instant, &'static str)> = Vec::new();
+    let mut deck = FaultDeck::default();
     let mut n = 0u64;
 
     for op in 0..ops {
@@ -519,7 +522,7 @@ pub(super) async fn run(conf: &Conformance, seed: u64, ops: usize) -> Result<Rep
                 }
             }
             70..88 => {
-                let name = inject(&sandbox, &mut rng, &mut outages);
+                let name = inject(&sandbox, &mut rng, &mut deck, &mut outages);
                 ledger.lock().faults.push((op, name.to_owned()));
                 *tally.faults.entry(name.to_owned()).or_default() += 1;
                 None
