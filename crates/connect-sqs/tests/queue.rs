@@ -366,15 +366,25 @@ async fn the_heartbeat_keeps_a_held_message_invisible_beyond_its_visibility_time
 
 /// One FIFO consumer: receives, "handles" each delivery in order (recording
 /// it), acks, until `total` deliveries were recorded by all consumers.
+///
+/// The consumers' receive calls take turns (`receiving`); their handling
+/// and acks still overlap the other's receives. The emulator checks that a
+/// message is visible and marks it received without a lock, so two
+/// receives at the same instant can both take it (seen once, under load);
+/// SQS's own receives are atomic.
 async fn fifo_consumer(
     queue: SqsQueue<Message>,
     handled: std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>>,
+    receiving: std::sync::Arc<tokio::sync::Mutex<()>>,
     total: usize,
 ) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while handled.lock().unwrap().len() < total {
         assert!(tokio::time::Instant::now() < deadline, "consumers stalled");
-        let batch = queue.receive(10, SHORT).await.unwrap();
+        let batch = {
+            let _turn = receiving.lock().await;
+            queue.receive(10, SHORT).await.unwrap()
+        };
         for delivery in batch {
             let resource = delivery.item().resource.clone().unwrap();
             handled
@@ -415,12 +425,19 @@ async fn fifo_keeps_each_resource_in_order_across_consumers_and_drops_duplicates
     // message group, so they are never handled out of order.
     let handled = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let total = messages.len();
-    let first = tokio::spawn(fifo_consumer(queue.clone(), handled.clone(), total));
+    let receiving = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+    let first = tokio::spawn(fifo_consumer(
+        queue.clone(),
+        handled.clone(),
+        receiving.clone(),
+        total,
+    ));
     let second = tokio::spawn(fifo_consumer(
         SqsQueue::connect_with(client.clone(), &config(&url))
             .await
             .unwrap(),
         handled.clone(),
+        receiving,
         total,
     ));
     first.await.unwrap();
