@@ -658,7 +658,8 @@ pub(super) async fn drain(sandbox: &Sandbox) {
     }
 }
 
-/// How many kinds of fault [`inject`] knows.
+/// How many kinds of fault [`inject`] knows: one per arm of its `match`
+/// (the last arm, an outage, takes whatever is left).
 const FAULT_KINDS: u32 = 13;
 
 /// The order in which a storm meets its faults: every kind once per
@@ -785,5 +786,29 @@ async fn pace(queue: &MemoryQueue<RawPayload>, backlog: usize, limit: Duration) 
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline && queue.len() + queue.in_flight() > backlog {
         tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FAULT_KINDS, FaultDeck};
+
+    #[test]
+    fn the_deck_deals_every_kind_once_per_round_in_the_seeds_order() {
+        let deal = |seed| {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut deck = FaultDeck::default();
+            (0..FAULT_KINDS * 3)
+                .map(|_| deck.draw(&mut rng))
+                .collect::<Vec<_>>()
+        };
+        let dealt = deal(7);
+        for round in dealt.chunks(FAULT_KINDS as usize) {
+            let mut kinds = round.to_vec();
+            kinds.sort_unstable();
+            assert_eq!(kinds, (0..FAULT_KINDS).collect::<Vec<_>>(), "{dealt:?}");
+        }
+        assert_eq!(dealt, deal(7), "one seed, one order");
+        assert_ne!(dealt, deal(8), "another seed, another order");
     }
 }
