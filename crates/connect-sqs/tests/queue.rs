@@ -370,8 +370,9 @@ async fn the_heartbeat_keeps_a_held_message_invisible_beyond_its_visibility_time
 /// The consumers' receive calls take turns (`receiving`); their handling
 /// and acks still overlap the other's receives. The emulator checks that a
 /// message is visible and marks it received without a lock, so two
-/// receives at the same instant can both take it (seen once, under load);
-/// SQS's own receives are atomic.
+/// receives at one instant could both take it; SQS's own receives are
+/// atomic. (One CI run under load handled a message twice; taking turns
+/// rules the emulator out if that ever recurs.)
 async fn fifo_consumer(
     queue: SqsQueue<Message>,
     handled: std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>>,
